@@ -1,0 +1,76 @@
+"""Per-iteration text log (``log.txt``) read by ``tools/plot_log.py``.
+
+Format: a header line of tab-separated column names, then one tab-separated row per iteration.
+Columns always include Iteration, Samples, Wall_Time, Train_Return, Test_Return.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+class TextLogger:
+    """Append rows to ``log.txt``; on resume, keeps rows up to the resumed iteration."""
+
+    def __init__(self, path: str | os.PathLike, columns: list[str], resume_iteration: int | None = None, echo: bool = True):
+        self.path = Path(path)
+        self.columns = list(columns)
+        self.echo = echo
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_iteration is not None and self.path.is_file():
+            rows = read_log(self.path)
+            keep = [r for r in rows if r.get("Iteration", 0) <= resume_iteration]
+            self._write_header()
+            for r in keep:
+                self._append([r.get(c, float("nan")) for c in self.columns])
+        else:
+            self._write_header()
+
+    def _write_header(self) -> None:
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write("\t".join(self.columns) + "\n")
+
+    def _append(self, values: list[Any]) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write("\t".join(_fmt(v) for v in values) + "\n")
+
+    def log(self, row: dict[str, Any]) -> None:
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise KeyError(f"unknown log columns {sorted(unknown)}")
+        self._append([row.get(c, float("nan")) for c in self.columns])
+        if self.echo:
+            print(" | ".join(f"{c} {_fmt(row[c])}" for c in self.columns if c in row), flush=True)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return f"{v:.6g}" if abs(v) < 1e5 else f"{v:.1f}"
+    return str(v)
+
+
+def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
+    """Parse a log.txt into a list of {column: float} rows."""
+    path = Path(path)
+    with open(path, "r", encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f if ln.strip()]
+    if not lines:
+        raise ValueError(f"log file {path} is empty")
+    header = lines[0].split("\t")
+    rows = []
+    for ln in lines[1:]:
+        vals = ln.split("\t")
+        if len(vals) != len(header):
+            continue  # a row cut off by an interruption
+        row = {}
+        for k, v in zip(header, vals):
+            try:
+                row[k] = float(v)
+            except ValueError:
+                row[k] = float("nan")
+        rows.append(row)
+    return rows

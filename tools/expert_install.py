@@ -1,0 +1,61 @@
+"""Pick the better of a run's candidate experts on held-out episodes and ship it."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from envs.builder import EnvConfig, env_dims, make_env
+from learning.checkpoint import load_policy, save_policy
+from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
+from learning.expert import ExpertConfig, expert_model_path
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episodes: int) -> int:
+    env = make_env(env_cfg)
+    obs_dim, act_dim = env_dims(env)
+    best = None
+    for name in ("best_model.pt", "model.pt"):
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        policy, meta = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
+        res = evaluate_policy(env, policy, episodes, TEST_SEED, TEST_PURPOSE, progress=True)
+        print(f"{path}: mean {res.mean:.1f} ± {res.std:.1f} over {episodes} episodes, "
+              f"{100 * res.survival_rate:.0f}% reach the time limit (trained {meta.get('train_steps')} steps)")
+        if best is None or res.mean > best[1].mean:
+            best = (policy, res, meta, path)
+    if best is None:
+        print(f"error: no candidate model in {run_dir}; train first: python tools/train_expert.py --env {env_cfg.name}")
+        return 2
+    policy, res, meta, path = best
+    dest = expert_model_path(cfg)
+    summary = {
+        "env": env_cfg.name, "env_id": env_cfg.env_id, "source": path.name,
+        "eval_episodes": episodes, "eval_seed": TEST_SEED, "eval_purpose": TEST_PURPOSE,
+        "return_mean": round(res.mean, 2), "return_std": round(res.std, 2),
+        "survival_rate": round(res.survival_rate, 4),
+        "train_steps": meta.get("train_steps"), "train_wall_time_s": meta.get("train_wall_time_s"),
+        "gymnasium_version": meta.get("gymnasium_version"), "mujoco_version": meta.get("mujoco_version"),
+    }
+    save_policy(dest, policy, {**meta, **{k: v for k, v in summary.items() if k != "source"}})
+    summary["sha256"] = file_sha256(dest)
+    summary["size_bytes"] = dest.stat().st_size
+    with open(dest.with_suffix(".json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+        f.write("\n")
+    log = run_dir / "log.txt"
+    if log.is_file():
+        shutil.copyfile(log, dest.with_name(f"expert_{env_cfg.name}_train_log.txt"))
+    print(f"Installed {path} → {dest} ({summary['size_bytes'] / 1024:.0f} KiB): "
+          f"Mean Return: {res.mean:.1f} ± {res.std:.1f}")
+    return 0

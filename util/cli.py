@@ -1,0 +1,24 @@
+"""Turn the project's user errors into one clear message and a non-zero exit."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    from learning.checkpoint import CheckpointError
+    from util.config import ConfigError
+
+    return (ConfigError, CheckpointError, FileNotFoundError, ValueError)
+
+
+def run_main(main: Callable[[], int]) -> int:
+    """Call ``main``; print ``error: ...`` for user errors (exit 2) and exit 130 on Ctrl-C."""
+    try:
+        return int(main() or 0)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    except user_error_types() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

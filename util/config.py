@@ -1,0 +1,138 @@
+"""YAML config loading with validation.
+
+Every config in this project is a YAML mapping validated against a dataclass:
+an unknown key, a missing required key or a value of the wrong type raises a
+:class:`ConfigError` that names the key and the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed or holds an invalid value."""
+
+
+def repo_path(path: str | os.PathLike) -> Path:
+    """Resolve ``path`` against the current directory, then the repository root."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    candidate = REPO_ROOT / p
+    return candidate if candidate.exists() else p
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}. Check the path (configs live in data/envs, data/agents and a1/).")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Malformed YAML in {path}: {e}. Fix the syntax of this file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text. Is it really a YAML file?") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a YAML mapping (key: value lines), got {type(data).__name__}.")
+    return data
+
+
+def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, key, source)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"Invalid value for '{key}' in {source}.")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"Key '{key}' in {source} must be a list, got {value!r}.")
+        inner = args[0] if args else Any
+        return [_check_type(v, inner, key, source) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"Key '{key}' in {source} must be a mapping, got {value!r}.")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"Key '{key}' in {source} must be true or false, got {value!r}.")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"Key '{key}' in {source} must be an integer, got {value!r}.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"Key '{key}' in {source} must be a number, got {value!r}.")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"Key '{key}' in {source} must be a string, got {value!r}.")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown/missing keys and bad types."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be a mapping, got {type(data).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key '{unknown[0]}' in {source}. Allowed keys: {', '.join(sorted(fields))}."
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _check_type(data[name], hints[name], name, source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            raise ConfigError(f"Missing required key '{name}' in {source}.")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ValueError as e:
+            raise ConfigError(f"Invalid config {source}: {e}") from None
+    return obj
+
+
+def load_config(cls: type[T], path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> T:
+    """Load and validate a YAML config file into dataclass ``cls``."""
+    data = load_yaml(path)
+    if overrides:
+        data.update(overrides)
+    return from_dict(cls, data, str(path))
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    """Dataclass → plain dict (for logging and checkpoint metadata)."""
+    return dataclasses.asdict(obj)
