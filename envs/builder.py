@@ -90,3 +90,42 @@ def env_dims(env) -> tuple[int, int]:
 def action_bounds(env) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of the action space as float32 arrays of shape (act_dim,)."""
     return env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
+
+
+def get_env_state(env) -> dict[str, Any]:
+    """Snapshot of a MuJoCo env mid-episode (full integration state + time-limit counter), as plain data.
+
+    With :func:`set_env_state` this lets an interrupted run continue the very same episode.
+    """
+    import mujoco
+
+    u = env.unwrapped
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    state = np.empty(mujoco.mj_stateSize(u.model, spec), np.float64)
+    mujoco.mj_getState(u.model, u.data, state, spec)
+    # xpos is stale by one step after mj_step and some envs read it before stepping: keep it as is
+    return {"mj_state": state.tolist(), "xpos": u.data.xpos.copy().tolist(),
+            "elapsed_steps": int(_time_limit(env)._elapsed_steps or 0)}
+
+
+def set_env_state(env, snapshot: dict[str, Any]) -> None:
+    """Restore a snapshot taken by :func:`get_env_state` (the env must have been reset once)."""
+    import mujoco
+
+    u = env.unwrapped
+    spec = mujoco.mjtState.mjSTATE_INTEGRATION
+    mujoco.mj_setState(u.model, u.data, np.asarray(snapshot["mj_state"], np.float64), spec)
+    mujoco.mj_forward(u.model, u.data)
+    u.data.xpos[:] = np.asarray(snapshot["xpos"], np.float64)
+    _time_limit(env)._elapsed_steps = int(snapshot["elapsed_steps"])
+
+
+def _time_limit(env):
+    import gymnasium as gym
+
+    e = env
+    while not isinstance(e, gym.wrappers.TimeLimit):
+        if not hasattr(e, "env"):
+            raise ValueError("env has no TimeLimit wrapper")
+        e = e.env
+    return e

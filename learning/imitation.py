@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from envs.builder import EnvConfig, action_bounds, env_dims, make_env
+from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
 from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
 from learning.demos import Dataset, Demos, demo_path, load_demos
 from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate_policy
@@ -209,8 +209,6 @@ class ImitationAgent:
         obs = self._rollout_obs
         for t in range(n_steps):
             if obs is None:
-                from envs.builder import episode_seed
-
                 obs, _ = self.env.reset(seed=episode_seed(self.cfg.seed, "train", self._episodes))
                 self._ep_return = 0.0
             executed, label = step_fn(obs)
@@ -290,6 +288,9 @@ class ImitationAgent:
             "np_rng": self.rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
             "counters": {"iteration": self.iteration, "env_steps": self.env_steps, "grad_steps": self.grad_steps,
                          "wall_time": self.wall_time, "episodes": self._episodes},
+            "rollout": None if self._rollout_obs is None else {
+                "obs": torch.from_numpy(np.asarray(self._rollout_obs, np.float32).copy()),
+                "ep_return": self._ep_return, "env": get_env_state(self.env)},
             "extra": self.extra_state(),
         }, self.checkpoint_path)
 
@@ -317,7 +318,11 @@ class ImitationAgent:
         c = ck["counters"]
         self.iteration, self.env_steps, self.grad_steps = c["iteration"], c["env_steps"], c["grad_steps"]
         self.wall_time, self._episodes = c["wall_time"], c["episodes"]
-        self._rollout_obs = None  # an unfinished episode is not resumed; the next rollout starts a new one
+        ro = ck.get("rollout")
+        if ro is not None:  # continue the unfinished rollout episode exactly
+            self.env.reset(seed=episode_seed(self.cfg.seed, "train", self._episodes))
+            set_env_state(self.env, ro["env"])
+            self._rollout_obs, self._ep_return = ro["obs"].numpy().copy(), float(ro["ep_return"])
         self.load_extra_state(ck.get("extra", {}))
 
     def load_extra_state(self, extra: dict[str, Any]) -> None:

@@ -8,10 +8,10 @@ networks track the online ones by Polyak averaging with rate τ.
 The actor is a :class:`GaussianMLPPolicy` with a tanh-squashed mean and a fixed std equal to the
 exploration noise, so the expert is an ordinary policy file that any agent can load.
 
-Resuming: ``checkpoint.pt`` (networks, optimizers, RNG states, counters, log position) and
-``replay.npz`` (the replay data) are written together every ``checkpoint_interval`` steps, at the
-first episode boundary after it (so a resumed run continues exactly like an uninterrupted one), and
-on Ctrl-C (then the unfinished episode is dropped and the resumed run starts a new one).
+Resuming: ``checkpoint.pt`` (networks, optimizers, RNG states, counters, the unfinished episode's
+MuJoCo state) and ``replay.npz`` (the replay data) are written together every ``checkpoint_interval``
+steps, at the end and on Ctrl-C; ``--resume`` continues exactly where the run stopped, so an
+interrupted-and-resumed run gives the same networks as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, make_env
+from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
 from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
 from learning.logger import TextLogger
@@ -157,7 +157,9 @@ class TD3Trainer:
         self.best_eval = -float("inf")
         self.recent_returns: list[float] = []
         self.last_losses: dict[str, float] = {}
-        self._pending_episode_obs: list[np.ndarray] = []
+        self._obs: np.ndarray | None = None           # current observation of the unfinished episode
+        self._ep_return = 0.0
+        self._episode_obs: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ paths
     @property
@@ -229,6 +231,13 @@ class TD3Trainer:
             },
             "recent_returns": list(self.recent_returns),
             "last_losses": dict(self.last_losses),
+            # the unfinished episode, so that a resumed run continues it exactly
+            "episode_state": None if self._obs is None else {
+                "obs": torch.from_numpy(np.asarray(self._obs, np.float32).copy()),
+                "ep_return": self._ep_return,
+                "episode_obs": torch.from_numpy(np.asarray(self._episode_obs, np.float32)) if self.cfg.normalize_obs else None,
+                "env": get_env_state(self.env),
+            },
         }
 
     def save_checkpoint(self) -> None:
@@ -267,6 +276,15 @@ class TD3Trainer:
         self.iteration, self.wall_time, self.best_eval = c["iteration"], c["wall_time"], c["best_eval"]
         self.recent_returns = list(ck["recent_returns"])
         self.last_losses = dict(ck["last_losses"])
+        ep = ck.get("episode_state")
+        if ep is not None:
+            self.env.reset(seed=episode_seed(self.cfg.seed, "train", self.episode))
+            set_env_state(self.env, ep["env"])
+            self._obs = ep["obs"].numpy().copy()
+            self._ep_return = float(ep["ep_return"])
+            self._episode_obs = list(ep["episode_obs"].numpy()) if ep.get("episode_obs") is not None else [self._obs]
+        else:
+            self._obs = None
 
     def policy_meta(self) -> dict[str, Any]:
         import gymnasium
@@ -290,8 +308,9 @@ class TD3Trainer:
         next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
         self._wall_base, self._session_start = self.wall_time, time.time()
 
-        obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
-        ep_return, episode_obs = 0.0, [obs]
+        if self._obs is None:
+            self._obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
+            self._ep_return, self._episode_obs = 0.0, [self._obs]
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -301,6 +320,7 @@ class TD3Trainer:
         t_iter, steps_iter = time.time(), self.step
         try:
             while self.step < stop_at:
+                obs = self._obs
                 if self.step < cfg.start_steps:
                     a = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
                 else:
@@ -309,10 +329,10 @@ class TD3Trainer:
                     a = np.clip(mean + self.rng.normal(0.0, cfg.expl_noise, self.act_dim), -1.0, 1.0).astype(np.float32)
                 next_obs, r, terminated, truncated, _ = self.env.step(self._to_env_action(a))
                 self.replay.add(obs, a, r, next_obs, terminated)
-                ep_return += float(r)
-                obs = next_obs
+                self._ep_return += float(r)
+                self._obs = next_obs
                 if cfg.normalize_obs:
-                    episode_obs.append(obs)
+                    self._episode_obs.append(next_obs)
                 self.step += 1
                 if bar is not None:
                     bar.update(1)
@@ -320,16 +340,17 @@ class TD3Trainer:
                     self.update()
 
                 if terminated or truncated:
-                    self.recent_returns.append(ep_return)
+                    self.recent_returns.append(self._ep_return)
                     self.episode += 1
                     if cfg.normalize_obs:
-                        self.actor.obs_normalizer.update(np.asarray(episode_obs))
-                    obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
-                    ep_return, episode_obs = 0.0, [obs]
-                    if self.step >= next_checkpoint:
-                        self._tick_wall_time()
-                        self.save_checkpoint()
-                        next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
+                        self.actor.obs_normalizer.update(np.asarray(self._episode_obs))
+                    self._obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
+                    self._ep_return, self._episode_obs = 0.0, [self._obs]
+
+                if self.step >= next_checkpoint:
+                    self._tick_wall_time()
+                    self.save_checkpoint()
+                    next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
 
                 if self.step % cfg.eval_interval == 0:
                     now = time.time()
