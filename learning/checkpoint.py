@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ def safe_torch_load(path: str | os.PathLike, what: str = "model file", hint: str
             f"Refusing to load {what} {path}: it contains Python objects other than tensors and plain data "
             f"(a pickle payload), which weights-only loading forbids. Re-save it with this project's tools. ({str(e).splitlines()[0]})"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError, TypeError) as e:
+    except Exception as e:  # a damaged file can fail anywhere inside the unpickler
         raise CheckpointError(
             f"{what} {path} is corrupt or not a PyTorch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
             f"Re-create it.{(' ' + hint) if hint else ''}"

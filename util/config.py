@@ -41,7 +41,10 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
         with open(path, "r", encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ConfigError(f"Malformed YAML in {path}: {e}. Fix the syntax of this file.") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"Malformed YAML in {path}{where}: {problem}. Fix the syntax of this file.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"Config file {path} is not UTF-8 text. Is it really a YAML file?") from None
     if data is None:
@@ -106,8 +109,9 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        keys = ", ".join(f"'{k}'" for k in unknown)
         raise ConfigError(
-            f"Unknown key '{unknown[0]}' in {source}. Allowed keys: {', '.join(sorted(fields))}."
+            f"Unknown key{'s' if len(unknown) > 1 else ''} {keys} in {source}. Allowed keys: {', '.join(sorted(fields))}."
         )
     kwargs = {}
     for name, f in fields.items():

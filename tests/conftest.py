@@ -1,0 +1,39 @@
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MUJOCO_GL", "egl")
+warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+ENVS = ["cheetah", "walker", "hopper", "ant"]
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None):
+    """Run a repo script in a child process; returns CompletedProcess (text)."""
+    import subprocess
+
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, *args], cwd=cwd or ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def log_rows(path, drop=("Wall_Time", "Steps_Per_Sec")):
+    """log.txt rows as text, without the timing columns (which differ between identical runs)."""
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split("\t")
+    keep = [i for i, h in enumerate(header) if h not in drop]
+    return [[ln.split("\t")[i] for i in keep] for ln in lines]

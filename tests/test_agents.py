@@ -1,0 +1,155 @@
+"""Imitation agents: stubs run, reference solutions learn, signatures agree, runs resume and repeat."""
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from envs.builder import resolve_env_config
+from grader.solution import SOLUTION_METHODS, TODO_METHODS, solution_class
+from learning.agents import agent_class
+from learning.imitation import expert_reference
+from learning.logger import read_log
+from util.config import load_config
+
+from conftest import ROOT, log_rows
+
+SMALL = {
+    "bc": {"demo_episodes": 2, "epochs": 4, "eval_every": 2, "eval_episodes": 1, "final_eval_episodes": 1},
+    "dagger": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
+               "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
+    "dart": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
+             "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
+}
+
+
+def make_agent(agent, env_name, out, solution=False, only=None, **overrides):
+    cls = agent_class(agent)
+    if solution:
+        cls = solution_class(cls, agent, only)
+    cfg = load_config(cls.config_class, ROOT / "a1" / f"{agent}_{env_name}.yaml", overrides)
+    return cls(resolve_env_config(env_name), cfg, out, progress=False)
+
+
+@pytest.mark.parametrize("agent", ["bc", "dagger", "dart"])
+def test_untouched_stubs_run_end_to_end(agent, tmp_path):
+    a = make_agent(agent, "hopper", tmp_path, **SMALL[agent])
+    res = a.run()
+    for f in ("log.txt", "model.pt", "curve.png", "checkpoint.pt"):
+        assert (tmp_path / f).is_file(), f
+    assert len(read_log(tmp_path / "log.txt")) == a.num_iterations()
+    assert np.isfinite(res.mean)
+
+
+def test_stub_and_solution_signatures_agree():
+    import importlib
+
+    for fname, (cls_name, methods) in TODO_METHODS.items():
+        cls = getattr(importlib.import_module(f"learning.{fname[:-3]}"), cls_name)
+        for m in methods:
+            ref = next(v[m] for v in SOLUTION_METHODS.values() if m in v)
+            assert str(inspect.signature(getattr(cls, m))) == str(inspect.signature(ref)), f"{fname}:{m}"
+    # every method the solutions provide is a TODO method of the matching student class
+    for agent, methods in SOLUTION_METHODS.items():
+        cls = agent_class(agent)
+        for m in methods:
+            assert hasattr(cls, m), f"{agent}.{m}"
+
+
+def test_todo_blocks_are_marked_in_student_files():
+    for fname, (_, methods) in TODO_METHODS.items():
+        text = (ROOT / "learning" / fname).read_text()
+        assert text.count("# =") >= 2 * len(methods) and "TODO" in text and "END TODO" in text
+
+
+def test_reference_bc_loss_is_the_mean_nll():
+    a = make_agent("bc", "hopper", "/tmp/unused", solution=True)
+    a.policy.obs_normalizer.fit(np.random.default_rng(0).normal(1, 2, (64, a.obs_dim)))
+    obs = torch.randn(16, a.obs_dim)
+    act = torch.rand(16, a.act_dim) * 2 - 1
+    loss = a.compute_loss(obs, act)
+    mean = a.policy.net(a.policy.normalize_obs(obs))
+    std = a.policy.log_std.exp()
+    nll = (0.5 * ((act - mean) / std) ** 2 + a.policy.log_std + 0.5 * np.log(2 * np.pi)).sum(-1).mean()
+    torch.testing.assert_close(loss, nll)
+    loss.backward()
+    assert a.policy.net[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("agent", ["bc", "dagger", "dart"])
+def test_reference_agents_learn_on_a_short_budget(agent, tmp_path):
+    """Each reference agent gets well above the untouched stub on cheetah with a small budget."""
+    budget = {
+        "bc": {"demo_episodes": 5, "epochs": 30, "eval_every": 30, "eval_episodes": 1, "final_eval_episodes": 2},
+        "dagger": {"max_samples": 5000, "eval_episodes": 1, "final_eval_episodes": 2},
+        "dart": {"max_samples": 5000, "eval_episodes": 1, "final_eval_episodes": 2},
+    }[agent]
+    res = make_agent(agent, "cheetah", tmp_path, solution=True, **budget).run()
+    stub = make_agent(agent, "cheetah", tmp_path / "stub", **budget).run()
+    expert = expert_reference("cheetah")
+    assert res.mean > stub.mean + 0.3 * abs(expert)
+    assert res.mean >= 0.5 * expert, f"{agent}: {res.mean:.0f} vs expert {expert:.0f}"
+
+
+@pytest.mark.parametrize("agent", ["bc", "dagger"])
+def test_interrupt_and_resume_gives_the_same_policy(agent, tmp_path):
+    kw = dict(SMALL[agent], epochs=6, eval_every=2) if agent == "bc" else dict(SMALL[agent], rounds=4)
+    full = make_agent(agent, "hopper", tmp_path / "a", solution=True, **kw)
+    full.run()
+    part = make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw)
+    original = part.end_iteration
+
+    def stop_after_two(*args, **kwargs):
+        row = original(*args, **kwargs)
+        if part.iteration == 2:
+            raise KeyboardInterrupt
+        return row
+
+    part.end_iteration = stop_after_two
+    with pytest.raises(KeyboardInterrupt):
+        part.run()
+    assert (tmp_path / "b" / "model.pt").is_file()
+    resumed = make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw)
+    resumed.run(resume=True)
+    for x, y in zip(full.policy.state_dict().values(), resumed.policy.state_dict().values()):
+        assert torch.equal(x, y)
+    assert log_rows(tmp_path / "a" / "log.txt") == log_rows(tmp_path / "b" / "log.txt")
+
+
+def test_same_seed_same_log(tmp_path):
+    logs = []
+    for d in ("x", "y"):
+        make_agent("dagger", "hopper", tmp_path / d, solution=True, **SMALL["dagger"]).run()
+        logs.append(log_rows(tmp_path / d / "log.txt"))
+    assert logs[0] == logs[1]
+    make_agent("dagger", "hopper", tmp_path / "z", solution=True, seed=1, **SMALL["dagger"]).run()
+    other = log_rows(tmp_path / "z" / "log.txt")
+    assert other != logs[0]
+
+
+def test_dagger_dataset_grows_with_expert_labels(tmp_path):
+    a = make_agent("dagger", "hopper", tmp_path, solution=True, **SMALL["dagger"])
+    a.run()
+    n_demo = int(a.demos.data["episode_lengths"][0])
+    assert len(a.dataset) == n_demo + 2 * 300
+    new = a.dataset.obs[n_demo:]
+    np.testing.assert_allclose(a.dataset.actions[n_demo:], a.expert_action(new), atol=1e-5)
+
+
+def test_max_samples_caps_the_dataset(tmp_path):
+    a = make_agent("dart", "hopper", tmp_path, solution=True, **dict(SMALL["dart"], max_samples=450, rounds=5))
+    a.run()
+    assert len(a.dataset) == 450
+
+
+def test_config_of_wrong_agent_or_unknown_key_is_refused(tmp_path):
+    from util.config import ConfigError
+
+    cls = agent_class("bc")
+    with pytest.raises(ConfigError, match="rounds"):
+        load_config(cls.config_class, ROOT / "a1" / "dagger_hopper.yaml")  # BC has no 'rounds' key
+    bad = tmp_path / "bc.yaml"
+    bad.write_text("agent: bc\nenv: hopper\nepochs: -3\n")
+    with pytest.raises(ConfigError, match="epochs"):
+        load_config(cls.config_class, bad)
