@@ -263,6 +263,7 @@ class ImitationAgent:
         return row
 
     _bar: Any = None
+    _logger_echo = True  # print log rows when there is no progress bar
 
     # ------------------------------------------------------------------ files
     def model_meta(self) -> dict[str, Any]:
@@ -348,7 +349,8 @@ class ImitationAgent:
             self.checkpoint_path.unlink()
         self._wall_base, self._t0 = self.wall_time, time.time()
         self._logger = TextLogger(self.out_dir / "log.txt", LOG_COLUMNS,
-                                  resume_iteration=self.iteration if resume else None, echo=not self.progress)
+                                  resume_iteration=self.iteration if resume else None,
+                                  echo=not self.progress and self._logger_echo)
         with open(self.out_dir / "config.json", "w", encoding="utf-8") as f:
             json.dump({"agent": self.name, "env": self.env_cfg.name, "env_id": self.env_cfg.env_id,
                        "config": self.cfg.__dict__}, f, indent=2, default=str)

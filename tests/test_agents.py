@@ -77,6 +77,7 @@ def test_reference_bc_loss_is_the_mean_nll():
     assert a.policy.net[0].weight.grad is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent", ["bc", "dagger", "dart"])
 def test_reference_agents_learn_on_a_short_budget(agent, tmp_path):
     """Each reference agent gets well above the untouched stub on cheetah with a small budget."""

@@ -48,6 +48,7 @@ def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
         t.train(resume=True)
 
 
+@pytest.mark.slow
 def test_td3_improves_on_pendulum(tmp_path):
     """A few thousand steps of TD3 on InvertedPendulum reach a clearly better return than random."""
     p = tmp_path / "pend.yaml"
