@@ -1,0 +1,56 @@
+"""Command line: python -m grader SUBMISSION | --self-check | calibrate | batch DIR."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "batch":
+        from grader.batch import main as batch_main
+
+        return batch_main(argv[1:])
+    if argv and argv[0] == "calibrate":
+        from grader.calibrate import main as calibrate_main
+
+        return calibrate_main(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m grader", description=(
+        "Grade one submission (a folder or .zip holding learning/*_agent.py and a1/*.yaml). "
+        "Subcommands: 'batch DIR' grades a folder of submissions, 'calibrate' rewrites grader/thresholds.yaml."))
+    p.add_argument("submission", nargs="?", help="submission folder or .zip")
+    p.add_argument("--out", default="results.json", help="where to write Gradescope results.json (default ./results.json)")
+    p.add_argument("--self-check", action="store_true",
+                   help="run the public unit checks on this working tree (for students; no performance checks)")
+    p.add_argument("--no-performance", action="store_true", help="skip the training-based performance checks")
+    p.add_argument("--no-hidden", action="store_true", help="skip the hidden unit-check variants")
+    p.add_argument("--train-timeout", type=float, default=600.0, help="seconds per training run (default 600)")
+    p.add_argument("--mem-mb", type=int, default=2048, help="memory limit per child process in MB (default 2048)")
+    args = p.parse_args(argv)
+    from grader.grade import (SubmissionError, error_results, format_table, grade, to_results_json,
+                              write_json_atomic)
+
+    if args.self_check:
+        args.submission, args.no_performance, args.no_hidden = str(ROOT), True, True
+    if not args.submission:
+        p.error("give a SUBMISSION folder or .zip (or --self-check)")
+    write_json_atomic(error_results("grading did not finish."), args.out)
+    try:
+        report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
+                       train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty())
+    except SubmissionError as e:
+        write_json_atomic(error_results(str(e)), args.out)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    write_json_atomic(to_results_json(report), args.out)
+    print(format_table(report))
+    print(f"\nWrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

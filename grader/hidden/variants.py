@@ -1,0 +1,9 @@
+"""Hidden variants of the unit checks (other seeds, observation/action sizes and batch sizes)."""
+from grader.checks import Variant
+
+HIDDEN_VARIANTS = {
+    "bc_loss": [Variant(seed=9151, env="ant", batch=57, hidden=True)],
+    "dagger_select": [Variant(seed=9252, env="cheetah", batch=50, hidden=True)],
+    "dagger_aggregate": [Variant(seed=9353, env="ant", batch=23, hidden=True)],
+    "dart_step": [Variant(seed=9454, env="cheetah", batch=70, hidden=True)],
+}
