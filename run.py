@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     cls = agent_class(args.agent)
     if args.solution:
+        if not (ROOT / "grader" / "solution").is_dir():
+            raise ValueError("--solution: the reference solutions are not part of the student release.")
         from grader.solution import solution_class
 
         cls = solution_class(cls, args.agent)

@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-performance", action="store_true", help="skip the training-based performance checks")
     p.add_argument("--no-hidden", action="store_true", help="skip the hidden unit-check variants")
     p.add_argument("--train-timeout", type=float, default=600.0, help="seconds per training run (default 600)")
+    p.add_argument("--jobs", type=int, default=2, help="unit checks run in parallel (default 2)")
     p.add_argument("--mem-mb", type=int, default=2048, help="memory limit per child process in MB (default 2048)")
     args = p.parse_args(argv)
     from grader.grade import (SubmissionError, error_results, format_table, grade, to_results_json,
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(error_results("grading did not finish."), args.out)
     try:
         report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
-                       train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty())
+                       train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty(),
+                       jobs=args.jobs)
     except SubmissionError as e:
         write_json_atomic(error_results(str(e)), args.out)
         print(f"error: {e}", file=sys.stderr)

@@ -29,8 +29,9 @@ def hybrid(agent: str, student_methods):
     cls = getattr(importlib.import_module(module), cls_name)
     methods = {}
     chain = ["compute_loss"] + ([] if agent == "bc" else TODO[agent][2])
+    have_ref = os.path.isdir(os.path.join(WS, "grader_ref"))  # absent in the student release's self-check
     for m in chain:
-        if m not in student_methods:
+        if m not in student_methods and have_ref:
             mod, fn = REF[m]
             methods[m] = getattr(importlib.import_module(mod), fn)
     return type(cls_name, (cls,), methods)

@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from envs.builder import resolve_env_config
-from grader.solution import SOLUTION_METHODS, TODO_METHODS, solution_class
+
+pytest.importorskip("grader.solution", reason="reference solutions are not part of the student release")
+from grader.solution import SOLUTION_METHODS, TODO_METHODS, solution_class  # noqa: E402
 from learning.agents import agent_class
 from learning.imitation import expert_reference
 from learning.logger import read_log
@@ -32,16 +34,6 @@ def make_agent(agent, env_name, out, solution=False, only=None, **overrides):
     return cls(resolve_env_config(env_name), cfg, out, progress=False)
 
 
-@pytest.mark.parametrize("agent", ["bc", "dagger", "dart"])
-def test_untouched_stubs_run_end_to_end(agent, tmp_path):
-    a = make_agent(agent, "hopper", tmp_path, **SMALL[agent])
-    res = a.run()
-    for f in ("log.txt", "model.pt", "curve.png", "checkpoint.pt"):
-        assert (tmp_path / f).is_file(), f
-    assert len(read_log(tmp_path / "log.txt")) == a.num_iterations()
-    assert np.isfinite(res.mean)
-
-
 def test_stub_and_solution_signatures_agree():
     import importlib
 
@@ -55,12 +47,6 @@ def test_stub_and_solution_signatures_agree():
         cls = agent_class(agent)
         for m in methods:
             assert hasattr(cls, m), f"{agent}.{m}"
-
-
-def test_todo_blocks_are_marked_in_student_files():
-    for fname, (_, methods) in TODO_METHODS.items():
-        text = (ROOT / "learning" / fname).read_text()
-        assert text.count("# =") >= 2 * len(methods) and "TODO" in text and "END TODO" in text
 
 
 def test_reference_bc_loss_is_the_mean_nll():
