@@ -270,3 +270,12 @@ def test_student_release_has_no_solutions_and_its_self_check_runs(tmp_path):
     rel = tmp_path / "release"
     assert not (rel / "grader" / "solution").exists() and not (rel / "grader" / "hidden").exists()
     assert (rel / "learning" / "bc_agent.py").read_text() == (ROOT / "learning" / "bc_agent.py").read_text()
+
+
+def test_release_scanner_finds_solution_code(tmp_path):
+    from tools.make_release import find_solution_code
+
+    sub = write_submission(tmp_path / "ref")           # stubs filled with the reference
+    assert any("bc_agent.py" in p for p in find_solution_code(sub))
+    stub = write_submission(tmp_path / "stub", reference=False)
+    assert find_solution_code(stub) == []

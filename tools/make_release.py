@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "data", "envs",
            "learning", "util", "tests", "tools", "grader", ".ci"]
-EXCLUDE = ["grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml", "grader/batch.py",
+EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml", "grader/batch.py",
            "grader/submissions.py", "tools/make_release.py", "tools/make_gradescope.py", "tools/benchmark_a1.py",
            "tools/benchmark_speed.py", "tools/benchmark_grader.py", "tests/instructor", "tests/test_agents.py",
            "tests/test_grader.py"]
@@ -63,18 +63,22 @@ def build(out: Path) -> None:
         p.unlink()
 
 
-def verify(out: Path, run_tests: bool = True) -> list[str]:
+def find_solution_code(out: Path) -> list[str]:
+    """Code lines (comments ignored) of any .py file under ``out`` that are lines of the reference solutions."""
     problems = []
-    bad = solution_lines()
-    for f in out.rglob("*"):
-        if f.is_file() and f.suffix in (".py", ".md", ".yaml", ".txt", ".sh", ""):
-            try:
-                text = f.read_text()
-            except (UnicodeDecodeError, OSError):
-                continue
-            for ln in bad:
-                if ln in text:
-                    problems.append(f"solution code in {f.relative_to(out)}: {ln}")
+    bad = set(solution_lines())
+    for f in sorted(out.rglob("*.py")):
+        try:
+            code = {ln.split("#")[0].strip() for ln in f.read_text().splitlines() if not ln.strip().startswith("#")}
+        except (UnicodeDecodeError, OSError):
+            continue
+        for ln in sorted(bad & code):
+            problems.append(f"solution code in {f.relative_to(out)}: {ln}")
+    return problems
+
+
+def verify(out: Path, run_tests: bool = True) -> list[str]:
+    problems = find_solution_code(out)
     for p in EXCLUDE:
         if (out / p).exists():
             problems.append(f"{p} should not be in the release")
