@@ -43,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from <out_dir>/checkpoint.pt")
     p.add_argument("--solution", action="store_true",
                    help="(TAs) use the reference solutions in grader/solution/ instead of the TODO code")
+    p.add_argument("--video", default=None, metavar="PATH",
+                   help="test mode: render one held-out episode to PATH (.mp4; falls back to .gif without ffmpeg)")
+    p.add_argument("--video_every", type=int, default=0, metavar="N",
+                   help="train mode: record a video every N iterations into <out_dir>/videos/")
+    p.add_argument("--visualize", action="store_true",
+                   help="test mode: open MuJoCo's live viewer (needs a display; use --video on headless machines)")
+    p.add_argument("--no_tensorboard", action="store_true",
+                   help="do not write TensorBoard event files (written beside log.txt when tensorboard is installed)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; small MLPs gain little from more)")
     p.add_argument("--no_progress", action="store_true", help="print log rows instead of a progress bar")
     return p
@@ -74,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     env_cfg = resolve_env_config(args.env_config or args.env)
     device = _check_device(args.device)
     out_dir = Path(args.out_dir) if args.out_dir else ROOT / "output" / f"{args.agent}_{env_cfg.name}"
+    from util.video import ensure_headless_gl, has_display
+
+    ensure_headless_gl()
+    if args.visualize and not has_display():
+        raise ValueError("--visualize needs a display, and none was found (DISPLAY is not set). "
+                         "Record a video instead: --video out.mp4")
+    if args.video_every < 0:
+        raise ValueError("--video_every must be >= 0.")
     if args.test_episodes is not None and args.test_episodes <= 0:
         raise ValueError("--test_episodes must be positive.")
     if args.max_samples is not None and args.max_samples <= 0:
@@ -100,6 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Mean Return: {res.mean:.2f}")
         print(f"Std Return: {res.std:.2f}")
         print(f"Episodes reaching the time limit: {100 * res.survival_rate:.0f}%")
+        act = lambda o: policy.act(o, deterministic=True)  # noqa: E731
+        if args.video:
+            from envs.builder import episode_seed
+            from util.video import record_video
+
+            path, ret = record_video(env_cfg, act, args.video, seed=episode_seed(seed, TEST_PURPOSE, 0),
+                                     progress=not args.no_progress)
+            print(f"Video: {path} (episode return {ret:.1f})")
+        if args.visualize:
+            from util.video import visualize
+
+            visualize(env_cfg, act, seed)
         return 0
 
     if args.agent == "expert":
@@ -141,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.agent != args.agent:
         raise ConfigError(f"{cfg_path} is a config for agent '{cfg.agent}', not '{args.agent}'. Pass the {args.agent} config.")
     agent = cls(env_cfg, cfg, out_dir, device=device, progress=not args.no_progress)
+    agent.video_every = args.video_every
+    agent.tensorboard = not args.no_tensorboard
     res = agent.run(resume=args.resume)
     print(f"{args.agent} on {env_cfg.env_id}: {len(agent.dataset)} labelled samples, "
           f"{agent.env_steps} env steps; outputs in {out_dir}")

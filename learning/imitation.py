@@ -255,6 +255,8 @@ class ImitationAgent:
         self.recent_returns = []
         if self._logger is not None:
             self._logger.log(row)
+        if self.video_every and self.iteration % self.video_every == 0:
+            self.record_video(self.out_dir / "videos" / f"iter_{self.iteration:04d}.mp4")
         self.save_model(self.out_dir / "model.pt")
         self.save_checkpoint()
         if self._bar is not None:
@@ -264,6 +266,17 @@ class ImitationAgent:
 
     _bar: Any = None
     _logger_echo = True  # print log rows when there is no progress bar
+    video_every = 0      # record a video every N iterations (run.py --video_every)
+    tensorboard = True   # also write TensorBoard event files when tensorboard is installed
+
+    def record_video(self, path: str | os.PathLike) -> Path:
+        """Render one held-out episode of the current policy (mean action) to ``path`` (MP4, GIF fallback)."""
+        from envs.builder import episode_seed
+        from util.video import record_video
+
+        written, _ = record_video(self.env_cfg, lambda o: self.policy.act(o, deterministic=True), path,
+                                  seed=episode_seed(self.cfg.seed, "video", self.iteration))
+        return written
 
     # ------------------------------------------------------------------ files
     def model_meta(self) -> dict[str, Any]:
@@ -350,7 +363,7 @@ class ImitationAgent:
         self._wall_base, self._t0 = self.wall_time, time.time()
         self._logger = TextLogger(self.out_dir / "log.txt", LOG_COLUMNS,
                                   resume_iteration=self.iteration if resume else None,
-                                  echo=not self.progress and self._logger_echo)
+                                  echo=not self.progress and self._logger_echo, tensorboard=self.tensorboard)
         with open(self.out_dir / "config.json", "w", encoding="utf-8") as f:
             json.dump({"agent": self.name, "env": self.env_cfg.name, "env_id": self.env_cfg.env_id,
                        "config": self.cfg.__dict__}, f, indent=2, default=str)
@@ -370,6 +383,7 @@ class ImitationAgent:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+            self._logger.close()
         self.save_model(self.out_dir / "model.pt")
         res = self.evaluate(self.cfg.final_eval_episodes, purpose=TEST_PURPOSE)
         try:

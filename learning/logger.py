@@ -11,14 +11,29 @@ from pathlib import Path
 from typing import Any
 
 
-class TextLogger:
-    """Append rows to ``log.txt``; on resume, keeps rows up to the resumed iteration."""
+def tensorboard_writer(log_dir: str | os.PathLike):
+    """A TensorBoard SummaryWriter, or None when tensorboard is not installed (it is optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # noqa: BLE001 - ImportError, or a broken optional install: train without it
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
 
-    def __init__(self, path: str | os.PathLike, columns: list[str], resume_iteration: int | None = None, echo: bool = True):
+
+class TextLogger:
+    """Append rows to ``log.txt``; on resume, keeps rows up to the resumed iteration.
+
+    If TensorBoard is installed, every numeric column is also written as a scalar (x = Samples) to
+    event files beside ``log.txt`` (``tensorboard --logdir output/``).
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: list[str], resume_iteration: int | None = None,
+                 echo: bool = True, tensorboard: bool = True):
         self.path = Path(path)
         self.columns = list(columns)
         self.echo = echo
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tb = tensorboard_writer(self.path.parent) if tensorboard else None
         if resume_iteration is not None and self.path.is_file():
             rows = read_log(self.path)
             keep = [r for r in rows if r.get("Iteration", 0) <= resume_iteration]
@@ -41,8 +56,20 @@ class TextLogger:
         if unknown:
             raise KeyError(f"unknown log columns {sorted(unknown)}")
         self._append([row.get(c, float("nan")) for c in self.columns])
+        if self.tb is not None:
+            step = int(row.get("Samples", row.get("Iteration", 0)))
+            for k, v in row.items():
+                if k not in ("Iteration", "Samples") and isinstance(v, (int, float)) and not math.isnan(float(v)):
+                    self.tb.add_scalar(k, float(v), step)
+            self.tb.flush()
         if self.echo:
             print(" | ".join(f"{c} {_fmt(row[c])}" for c in self.columns if c in row), flush=True)
+
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
 
 
 def _fmt(v: Any) -> str:

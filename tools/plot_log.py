@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", nargs="+", default=None, help="one legend label per log (same label = same band)")
     p.add_argument("--expert", default=None,
                    help="draw the expert's return: an env name (reads data/models/expert_<env>.json) or a number")
+    p.add_argument("--reference", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra horizontal reference line, e.g. --reference BC=2800 (repeatable)")
     p.add_argument("--out", default="curve.png", help="output image (default curve.png)")
     return p
 
@@ -48,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
             expert = expert_reference(args.expert)
             if expert is None:
                 raise ValueError(f"no documented expert return for '{args.expert}' (data/models/expert_{args.expert}.json)") from None
-    out = plot_runs(args.logs, args.x, args.y, args.title, args.out, expert, args.labels)
+    refs = {}
+    for item in args.reference:
+        name, sep, value = item.partition("=")
+        try:
+            refs[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--reference expects NAME=VALUE (e.g. BC=2800), got '{item}'") from None
+        if not sep or not name:
+            raise ValueError(f"--reference expects NAME=VALUE (e.g. BC=2800), got '{item}'")
+    out = plot_runs(args.logs, args.x, args.y, args.title, args.out, expert, args.labels, refs)
     print(f"Wrote {out}")
     return 0
 
