@@ -15,6 +15,7 @@ TINY_BC = {"demo_episodes": 1, "epochs": 2, "eval_every": 1, "eval_episodes": 1,
 
 
 def test_video_decodes_to_frames_of_the_expected_size(tmp_path):
+    pytest.importorskip("imageio_ffmpeg", reason="MP4 needs the optional imageio-ffmpeg")
     import imageio.v2 as imageio
 
     path, _ = record_video(resolve_env_config("hopper"), lambda o: np.zeros(3), tmp_path / "v.mp4", seed=0, max_steps=20)
