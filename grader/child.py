@@ -146,6 +146,7 @@ def job_train(job, out):
 
     a = cls(resolve_env_config(job["env"]), cfg, os.path.join(os.getcwd(), "train_out"), progress=False)
     a._logger_echo = False
+    a.tensorboard = False
     a.run()
     a.save_model(os.path.join(out, "model.pt"))
 

@@ -15,6 +15,7 @@ An agent's ``train()`` method (in its own file) is the whole algorithm, written 
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -237,8 +238,8 @@ class ImitationAgent:
     # ------------------------------------------------------------------ evaluation and logging
     def evaluate(self, episodes: int, purpose: str = "eval", seed: int | None = None) -> EvalResult:
         """Deterministic (mean-action) evaluation on seeded episodes."""
-        return evaluate_policy(self.eval_env, self.policy.cpu() if self.device.type != "cpu" else self.policy,
-                               episodes, self.cfg.seed if seed is None else seed, purpose)
+        policy = self.policy if self.device.type == "cpu" else copy.deepcopy(self.policy).cpu()
+        return evaluate_policy(self.eval_env, policy, episodes, self.cfg.seed if seed is None else seed, purpose)
 
     def end_iteration(self, loss: float, beta: float = float("nan")) -> dict[str, float]:
         """Evaluate, append a log row, save model.pt and the resumable checkpoint. Call once per iteration."""

@@ -129,7 +129,7 @@ class GaussianMLPPolicy(nn.Module):
         deterministic=True returns the mean; otherwise a sample mean + std·ε (ε from ``generator``),
         clipped to the action bounds.
         """
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.action_low.device)
         single = x.dim() == 1
         if single:
             x = x.unsqueeze(0)
@@ -139,11 +139,11 @@ class GaussianMLPPolicy(nn.Module):
         else:
             std = torch.exp(self.log_std.clamp(-20.0, 2.0))
             if isinstance(generator, np.random.Generator):
-                eps = torch.as_tensor(generator.standard_normal(tuple(mean.shape)), dtype=torch.float32)
+                eps = torch.as_tensor(generator.standard_normal(tuple(mean.shape)), dtype=torch.float32, device=mean.device)
             else:
-                eps = torch.randn(mean.shape, generator=generator)
+                eps = torch.randn(mean.shape, generator=generator).to(mean.device)
             a = mean + std * eps
-        out = self.to_env_action(a).numpy()
+        out = self.to_env_action(a).cpu().numpy()
         return out[0] if single else out
 
     # ---- (de)serialisation -------------------------------------------------------------
