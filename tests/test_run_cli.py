@@ -112,3 +112,27 @@ def test_plot_tool_groups_runs(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
     p = run_cli("tools/plot_log.py", logs[0], "--y", "Nope", "--out", str(tmp_path / "d.png"))
     assert "Nope" in _one_error(p)
+
+
+def test_sigterm_saves_and_resumes(tmp_path):
+    """A background run killed with SIGTERM keeps a checkpoint and continues with --resume."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "td3"
+    cmd = [sys.executable, "tools/train_expert.py", "--env", "hopper", "--run_dir", str(out), "--total_steps", "100000",
+           "--no_progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "log.txt").is_file() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert (out / "checkpoint.pt").is_file() and (out / "replay.npz").is_file()
+    p = run_cli("tools/train_expert.py", "--env", "hopper", "--run_dir", str(out), "--total_steps", "100000",
+                "--max_steps", "50", "--resume", "--no_progress")
+    assert p.returncode == 0, p.stderr

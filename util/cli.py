@@ -12,8 +12,26 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     return (ConfigError, CheckpointError, FileNotFoundError, ValueError)
 
 
+def _graceful_signals() -> None:
+    """SIGTERM (e.g. a job scheduler or `kill`) and SIGINT behave like Ctrl-C: the run saves and stops.
+
+    SIGINT is re-armed too, because shells start background jobs with SIGINT ignored.
+    """
+    import signal
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            signal.signal(sig, interrupt)
+        except (ValueError, OSError):  # not in the main thread / unsupported platform
+            pass
+
+
 def run_main(main: Callable[[], int]) -> int:
-    """Call ``main``; print ``error: ...`` for user errors (exit 2) and exit 130 on Ctrl-C."""
+    """Call ``main``; print ``error: ...`` for user errors (exit 2) and exit 130 on Ctrl-C or SIGTERM."""
+    _graceful_signals()
     try:
         return int(main() or 0)
     except KeyboardInterrupt:
