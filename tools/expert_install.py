@@ -20,27 +20,39 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episodes: int) -> int:
+SELECT_PURPOSE = "select"  # candidate selection uses its own episodes, disjoint from the reported test episodes
+
+
+def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episodes: int,
+                   select_episodes: int = 20) -> int:
+    """Choose the candidate with the best mean over ``select_episodes`` selection episodes, then measure
+    it on ``episodes`` held-out test episodes (the number reported), and ship it.
+
+    Candidates: run_dir/best_model.pt, run_dir/model.pt and run_dir/snapshots/*.pt.
+    """
     env = make_env(env_cfg)
     obs_dim, act_dim = env_dims(env)
-    best = None
-    for name in ("best_model.pt", "model.pt"):
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        policy, meta = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
-        res = evaluate_policy(env, policy, episodes, TEST_SEED, TEST_PURPOSE, progress=True)
-        print(f"{path}: mean {res.mean:.1f} ± {res.std:.1f} over {episodes} episodes, "
-              f"{100 * res.survival_rate:.0f}% reach the time limit (trained {meta.get('train_steps')} steps)")
-        if best is None or res.mean > best[1].mean:
-            best = (policy, res, meta, path)
-    if best is None:
+    paths = [run_dir / n for n in ("best_model.pt", "model.pt")] + sorted((run_dir / "snapshots").glob("*.pt"))
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
         print(f"error: no candidate model in {run_dir}; train first: python tools/train_expert.py --env {env_cfg.name}")
         return 2
-    policy, res, meta, path = best
+    best = None
+    for path in paths:
+        policy, meta = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
+        sel = evaluate_policy(env, policy, select_episodes, TEST_SEED, SELECT_PURPOSE)
+        print(f"{path.name}: selection mean {sel.mean:.1f} ± {sel.std:.1f} over {select_episodes} episodes, "
+              f"{100 * sel.survival_rate:.0f}% reach the time limit (trained {meta.get('train_steps')} steps)")
+        if best is None or sel.mean > best[1].mean:
+            best = (policy, sel, meta, path)
+    policy, _, meta, path = best
+    res = evaluate_policy(env, policy, episodes, TEST_SEED, TEST_PURPOSE, progress=True)
+    print(f"chosen {path.name}: held-out mean {res.mean:.1f} ± {res.std:.1f} over {episodes} episodes, "
+          f"{100 * res.survival_rate:.0f}% reach the time limit")
     dest = expert_model_path(cfg)
     summary = {
-        "env": env_cfg.name, "env_id": env_cfg.env_id, "source": path.name,
+        "env": env_cfg.name, "env_id": env_cfg.env_id, "source": path.name, "candidates": len(paths),
+        "select_episodes": select_episodes,
         "eval_episodes": episodes, "eval_seed": TEST_SEED, "eval_purpose": TEST_PURPOSE,
         "return_mean": round(res.mean, 2), "return_std": round(res.std, 2),
         "survival_rate": round(res.survival_rate, 4),
