@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results_dir", default=None, help="per-student results.json folder (default DIR/../results)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per submission (default 3600)")
     p.add_argument("--regrade", action="store_true", help="grade again even if results exist")
-    p.add_argument("grader_args", nargs=argparse.REMAINDER, help="extra flags for python -m grader (after --)")
+    p.epilog = "Flags after a lone -- go to every python -m grader call, e.g. -- --no-hidden"
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # split by hand: argparse's REMAINDER would swallow our own flags
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
     args = p.parse_args(argv)
     root = Path(args.dir)
     if not root.is_dir():
@@ -59,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     res_dir = Path(args.results_dir) if args.results_dir else root.parent / "results"
     res_dir.mkdir(parents=True, exist_ok=True)
-    extra = [a for a in args.grader_args if a != "--"]
     subs = submissions(root)
     todo = [s for s in subs if args.regrade or not (res_dir / f"{student_id(s)}.json").is_file()
             or json.loads((res_dir / f"{student_id(s)}.json").read_text()).get("output", "").startswith("Grader error")]
