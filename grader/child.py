@@ -42,7 +42,6 @@ def make_agent(agent, env_name, student_methods, policy_file=None, expert_file=N
 
     from envs.builder import resolve_env_config
     from learning.checkpoint import load_policy
-    from learning.agents import default_agent_config  # noqa: F401  (keeps the import surface realistic)
     from util.config import from_dict
 
     cls = hybrid(agent, student_methods)

@@ -16,6 +16,15 @@ torch.set_num_threads(1)
 
 ENVS = ["cheetah", "walker", "hopper", "ant"]
 
+# tiny budgets for agents that only need to run end to end
+SMALL = {
+    "bc": {"demo_episodes": 2, "epochs": 4, "eval_every": 2, "eval_episodes": 1, "final_eval_episodes": 1},
+    "dagger": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
+               "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
+    "dart": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
+             "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
+}
+
 
 @pytest.fixture(scope="session")
 def root() -> Path:

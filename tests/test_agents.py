@@ -15,15 +15,8 @@ from learning.imitation import expert_reference
 from learning.logger import read_log
 from util.config import load_config
 
-from conftest import ROOT, log_rows
+from conftest import ROOT, SMALL, log_rows
 
-SMALL = {
-    "bc": {"demo_episodes": 2, "epochs": 4, "eval_every": 2, "eval_episodes": 1, "final_eval_episodes": 1},
-    "dagger": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
-               "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
-    "dart": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
-             "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
-}
 
 
 def make_agent(agent, env_name, out, solution=False, only=None, **overrides):

@@ -7,15 +7,8 @@ from learning.agents import agent_class
 from learning.logger import read_log
 from util.config import load_config
 
-from conftest import ROOT
+from conftest import ROOT, SMALL
 
-SMALL = {
-    "bc": {"demo_episodes": 2, "epochs": 4, "eval_every": 2, "eval_episodes": 1, "final_eval_episodes": 1},
-    "dagger": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
-               "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
-    "dart": {"demo_episodes": 1, "epochs": 5, "rounds": 2, "samples_per_round": 300, "epochs_per_round": 2,
-             "eval_episodes": 1, "final_eval_episodes": 1, "max_samples": 0},
-}
 TODO_FILES = {"bc_agent.py": 1, "dagger_agent.py": 2, "dart_agent.py": 1}
 
 
