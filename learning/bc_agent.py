@@ -35,6 +35,7 @@ class BCConfig(ImitationConfig):
 class BCAgent(ImitationAgent):
     config_class = BCConfig
     name = "bc"
+    todo_methods = ("compute_loss",)  # what a student writes in this file
 
     def compute_loss(self, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood of the expert's actions under the policy.

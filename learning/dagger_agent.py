@@ -53,6 +53,7 @@ class DAggerConfig(ImitationConfig):
 class DAggerAgent(BCAgent):
     config_class = DAggerConfig
     name = "dagger"
+    todo_methods = ("select_action", "aggregate")  # what a student writes in this file
 
     def beta(self, round_index: int) -> float:
         """Probability of executing the expert's action in round ``round_index`` (1-based)."""

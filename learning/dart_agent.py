@@ -41,6 +41,7 @@ class DARTConfig(ImitationConfig):
 class DARTAgent(BCAgent):
     config_class = DARTConfig
     name = "dart"
+    todo_methods = ("noisy_expert_step",)  # what a student writes in this file
 
     def noisy_expert_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of noise-injected data collection.
