@@ -34,13 +34,29 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from grader.grade import (SubmissionError, error_results, format_table, grade, to_results_json,
                               write_json_atomic)
+    from grader.integrity import IntegrityError
+    from grader.sandbox import SandboxError, sandbox_policy
 
     if args.self_check:
         args.submission, args.no_performance, args.no_hidden = str(ROOT), True, True
     if not args.submission:
         p.error("give a SUBMISSION folder or .zip (or --self-check)")
-    write_json_atomic(error_results("grading did not finish."), args.out)
+    if args.jobs < 1 or args.mem_mb < 256 or args.train_timeout <= 0:
+        print("error: --jobs must be >= 1, --mem-mb >= 256 and --train-timeout > 0", file=sys.stderr)
+        return 2
     try:
+        write_json_atomic(error_results("grading did not finish."), args.out)
+    except OSError as e:
+        print(f"error: cannot write --out {args.out} ({e.strerror}); choose a writable path", file=sys.stderr)
+        return 2
+    try:
+        policy = sandbox_policy(args.jobs)
+        if not args.self_check:
+            print(policy.describe(), file=sys.stderr)
+            for w in policy.warnings:
+                print(f"warning: {w}", file=sys.stderr)
+        for n in policy.notes:
+            print(f"note: {n}", file=sys.stderr)
         report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
                        train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty(),
                        jobs=args.jobs)
@@ -48,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         write_json_atomic(error_results(str(e)), args.out)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except SandboxError as e:
+        write_json_atomic(error_results("the grader cannot isolate student code on this machine."), args.out)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except IntegrityError as e:
+        write_json_atomic(error_results("the grader's files changed during grading; this grade is void."), args.out)
+        print(f"error: {e}. Restore the grader (e.g. git checkout / reinstall) before grading anything else.",
+              file=sys.stderr)
+        return 3
     write_json_atomic(to_results_json(report), args.out)
     print(format_table(report))
     print(f"\nWrote {args.out}")

@@ -1,11 +1,12 @@
-"""Grader checks. Every check builds its inputs here (seeded), runs student code only in a child
-process (grader.sandbox), reads back plain arrays and scores them against references computed here.
+"""Grader checks. Every check builds its inputs here from its own seeded generator, runs student code
+only in a child process (grader.sandbox) in a private workspace, reads back plain arrays and scores them
+against references computed here.
 
 A check returns :class:`CheckResult` items (one per scored part) so that one bug costs only its part.
 """
 from __future__ import annotations
 
-import tempfile
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -14,9 +15,14 @@ import numpy as np
 import torch
 
 from envs.builder import env_dims, make_env, resolve_env_config
-from grader.sandbox import ChildResult, run_child
+from grader.feedback import describe_error
+from grader.sandbox import (CheckDir, ChildResult, SandboxPolicy, build_workspace, new_check_dir, read_output,
+                            remove_check_dir, run_child)
+from learning.agents import TodoFile, todo_methods
 from learning.checkpoint import CheckpointError, load_policy, save_policy
+from learning.evaluation import evaluate_policy
 from learning.policy import GaussianMLPPolicy
+from util.config import REPO_ROOT
 
 
 @dataclass
@@ -46,58 +52,92 @@ class Variant:
 
 @dataclass
 class GradingContext:
-    """What the checks need: the workspace (framework + student files), which files are present, limits."""
+    """What the checks need: the sandbox, the student's files, which are usable, limits, the TODO manifest."""
 
-    workspace: Path
-    present: dict[str, bool]          # student file name → present and importable
-    problems: dict[str, str]          # student file name → why it is unusable
+    policy: SandboxPolicy
+    scratch: Path                     # sandbox uids may traverse it (each check folder is private)
+    private: Path                     # grader-only folder
+    student_files: dict[str, Path | None]
+    manifest: dict[str, TodoFile]     # agent → its file, class and TODO methods
+    present: dict[str, bool] = field(default_factory=dict)    # student file → present and importable
+    problems: dict[str, str] = field(default_factory=dict)    # student file → why it is unusable
+    stub_files: list[str] = field(default_factory=list)       # student files replaced by the framework's stub
     unit_timeout: float = 120.0
     train_timeout: float = 600.0
     mem_mb: int = 2048
-    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="grader_")))
+
+    def agent_job(self, agent: str, **extra: Any) -> dict[str, Any]:
+        spec = self.manifest[agent]
+        return {"agent": agent, "module": spec.module, "class_name": spec.class_name, **extra}
+
+    def run(self, d: CheckDir, job: dict, timeout: float, references: dict[str, str] | None = None,
+            data: list[Path] | None = None, oracle: dict | None = None) -> ChildResult:
+        """Build ``d``'s workspace completely, then run the child on ``job``."""
+        job = dict(job, reference=dict(references or {}))
+        build_workspace(d, self.student_files, self.stub_files, sorted(set((references or {}).values())),
+                        [*env_files(), *(data or [])])
+        return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
 
 
-def _npz(path: Path, **arrays: np.ndarray) -> str:
-    np.savez(path, **arrays)
-    return str(path)
+def env_files() -> list[Path]:
+    return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
 
 
-def _read(res: ChildResult) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Arrays written by the child, or (None, reason)."""
-    if res.tampered:
+def reference_modules(methods: tuple[str, ...]) -> dict[str, str]:
+    """TODO method → the grader/solution module holding its reference (``<agent>_solution``)."""
+    owner = todo_methods()
+    return {m: f"{owner[m]}_solution" for m in methods}
+
+
+def _read_arrays(res: ChildResult, show_message: bool) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Arrays written by the child, or (None, reason in the grader's words)."""
+    err = read_output(res, "error.json", 64 * 1024)
+    if err is not None:
+        return None, describe_error(err, show_message)
+    if not res.finished:
         return None, res.message()
-    err = res.out_dir / "error.txt"
-    if err.is_file():
-        return None, "your code raised " + err.read_text(errors="replace")[:600]
-    if not res.ok:
-        if (res.out_dir / "DONE").is_file() or res.returncode == 0:
-            return None, "the grading process ended early (sys.exit/os._exit or a crash in your code)"
-        return None, res.message()
+    raw = read_output(res, "result.npz")
+    if raw is None:
+        return None, "no result was written"
     try:
-        with np.load(res.out_dir / "result.npz", allow_pickle=False) as f:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
             return {k: np.array(f[k]) for k in f.files}, ""
     except Exception as e:  # noqa: BLE001 - anything unreadable is the submission's fault
         return None, f"unreadable result ({type(e).__name__})"
 
 
+def _unit(ctx: GradingContext, file_name: str, d: CheckDir, job: dict) -> tuple[dict[str, np.ndarray] | None, str]:
+    if not ctx.present.get(file_name, False):
+        return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
+    return _read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True)
+
+
+# ----------------------------------------------------------------------------------------------- inputs
 def _policy(obs_dim: int, act_dim: int, rng: np.random.Generator, low: np.ndarray, high: np.ndarray,
             squash: bool, out_scale: float) -> GaussianMLPPolicy:
-    torch.manual_seed(int(rng.integers(1 << 31)))
+    """A random policy whose every parameter comes from ``rng`` (no global RNG: checks run in threads)."""
     p = GaussianMLPPolicy(obs_dim, act_dim, [32, 32], low, high, squash_mean=squash,
                           log_std_init=float(rng.uniform(-1.5, -0.7)), learn_std=True)
     with torch.no_grad():
+        for layer in p.net:
+            if isinstance(layer, torch.nn.Linear):
+                bound = 1.0 / np.sqrt(layer.in_features)
+                layer.weight.copy_(torch.as_tensor(rng.uniform(-bound, bound, tuple(layer.weight.shape))))
+                layer.bias.copy_(torch.as_tensor(rng.uniform(-bound, bound, tuple(layer.bias.shape))))
         p.net[-1].weight.mul_(out_scale)
         p.net[-1].bias.mul_(out_scale)
-        if p.learn_std:
-            p.log_std.copy_(torch.as_tensor(rng.uniform(-1.6, -0.8, act_dim), dtype=torch.float32))
+        p.log_std.copy_(torch.as_tensor(rng.uniform(-1.6, -0.8, act_dim), dtype=torch.float32))
     p.obs_normalizer.fit(rng.normal(rng.normal(0, 2, obs_dim), rng.uniform(0.5, 3.0, obs_dim), (500, obs_dim)))
     p.eval()
     return p
 
 
 def _bounds(act_dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Asymmetric bounds whose half-ranges differ a lot between dimensions (one < 0.55, one > 1.8)."""
     center = rng.uniform(-0.5, 0.5, act_dim)
-    half = rng.uniform(0.5, 2.0, act_dim)
+    half = rng.uniform(0.3, 3.0, act_dim)
+    i, j = rng.choice(act_dim, size=2, replace=False)
+    half[i], half[j] = rng.uniform(0.3, 0.55), rng.uniform(1.8, 3.0)
     return (center - half).astype(np.float32), (center + half).astype(np.float32)
 
 
@@ -107,21 +147,28 @@ def _sample_obs(p: GaussianMLPPolicy, n: int, rng: np.random.Generator) -> np.nd
     return (mean + std * rng.normal(size=(n, p.obs_dim))).astype(np.float32)
 
 
+def _tag(v: Variant) -> str:
+    return f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
+
+
 # ----------------------------------------------------------------------------------------------- BC loss
 def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    name = f"BC loss ({'hidden' if v.hidden else 'public'} variant, {v.env}, batch {v.batch})"
+    name = f"BC loss ({_tag(v)}, batch {v.batch})"
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
     pol = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
-    d = ctx.scratch / f"bc_{v.seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    save_policy(d / "policy.pt", pol, {})
     obs = _sample_obs(pol, v.batch, rng)
     act = rng.uniform(low, high, (v.batch, act_dim)).astype(np.float32)
-    job = {"kind": "bc_loss", "env": v.env, "policy": str(d / "policy.pt"), "seed": v.seed,
-           "inputs": _npz(d / "in.npz", obs=obs, actions=act)}
-    out, why = _run(ctx, "bc_agent.py", job)
+    d = new_check_dir(ctx.scratch, "bc_loss")
+    try:
+        save_policy(d.inputs / "policy.pt", pol, {})
+        np.savez(d.inputs / "in.npz", obs=obs, actions=act)
+        job = ctx.agent_job("bc", kind="bc_loss", env=v.env, seed=v.seed, policy=str(d.inputs / "policy.pt"),
+                            inputs=str(d.inputs / "in.npz"))
+        out, why = _unit(ctx, ctx.manifest["bc"].file_name, d, job)
+    finally:
+        remove_check_dir(d)
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     ref, ref_grads = _reference_bc(pol, obs, act)
@@ -148,7 +195,7 @@ def _reference_bc(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray) -> t
     grads = np.concatenate([p.grad.double().reshape(-1).numpy() if p.grad is not None else np.zeros(p.numel())
                             for _, p in pol.named_parameters()])
     pol.zero_grad(set_to_none=True)
-    return float(loss), grads
+    return float(loss.detach()), grads
 
 
 def _bc_diagnosis(pol, obs, act, loss) -> str:
@@ -173,42 +220,48 @@ def _bc_diagnosis(pol, obs, act, loss) -> str:
 
 # ----------------------------------------------------------------------------------------------- DAgger
 def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    tag = f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
+    tag = _tag(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32)
     learner = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=0.2)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.8)
-    d = ctx.scratch / f"dsel_{v.seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    save_policy(d / "learner.pt", learner, {})
-    save_policy(d / "expert.pt", expert, {})
     obs = _sample_obs(learner, v.batch, rng)
     betas = [1.0, 0.0, 0.35]
     repeats = 5
-    job = {"kind": "dagger_select", "env": v.env, "policy": str(d / "learner.pt"), "expert": str(d / "expert.pt"),
-           "seed": v.seed, "betas": betas, "repeats": repeats, "inputs": _npz(d / "in.npz", obs=obs)}
+    d = new_check_dir(ctx.scratch, "dagger_select")
+    try:
+        save_policy(d.inputs / "learner.pt", learner, {})
+        save_policy(d.inputs / "expert.pt", expert, {})
+        np.savez(d.inputs / "in.npz", obs=obs)
+        job = ctx.agent_job("dagger", kind="dagger_select", env=v.env, seed=v.seed, betas=betas, repeats=repeats,
+                            policy=str(d.inputs / "learner.pt"), expert=str(d.inputs / "expert.pt"),
+                            inputs=str(d.inputs / "in.npz"))
+        out, why = _unit(ctx, ctx.manifest["dagger"].file_name, d, job)
+    finally:
+        remove_check_dir(d)
     label_name, exec_name = f"DAgger label ({tag})", f"DAgger executed action ({tag})"
-    out, why = _run(ctx, "dagger_agent.py", job)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
     expert_a = expert.act(obs).astype(np.float64)                       # (N, act_dim)
     with torch.no_grad():
         mean = learner.to_env_action(learner.mean_action(torch.as_tensor(obs))).numpy().astype(np.float64)
         std_n = torch.exp(learner.log_std).numpy().astype(np.float64)   # normalized units; bounds are ±1
-    results = []
     if all(not np.any(out[k]) for k in out):
         why = "select_action returns the placeholder zeros: fill in the TODO block"
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
+    if any(not np.all(np.isfinite(out[k])) for k in out):
+        why = "select_action returned NaN or infinite values"
+        return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
+    results = []
     label_ok = all(np.allclose(out[f"label_{j}"], expert_a[:, None, :], atol=1e-4) for j in range(len(betas)))
     if label_ok:
         results.append(CheckResult(label_name, 1, 1, "labels are the expert's actions for every β"))
     else:
-        lab = out["label_0"]
         hint = ""
         if np.allclose(out["label_1"], out["exec_1"], atol=1e-6):
             hint = ": with β = 0 the label equals the executed (learner) action — label with the expert instead"
-        elif not np.allclose(lab, expert_a[:, None, :], atol=1e-4):
+        elif not np.allclose(out["label_0"], expert_a[:, None, :], atol=1e-4):
             hint = ": even with β = 1 the label is not the expert's deterministic action (self.expert_action(obs))"
         results.append(CheckResult(label_name, 0, 1, "labels differ from the expert's actions" + hint))
     problems = []
@@ -223,7 +276,10 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         z = ((e0 - mean[:, None, :]) / std_n)[inside]
         if z.size < 50 or abs(z.mean()) > 0.2 or not 0.8 < z.std() < 1.2:
             if z.size and z.std() < 0.05:
-                problems.append("with β = 0 the executed action is the learner's mean, not a sample from π (use self.learner_action(obs))")
+                problems.append("with β = 0 the executed action is the learner's mean, not a sample from π "
+                                "(use self.learner_action(obs))")
+            elif z.size and np.allclose(e0[:, 0], e0[:, 1]):
+                problems.append("with β = 0 the same learner sample is executed at every call (draw with self.rng)")
             else:
                 problems.append(f"with β = 0 the executed actions are not samples from the learner's Gaussian "
                                 f"(standardized mean {z.mean():.2f}, std {z.std():.2f}; expected 0 and 1)")
@@ -239,7 +295,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    name = f"DAgger aggregation ({'hidden' if v.hidden else 'public'} variant, {v.env})"
+    name = f"DAgger aggregation ({_tag(v)})"
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     n_old, n_new = v.batch, max(3, v.batch // 2 + int(rng.integers(1, 9)))
@@ -247,11 +303,13 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     old_a = rng.uniform(-1, 1, (n_old, act_dim)).astype(np.float32)
     new_o = rng.normal(size=(n_new, obs_dim)).astype(np.float32)
     new_a = rng.uniform(-1, 1, (n_new, act_dim)).astype(np.float32)
-    d = ctx.scratch / f"dagg_{v.seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    job = {"kind": "dagger_aggregate", "env": v.env, "seed": v.seed,
-           "inputs": _npz(d / "in.npz", data_obs=old_o, data_actions=old_a, visited_obs=new_o, labels=new_a)}
-    out, why = _run(ctx, "dagger_agent.py", job)
+    d = new_check_dir(ctx.scratch, "dagger_aggregate")
+    try:
+        np.savez(d.inputs / "in.npz", data_obs=old_o, data_actions=old_a, visited_obs=new_o, labels=new_a)
+        job = ctx.agent_job("dagger", kind="dagger_aggregate", env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"))
+        out, why = _unit(ctx, ctx.manifest["dagger"].file_name, d, job)
+    finally:
+        remove_check_dir(d)
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     o, a = out["obs"], out["actions"]
@@ -279,107 +337,190 @@ def _sorted_rows(x: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- noise injection
 def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    tag = f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
+    tag = _tag(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
     noise_std = float(rng.uniform(0.15, 0.3))
-    d = ctx.scratch / f"dart_{v.seed}"
-    d.mkdir(parents=True, exist_ok=True)
-    save_policy(d / "expert.pt", expert, {})
     obs = _sample_obs(expert, v.batch, rng)
     repeats = 4
-    job = {"kind": "dart_step", "env": v.env, "policy": str(d / "expert.pt"), "expert": str(d / "expert.pt"),
-           "seed": v.seed, "noise_std": noise_std, "repeats": repeats, "inputs": _npz(d / "in.npz", obs=obs)}
+    d = new_check_dir(ctx.scratch, "dart_step")
+    try:
+        save_policy(d.inputs / "expert.pt", expert, {})
+        np.savez(d.inputs / "in.npz", obs=obs)
+        job = ctx.agent_job("dart", kind="dart_step", env=v.env, seed=v.seed, noise_std=noise_std, repeats=repeats,
+                            policy=str(d.inputs / "expert.pt"), expert=str(d.inputs / "expert.pt"),
+                            inputs=str(d.inputs / "in.npz"))
+        out, why = _unit(ctx, ctx.manifest["dart"].file_name, d, job)
+    finally:
+        remove_check_dir(d)
     label_name, noise_name = f"Noise injection: clean label ({tag})", f"Noise injection: noisy executed action ({tag})"
-    out, why = _run(ctx, "dart_agent.py", job)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
-    clean = expert.act(obs).astype(np.float64)[:, None, :]
-    exe, lab = out["exec"], out["label"]
-    results = []
+    clean = expert.act(obs).astype(np.float64)[:, None, :]            # (N, 1, act_dim)
+    exe, lab = out["exec"], out["label"]                                # (N, repeats, act_dim)
     if not np.any(exe) and not np.any(lab):
         why = "noisy_expert_step returns the placeholder zeros: fill in the TODO block"
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
-    if np.allclose(lab, clean, atol=1e-4):
+    results = []
+    if not np.all(np.isfinite(lab)):
+        results.append(CheckResult(label_name, 0, 1, "the stored labels contain NaN or infinite values"))
+    elif np.allclose(lab, clean, atol=1e-4):
         results.append(CheckResult(label_name, 1, 1, "labels are the expert's clean actions"))
     elif np.allclose(lab, exe, atol=1e-6):
         results.append(CheckResult(label_name, 0, 1, "the stored label is the noisy executed action; store the clean expert action"))
     else:
         results.append(CheckResult(label_name, 0, 1, "labels differ from the expert's clean actions"))
-    sigma = noise_std * (high - low).astype(np.float64) / 2.0
-    problems = []
-    if np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5):
-        problems.append("executed actions leave the action bounds (clip to [low, high])")
-    noise = exe - clean
-    inside = (exe > low + 1e-4) & (exe < high - 1e-4)
-    z = (noise / sigma)[inside]
-    if z.size < 50:
-        problems.append("almost every executed action sits on a bound")
-    elif z.std() < 0.05:
-        problems.append("the executed action carries no noise")
-    elif abs(z.mean()) > 0.15 or not 0.8 < z.std() < 1.2:
-        ratio = z.std()
-        hint = ""
-        if abs(ratio * noise_std / (noise_std * 1.0) - 1) > 0.2 and 0.8 < ratio * 2 / np.mean(high - low) * 1 < 1.2:
-            hint = " (is the noise scaled by (high - low) / 2?)"
-        problems.append(f"the noise has standardized mean {z.mean():.2f} and std {ratio:.2f}; expected 0 and 1 "
-                        f"for σ = noise_std·(high − low)/2{hint}")
-    if not problems and np.allclose(exe[:, 0], exe[:, 1]):
-        problems.append("the same noise is drawn at every call (draw fresh noise with self.rng)")
+    problems = _noise_problems(exe, clean, low.astype(np.float64), high.astype(np.float64), noise_std)
     if problems:
         results.append(CheckResult(noise_name, 0, 1, "; ".join(problems)))
     else:
-        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = {noise_std:.2f}·(high−low)/2, "
-                                                     "clipped to the bounds"))
+        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = {noise_std:.2f}·(high−low)/2 "
+                                                     "in every dimension, clipped to the bounds, fresh at every call"))
     return results
 
 
+def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray, noise_std: float) -> list[str]:
+    """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
+    if not np.all(np.isfinite(exe)):
+        return ["the executed actions contain NaN or infinite values"]
+    if np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5):
+        return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
+    wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
+    at_unit = np.isclose(np.abs(exe), 1.0, atol=1e-6) & wide
+    if at_unit.mean() > 0.01 and not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4):
+        return ["executed actions are clipped to [-1, 1] instead of the env's bounds [self.action_low, self.action_high]"]
+    if exe.shape[1] > 1 and np.allclose(exe[:, 0], exe[:, 1]):
+        return ["the same action is executed at every call for a given state: draw fresh noise with self.rng each time"]
+    half = (high - low) / 2.0
+    sigma = noise_std * half
+    ratios, means = [], []
+    for j in range(exe.shape[-1]):
+        inside = (exe[..., j] > low[j] + 1e-4) & (exe[..., j] < high[j] - 1e-4)
+        z = ((exe[..., j] - clean[..., j]) / sigma[j])[inside]
+        if z.size < 40:
+            return [f"almost every executed action of dimension {j} sits on a bound"]
+        ratios.append(float(z.std()))
+        means.append(float(z.mean()))
+    ratios_a = np.asarray(ratios)
+    if np.all(ratios_a < 0.05):
+        return ["the executed action carries no noise"]
+    if np.all((0.8 < ratios_a) & (ratios_a < 1.25)) and np.all(np.abs(means) < 0.25):
+        return []
+    scale = ratios_a * half                   # measured noise std / noise_std, in env units
+    if np.all(np.abs(scale - 1.0) < 0.2):
+        hint = "σ misses the (high − low)/2 factor: scale the noise per dimension by self.cfg.noise_std·(high − low)/2"
+    elif np.all(np.abs(ratios_a - 2.0) < 0.4):
+        hint = "σ is twice the expected: use (high − low)/2, not (high − low)"
+    elif np.all(np.abs(ratios_a / 10.0 - 1.0) < 0.25):
+        hint = "σ is ten times the expected"
+    elif np.any(np.abs(means) >= 0.25):
+        hint = "the noise is not centred on the expert's action (mean ≠ 0)"
+    else:
+        hint = "the noise's spread differs from σ = noise_std·(high − low)/2 in some dimensions"
+    detail = ", ".join(f"{r:.2f}" for r in ratios)
+    return [f"{hint} (measured std / expected σ per dimension: {detail}; expected 1.00)"]
+
+
 # ----------------------------------------------------------------------------------------------- performance
-def train_in_child(ctx: GradingContext, agent: str, env: str, config: dict[str, Any], student_methods: list[str],
-                   student_file: str) -> tuple[Path | None, str]:
-    job = {"kind": "train", "agent": agent, "env": env, "config": config, "student_methods": student_methods}
-    res = run_child(ctx.workspace, job, ctx.train_timeout, ctx.mem_mb)
-    if not ctx.present.get(student_file, False):
-        return None, ctx.problems.get(student_file, f"learning/{student_file} is missing")
-    out, why = _read_model(res)
-    return out, why
+def demo_rows(env: str, episodes: int) -> int:
+    """Rows in the first ``episodes`` episodes of data/demos/<env>.npz."""
+    with np.load(REPO_ROOT / "data" / "demos" / f"{env}.npz", allow_pickle=False) as f:
+        return int(np.asarray(f["episode_lengths"])[:episodes].sum())
 
 
-def _read_model(res: ChildResult) -> tuple[Path | None, str]:
-    if res.tampered:
-        return None, res.message()
-    err = res.out_dir / "error.txt"
-    if err.is_file():
-        return None, "training raised " + err.read_text(errors="replace")[:600]
-    if not res.ok:
-        return None, res.message() if res.timed_out or (res.returncode or 0) < 0 else \
-            "the grading process ended early (sys.exit/os._exit or a crash in your code)"
-    model = res.out_dir / "model.pt"
-    return (model, "") if model.is_file() else (None, "training produced no model")
+def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tuple[Path | None, str]:
+    """Train ``spec['agent']`` (the student's TODO methods, reference code for the TODOs it inherits) with the
+    grader's config and ``seed``. Expert queries are answered by the supervisor within the sample budget."""
+    agent, env = spec["agent"], spec["env"]
+    todo = ctx.manifest[agent]
+    if not ctx.present.get(todo.file_name, False):
+        return None, ctx.problems.get(todo.file_name, f"learning/{todo.file_name} is missing")
+    config = {"agent": agent, "env": env, **spec["config"], "seed": int(seed)}
+    budget = max(0, int(config.get("max_samples", 0)) - demo_rows(env, int(config.get("demo_episodes", 0))))
+    oracle = None
+    if budget > 0:
+        obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
+        oracle = {"expert_file": str(REPO_ROOT / "data" / "models" / f"expert_{env}.pt"), "obs_dim": obs_dim,
+                  "act_dim": act_dim, "budget": budget}
+    d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")
+    try:
+        job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config)
+        res = ctx.run(d, job, ctx.train_timeout, references=reference_modules(todo.depends_on),
+                      data=[REPO_ROOT / "data" / "demos" / f"{env}.npz"], oracle=oracle)
+        if res.oracle_over_budget or res.oracle_error or res.supervisor_error:
+            return None, res.message()
+        err = read_output(res, "error.json", 64 * 1024)
+        if err is not None:
+            return None, "training failed: " + describe_error(err, show_message=False)
+        if not res.finished:
+            return None, res.message()
+        raw = read_output(res, "model.pt")
+        if raw is None:
+            return None, "training produced no model file"
+        model = ctx.private / f"{d.path.name}_model.pt"
+        model.write_bytes(raw)
+        return model, ""
+    finally:
+        remove_check_dir(d)
 
 
-def _run(ctx: GradingContext, student_file: str, job: dict) -> tuple[dict[str, np.ndarray] | None, str]:
-    if not ctx.present.get(student_file, False):
-        return None, ctx.problems.get(student_file, f"learning/{student_file} is missing from the submission")
-    return _read(run_child(ctx.workspace, job, ctx.unit_timeout, ctx.mem_mb))
+MAX_POLICY_PARAMS = 5_000_000
 
 
 def load_trained_policy(path: Path, env: str) -> tuple[GaussianMLPPolicy | None, str]:
-    """Load a child-written model into the grader's own policy class (weights only)."""
+    """Load a child-written model into the grader's own policy class (weights only, bounded size)."""
     env_cfg = resolve_env_config(env)
     obs_dim, act_dim = env_dims(make_env(env_cfg))
     try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        sizes = data["spec"]["hidden_sizes"]
+        dims = [obs_dim, *[int(h) for h in sizes], act_dim]
+        if len(sizes) > 16 or sum(a * b for a, b in zip(dims[:-1], dims[1:])) > MAX_POLICY_PARAMS:
+            return None, "the trained model is larger than the grader accepts"
         policy, _ = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
     except CheckpointError as e:
-        return None, f"the trained model could not be loaded safely: {e}"
+        return None, f"the trained model could not be loaded safely: {str(e)[:200]}"
+    except Exception as e:  # noqa: BLE001 - a malformed file is the submission's fault
+        return None, f"the trained model could not be loaded ({type(e).__name__})"
     return policy, ""
 
 
+def copies_expert(policy: GaussianMLPPolicy, env: str) -> bool:
+    """True if the first layer's units are (up to order and positive scale) the expert's: a copied expert."""
+    expert, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
+    a, b = policy.net[0].weight.detach().double(), expert.net[0].weight.detach().double()
+    if a.shape[1] != b.shape[1] or a.shape[0] < 4:
+        return False
+    a = a / (a.norm(dim=1, keepdim=True) + 1e-12)
+    b = b / (b.norm(dim=1, keepdim=True) + 1e-12)
+    best = (a @ b.T).max(dim=1).values          # each learned unit's closest expert unit
+    return float(best.median()) > 0.9
+
+
+def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_seed: int) -> tuple[float | None, str]:
+    """Train in a child, then load and evaluate in the grader (mean action). Returns (mean return, why not)."""
+    model, why = train_in_child(ctx, spec, seed)
+    if model is None:
+        return None, why
+    policy, why = load_trained_policy(model, spec["env"])
+    if policy is None:
+        return None, why
+    if copies_expert(policy, spec["env"]):
+        return None, "the trained model carries the expert's weights instead of learned ones"
+    res = evaluate_policy(make_env(resolve_env_config(spec["env"])), policy, int(spec["eval_episodes"]), eval_seed, "grader")
+    return float(res.mean), f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes"
+
+
 UNIT_CHECKS: dict[str, tuple[str, Callable[[GradingContext, Variant], list[CheckResult]]]] = {
-    "bc_loss": ("bc_agent.py", check_bc_loss),
-    "dagger_select": ("dagger_agent.py", check_dagger_select),
-    "dagger_aggregate": ("dagger_agent.py", check_dagger_aggregate),
-    "dart_step": ("dart_agent.py", check_dart_step),
+    "bc_loss": ("bc", check_bc_loss),
+    "dagger_select": ("dagger", check_dagger_select),
+    "dagger_aggregate": ("dagger", check_dagger_aggregate),
+    "dart_step": ("dart", check_dart_step),
 }
+
+
+def manifest_json(manifest: dict[str, TodoFile]) -> dict[str, dict[str, Any]]:
+    return {k: {"module": v.module, "class_name": v.class_name, "methods": list(v.methods)} for k, v in manifest.items()}
+

@@ -1,8 +1,10 @@
 """Child-process side of the grader: runs student code on one job and writes plain-data results.
 
-Usage (by grader.sandbox only): python -I grader_child.py JOB.json OUT_DIR
-Writes OUT_DIR/result.npz (arrays only) or OUT_DIR/error.txt, then OUT_DIR/DONE.
-Nothing here decides a score: the parent checks the arrays against its own reference.
+Usage (by grader.sandbox only): python -I -B grader_child.py JOB.json OUT_DIR
+Writes OUT_DIR/result.npz (arrays only) or OUT_DIR/error.json, then OUT_DIR/DONE.
+Nothing here decides a score: the parent checks the arrays against its own reference, and reads
+error.json as untrusted data (it keeps only a whitelisted, shortened excerpt).
+Expert queries go over a pipe to the trusted supervisor (the expert's weights are not in this process).
 """
 import json
 import os
@@ -12,48 +14,67 @@ import traceback
 WS = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, WS)
 
-TODO = {"bc": ("learning.bc_agent", "BCAgent", ["compute_loss"]),
-        "dagger": ("learning.dagger_agent", "DAggerAgent", ["select_action", "aggregate"]),
-        "dart": ("learning.dart_agent", "DARTAgent", ["noisy_expert_step"])}
-REF = {"compute_loss": ("grader_ref.bc_solution", "compute_loss"),
-       "select_action": ("grader_ref.dagger_solution", "select_action"),
-       "aggregate": ("grader_ref.dagger_solution", "aggregate"),
-       "noisy_expert_step": ("grader_ref.dart_solution", "noisy_expert_step")}
+
+class RemoteExpert:
+    """Quacks like a policy for ``act(obs, deterministic=True)``; answered by the supervisor."""
+
+    def __init__(self, fds: str, obs_dim: int, act_dim: int):
+        r, w = (int(x) for x in fds.split(","))
+        self.rf, self.wf = os.fdopen(r, "rb", buffering=0), os.fdopen(w, "wb", buffering=0)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+
+    def _read(self, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = self.rf.read(n - len(buf))
+            if not chunk:
+                raise RuntimeError("the expert oracle closed the connection")
+            buf += chunk
+        return buf
+
+    def act(self, obs, deterministic: bool = True, **_):
+        import struct
+
+        import numpy as np
+
+        x = np.ascontiguousarray(np.asarray(obs, np.float32))
+        single = x.ndim == 1
+        x = x.reshape(-1, self.obs_dim)
+        self.wf.write(struct.pack("<II", len(x), self.obs_dim) + x.tobytes())
+        status, rows = struct.unpack("<II", self._read(8))
+        if status != 0:
+            raise RuntimeError("expert query budget exhausted (each labelled sample costs one expert query)")
+        a = np.frombuffer(self._read(rows * self.act_dim * 4), np.float32).reshape(rows, self.act_dim).copy()
+        return a[0] if single else a
 
 
-def hybrid(agent: str, student_methods):
-    """The student's agent class with reference methods for every TODO not in ``student_methods``."""
+def student_class(job):
+    """The student's agent class, with reference methods (grader_ref) for the listed other TODOs."""
     import importlib
 
-    module, cls_name, _ = TODO[agent]
-    cls = getattr(importlib.import_module(module), cls_name)
-    methods = {}
-    chain = ["compute_loss"] + ([] if agent == "bc" else TODO[agent][2])
-    have_ref = os.path.isdir(os.path.join(WS, "grader_ref"))  # absent in the student release's self-check
-    for m in chain:
-        if m not in student_methods and have_ref:
-            mod, fn = REF[m]
-            methods[m] = getattr(importlib.import_module(mod), fn)
-    return type(cls_name, (cls,), methods)
+    cls = getattr(importlib.import_module(job["module"]), job["class_name"])
+    methods = {m: getattr(importlib.import_module(f"grader_ref.{mod}"), m) for m, mod in job.get("reference", {}).items()}
+    return type(cls.__name__, (cls,), methods) if methods else cls
 
 
-def make_agent(agent, env_name, student_methods, policy_file=None, expert_file=None, seed=0, cfg_over=None):
+def make_agent(job, policy_file=None, expert_file=None, cfg_over=None, expert=None):
     import numpy as np
 
     from envs.builder import resolve_env_config
     from learning.checkpoint import load_policy
     from util.config import from_dict
 
-    cls = hybrid(agent, student_methods)
-    cfg = from_dict(cls.config_class, {"agent": agent, "env": env_name, **(cfg_over or {})}, "grader config")
-    a = cls(resolve_env_config(env_name), cfg, os.path.join(os.getcwd(), "agent_out"), progress=False)
+    cls = student_class(job)
+    cfg = from_dict(cls.config_class, {"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, "grader config")
+    a = cls(resolve_env_config(job["env"]), cfg, os.path.join(os.getcwd(), "agent_out"), progress=False,
+            expert=expert)
     if policy_file:
         a.policy, _ = load_policy(policy_file)
         a.action_low = a.policy.action_low.numpy().copy()
         a.action_high = a.policy.action_high.numpy().copy()
     if expert_file:
         a._expert, _ = load_policy(expert_file)
-    a.rng = np.random.default_rng(seed)
+    a.rng = np.random.default_rng(job["seed"])
     return a
 
 
@@ -61,7 +82,7 @@ def job_bc_loss(job, out):
     import numpy as np
     import torch
 
-    a = make_agent("bc", job["env"], ["compute_loss"], job["policy"], seed=job["seed"])
+    a = make_agent(job, job["policy"])
     with np.load(job["inputs"], allow_pickle=False) as f:
         obs, act = torch.as_tensor(f["obs"]), torch.as_tensor(f["actions"])
     a.policy.zero_grad(set_to_none=True)
@@ -89,15 +110,15 @@ def _call_pairs(fn, obs, repeats, act_dim):
     for k in range(repeats):
         for i, o in enumerate(obs):
             e, l = fn(o.copy())
-            exe[i, k] = np.asarray(e, np.float64).reshape(act_dim)
-            lab[i, k] = np.asarray(l, np.float64).reshape(act_dim)
+            exe[i, k] = np.array(np.asarray(e, np.float64), np.float64).reshape(act_dim)
+            lab[i, k] = np.array(np.asarray(l, np.float64), np.float64).reshape(act_dim)
     return exe, lab
 
 
 def job_dagger_select(job, out):
     import numpy as np
 
-    a = make_agent("dagger", job["env"], ["select_action"], job["policy"], job["expert"], seed=job["seed"])
+    a = make_agent(job, job["policy"], job["expert"])
     with np.load(job["inputs"], allow_pickle=False) as f:
         obs = f["obs"]
     res = {}
@@ -112,7 +133,7 @@ def job_dagger_aggregate(job, out):
 
     from learning.demos import Dataset
 
-    a = make_agent("dagger", job["env"], ["aggregate"], seed=job["seed"])
+    a = make_agent(job)
     with np.load(job["inputs"], allow_pickle=False) as f:
         d = Dataset(f["data_obs"], f["data_actions"])
         new = a.aggregate(d, f["visited_obs"].copy(), f["labels"].copy())
@@ -124,8 +145,7 @@ def job_dagger_aggregate(job, out):
 def job_dart_step(job, out):
     import numpy as np
 
-    a = make_agent("dart", job["env"], ["noisy_expert_step"], job["policy"], job["expert"], seed=job["seed"],
-                   cfg_over={"noise_std": job["noise_std"]})
+    a = make_agent(job, job["policy"], job["expert"], cfg_over={"noise_std": job["noise_std"]})
     with np.load(job["inputs"], allow_pickle=False) as f:
         obs = f["obs"]
     exe, lab = _call_pairs(a.noisy_expert_step, obs, job["repeats"], a.act_dim)
@@ -135,17 +155,20 @@ def job_dart_step(job, out):
 def job_train(job, out):
     import torch
 
+    from envs.builder import env_dims, make_env, resolve_env_config
     from util.config import from_dict
 
     torch.set_num_threads(1)
-    agent = job["agent"]
-    cls = hybrid(agent, job["student_methods"])
+    cls = student_class(job)
     cfg = from_dict(cls.config_class, job["config"], "grader performance config")
-    from envs.builder import resolve_env_config
-
-    a = cls(resolve_env_config(job["env"]), cfg, os.path.join(os.getcwd(), "train_out"), progress=False)
-    a._logger_echo = False
-    a.tensorboard = False
+    env_cfg = resolve_env_config(job["env"])
+    expert = None
+    fds = os.environ.get("GRADER_ORACLE_FDS")
+    if fds:
+        expert = RemoteExpert(fds, *env_dims(make_env(env_cfg)))
+    a = cls(env_cfg, cfg, os.path.join(os.getcwd(), "train_out"), progress=False, expert=expert)
+    for quiet in ("_logger_echo", "tensorboard"):   # no console rows, no TensorBoard files
+        setattr(a, quiet, False)
     a.run()
     a.save_model(os.path.join(out, "model.pt"))
 
@@ -157,20 +180,28 @@ def job_inspect(job, out):
     import numpy as np
 
     info = []
-    for agent, (module, cls_name, methods) in TODO.items():
+    for agent, spec in job["manifest"].items():
         try:
-            cls = getattr(importlib.import_module(module), cls_name)
-            for m in methods:
+            cls = getattr(importlib.import_module(spec["module"]), spec["class_name"])
+            for m in spec["methods"]:
                 ok = callable(getattr(cls, m, None)) and m in cls.__dict__
-                sig = str(inspect.signature(getattr(cls, m))) if ok else ""
-                info.append(f"{agent}:{m}:{int(ok)}:{sig}")
+                info.append(f"{agent}:{m}:{int(ok)}:")
         except BaseException as e:  # noqa: BLE001 - report any import failure as data
-            info.append(f"{agent}:IMPORT:0:{type(e).__name__}: {str(e)[:200]}")
+            info.append(f"{agent}:IMPORT:0:{_error_record(e)}")
     np.savez(os.path.join(out, "result.npz"), info=np.array(info))
 
 
 JOBS = {"bc_loss": job_bc_loss, "dagger_select": job_dagger_select, "dagger_aggregate": job_dagger_aggregate,
         "dart_step": job_dart_step, "train": job_train, "inspect": job_inspect}
+
+
+def _error_record(e: BaseException) -> str:
+    """JSON: exception type, message and the frames in the student's files (the parent sanitizes it)."""
+    frames = [(os.path.basename(fs.filename), fs.lineno, fs.name) for fs in traceback.extract_tb(e.__traceback__)
+              if fs.filename.endswith("_agent.py")]
+    if isinstance(e, SyntaxError) and e.filename and e.filename.endswith("_agent.py"):
+        frames.append((os.path.basename(e.filename), e.lineno or 0, "<module>"))
+    return json.dumps({"type": type(e).__name__, "message": str(e)[:1000], "frames": frames[-3:]})
 
 
 def main() -> None:
@@ -183,11 +214,8 @@ def main() -> None:
     try:
         JOBS[job["kind"]](job, out)
     except BaseException as e:  # noqa: BLE001 - student code may raise anything, SystemExit included
-        tb = traceback.format_exception(type(e), e, e.__traceback__)
-        student = [ln for ln in tb if "_agent.py" in ln]
-        where = student[-1].strip().splitlines()[0] if student else ""
-        with open(os.path.join(out, "error.txt"), "w") as f:
-            f.write(f"{type(e).__name__}: {str(e)[:500]}" + (f" ({where})" if where else ""))
+        with open(os.path.join(out, "error.json"), "w") as f:
+            f.write(_error_record(e))
     with open(os.path.join(out, "DONE"), "w") as f:
         f.write("done")
     sys.stdout.flush()

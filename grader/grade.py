@@ -1,7 +1,8 @@
 """Grade one submission: structure, per-TODO unit checks, performance; write Gradescope results.json.
 
-The parent process (this module) never imports student code. It writes a valid "grader error"
-results.json before anything runs and replaces it atomically with the final one at the end.
+The parent process (this module) never imports student code. Each check runs in its own child under a
+supervisor (grader.sandbox); the parent computes every score from plain data, verifies that its own files
+did not change, and only then returns the report that the CLI writes atomically as results.json.
 """
 from __future__ import annotations
 
@@ -11,20 +12,24 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import yaml
 
-from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, load_trained_policy, train_in_child)
-from grader.sandbox import STUDENT_FILES, make_workspace, run_child
-from learning.evaluation import evaluate_policy
+from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, evaluate_trained, manifest_json)
+from grader.feedback import describe_error
+from grader.integrity import manifest, verify
+from grader.sandbox import new_check_dir, read_output, remove_check_dir, sandbox_policy, make_scratch
+from learning.agents import todo_manifest
 from util.config import REPO_ROOT
 
 GRADER_DIR = Path(__file__).resolve().parent
 THRESHOLDS = GRADER_DIR / "thresholds.yaml"
+MAX_STUDENT_FILE_BYTES = 256 * 1024
 
 # points per check (rubric in a1/README.md); a check's points are split evenly over its variants
 UNIT_POINTS = {
@@ -59,33 +64,45 @@ def materialize(submission: str | os.PathLike, dest: Path) -> Path:
     """Copy/unpack a submission folder or .zip into ``dest``; returns the folder holding it."""
     src = Path(submission)
     if src.is_dir():
-        shutil.copytree(src, dest, symlinks=False, ignore_dangling_symlinks=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
+        try:
+            shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
+        except (OSError, shutil.Error) as e:
+            raise SubmissionError(f"the submission folder {src} could not be read ({type(e).__name__})") from None
         return dest
     if src.is_file() and zipfile.is_zipfile(src):
         dest.mkdir(parents=True)
         total = 0
-        with zipfile.ZipFile(src) as z:
-            for info in z.infolist():
-                name = info.filename
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise SubmissionError(f"unsafe path in zip: {name}")
-                total += info.file_size
-                if total > 200 * 1024 * 1024:
-                    raise SubmissionError("the zip unpacks to more than 200 MB")
-            z.extractall(dest)
+        try:
+            with zipfile.ZipFile(src) as z:
+                for info in z.infolist():
+                    name = info.filename
+                    if name.startswith("/") or ".." in Path(name).parts:
+                        raise SubmissionError(f"unsafe path in zip: {name[:100]}")
+                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                        continue            # symbolic links are never unpacked
+                    total += info.file_size
+                    if total > 200 * 1024 * 1024:
+                        raise SubmissionError("the zip unpacks to more than 200 MB")
+                    if info.is_dir():
+                        continue
+                    target = dest / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(info) as fin, open(target, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
+            raise SubmissionError(f"the zip {src.name} could not be unpacked ({type(e).__name__})") from None
         return dest
     if not src.exists():
         raise SubmissionError(f"submission not found: {src}")
     raise SubmissionError(f"{src} is neither a folder nor a .zip file")
 
 
-def find_student_files(root: Path) -> dict[str, Path | None]:
-    """Locate learning/<agent>_agent.py (at any depth, e.g. inside a top-level project folder)."""
+def find_student_files(root: Path, names: list[str]) -> dict[str, Path | None]:
+    """Locate learning/<agent>_agent.py (at any depth, e.g. inside a top-level project folder); regular files only."""
     found: dict[str, Path | None] = {}
-    for name in STUDENT_FILES:
+    for name in names:
         hits = sorted((p for p in root.rglob(name) if p.is_file() and not p.is_symlink()),
-                      key=lambda p: (p.parent.name != "learning", len(p.parts)))
+                      key=lambda p: (p.parent.name != "learning", len(p.parts), str(p)))
         found[name] = hits[0] if hits else None
     return found
 
@@ -95,6 +112,7 @@ class GradeReport:
     tests: list[CheckResult]
     seconds: float
     error: str = ""
+    notes: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -122,87 +140,101 @@ def ramp(value: float, low: float, full: float) -> float:
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
           unit_timeout: float = 120.0, train_timeout: float = 600.0, mem_mb: int = 2048,
           progress: bool = False, jobs: int = 2) -> GradeReport:
+    """Grade one submission. Raises SubmissionError (unreadable submission), SandboxError (the machine cannot
+    isolate children) or IntegrityError (the grader's files changed during grading)."""
     t0 = time.time()
-    scratch = Path(tempfile.mkdtemp(prefix="grade_"))
+    before = manifest()
+    policy = sandbox_policy(max(1, jobs))
+    scratch, private = make_scratch()
     try:
-        sub = materialize(submission, scratch / "submission")
-        files = find_student_files(sub)
-        data = [REPO_ROOT / "data" / "envs" / f for f in os.listdir(REPO_ROOT / "data" / "envs")]
-        perf = load_thresholds()["performance"] if include_performance else []
-        for env in sorted({p["env"] for p in perf}):
-            data += [REPO_ROOT / "data" / "demos" / f"{env}.npz", REPO_ROOT / "data" / "models" / f"expert_{env}.pt",
-                     REPO_ROOT / "data" / "agents" / f"expert_{env}.yaml"]
-        ws = make_workspace(scratch, files, data)
-        ctx = GradingContext(ws, {}, {}, unit_timeout, train_timeout, mem_mb, scratch / "checks")
-        ctx.scratch.mkdir()
-        tests = structure_checks(ctx, files)
+        spec = todo_manifest()
+        sub = materialize(submission, private / "submission")
+        names = [s.file_name for s in spec.values()]
+        files = find_student_files(sub, names)
+        ctx = GradingContext(policy, scratch, private, files, spec, unit_timeout=unit_timeout,
+                             train_timeout=train_timeout, mem_mb=mem_mb)
+        tests = structure_checks(ctx)
         variants = {k: list(v) for k, v in PUBLIC_VARIANTS.items()}
         if include_hidden:
             for k, vs in hidden_variants().items():
                 variants.setdefault(k, []).extend(vs)
-        work = [(key, fn, v, len(variants.get(key, []))) for key, (_, fn) in UNIT_CHECKS.items()
-                for v in variants.get(key, [])]
-        from concurrent.futures import ThreadPoolExecutor
-
+        work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
+        for key, (_, fn) in UNIT_CHECKS.items():
+            for v in variants.get(key, []):
+                work.append((lambda fn=fn, v=v: fn(ctx, v), _unit_scorer(key, v, len(variants[key]))))
+        if include_performance:
+            for pspec in load_thresholds()["performance"]:
+                work.append((lambda s=pspec: [performance_check(ctx, s)], lambda r: None))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:   # each check is its own child process
-            futures = [pool.submit(fn, ctx, v) for _, fn, v, _ in work]
+            futures = [pool.submit(run) for run, _ in work]
             if progress:
                 from tqdm import tqdm
 
-                futures_iter = tqdm(futures, desc="unit checks", unit="check")
-            else:
-                futures_iter = futures
-            for (key, _, v, n), fut in zip(work, futures_iter):
+                futures = list(tqdm(futures, desc="checks", unit="check"))
+            for (_, score), fut in zip(work, futures):
                 for r in fut.result():
-                    part = r.name.split(" (")[0]
-                    pts = UNIT_POINTS[key][part] / n
-                    r.score, r.max_score = r.score * pts, pts
-                    r.visibility = "after_published" if v.hidden else "visible"
-                    r.tags = ["unit", key] + (["hidden"] if v.hidden else [])
+                    score(r)
                     tests.append(r)
-        for spec in perf:
-            tests.append(performance_check(ctx, spec))
         for i, t in enumerate(tests, 1):
             t.number = str(i)
-        return GradeReport(tests, time.time() - t0)
+        report = GradeReport(tests, time.time() - t0, notes=list(policy.notes))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    verify(before, "while this submission was graded")
+    return report
 
 
-def structure_checks(ctx: GradingContext, files: dict[str, Path | None]) -> list[CheckResult]:
+def _unit_scorer(key: str, v: Variant, n: int) -> Callable[[CheckResult], None]:
+    def score(r: CheckResult) -> None:
+        part = r.name.split(" (")[0]
+        pts = UNIT_POINTS[key][part] / n
+        r.score, r.max_score = r.score * pts, pts
+        r.visibility = "after_published" if v.hidden else "visible"
+        r.tags = ["unit", key] + (["hidden"] if v.hidden else [])
+
+    return score
+
+
+def structure_checks(ctx: GradingContext) -> list[CheckResult]:
     """Files present, importable, TODO methods defined (0 points: it explains the other checks' zeros)."""
-    missing = [n for n, p in files.items() if p is None]
-    for n in STUDENT_FILES:
-        ctx.present[n] = files[n] is not None
-        if files[n] is None:
-            ctx.problems[n] = f"learning/{n} is missing from the submission"
+    notes = []
+    for name, path in ctx.student_files.items():
+        ctx.present[name] = path is not None
+        if path is None:
+            ctx.problems[name] = f"learning/{name} is missing from the submission"
+        elif path.stat().st_size > MAX_STUDENT_FILE_BYTES:
+            ctx.present[name] = False
+            ctx.problems[name] = f"learning/{name} is larger than {MAX_STUDENT_FILE_BYTES // 1024} KB"
+    missing = [n for n, p in ctx.student_files.items() if p is None]
     res, info = _inspect(ctx)
-    bc_broken = files["bc_agent.py"] is None or any(ln.startswith("bc:IMPORT:") for ln in info)
+    bc_file = ctx.manifest["bc"].file_name
+    bc_broken = not ctx.present[bc_file] or any(ln.startswith("bc:IMPORT:") for ln in info)
     if bc_broken and info:
         # DAgger and noise injection inherit from BCAgent: give them the framework's stub file (its TODO
         # method is replaced by the reference anyway), so a broken bc_agent.py costs only the BC points.
-        shutil.copyfile(REPO_ROOT / "learning" / "bc_agent.py", ctx.workspace / "learning" / "bc_agent.py")
-        res, info2 = _inspect(ctx)
+        ctx.stub_files = [bc_file]
+        _, info2 = _inspect(ctx)
         info = [ln for ln in info if ln.startswith("bc:")] + [ln for ln in info2 if not ln.startswith("bc:")]
-    notes = []
-    agent_file = {"bc": "bc_agent.py", "dagger": "dagger_agent.py", "dart": "dart_agent.py"}
     if not info:
-        for n in STUDENT_FILES:
+        for n in ctx.student_files:
             if ctx.present[n]:
                 ctx.present[n] = False
-                ctx.problems[n] = f"learning/{n} could not be inspected ({res.message()})"
-        notes.append(f"the submission could not be imported ({res.message()})")
+                ctx.problems[n] = f"learning/{n} could not be inspected ({res})"
+        notes.append(f"the submission could not be imported ({res})")
     for line in info:
         agent, method, ok, detail = line.split(":", 3)
-        fname = agent_file[agent]
+        fname = ctx.manifest[agent].file_name
         if not ctx.present.get(fname):
             continue
         if method == "IMPORT":
             ctx.present[fname] = False
-            ctx.problems[fname] = f"learning/{fname} does not import: {detail}"
+            ctx.problems[fname] = f"learning/{fname} does not import: {describe_error(detail.encode(), True)}"
             notes.append(ctx.problems[fname])
         elif ok != "1":
             notes.append(f"learning/{fname}: method {method} is not defined")
+    for n, why in ctx.problems.items():
+        if why not in notes and ctx.student_files.get(n) is not None:
+            notes.append(why)
     if missing:
         notes.insert(0, "missing: " + ", ".join(f"learning/{m}" for m in missing))
     ok = not notes
@@ -210,53 +242,33 @@ def structure_checks(ctx: GradingContext, files: dict[str, Path | None]) -> list
                         "all student files found and importable" if ok else "; ".join(notes), tags=["structure"])]
 
 
-def _inspect(ctx: GradingContext):
-    res = run_child(ctx.workspace, {"kind": "inspect"}, ctx.unit_timeout, ctx.mem_mb)
+def _inspect(ctx: GradingContext) -> tuple[str, list[str]]:
+    d = new_check_dir(ctx.scratch, "inspect")
     try:
-        with np.load(res.out_dir / "result.npz", allow_pickle=False) as f:
-            return res, [str(s) for s in f["info"]]
-    except Exception:  # noqa: BLE001 - no readable answer: the submission could not be imported
-        return res, []
+        job = {"kind": "inspect", "manifest": manifest_json(ctx.manifest), "seed": 0}
+        res = ctx.run(d, job, ctx.unit_timeout)
+        raw = read_output(res, "result.npz")
+        if raw is None or not res.finished:
+            return res.message(), []
+        import io
+
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+                return "", [str(s) for s in f["info"]]
+        except Exception:  # noqa: BLE001 - no readable answer: the submission could not be imported
+            return "unreadable answer", []
+    finally:
+        remove_check_dir(d)
 
 
 def performance_check(ctx: GradingContext, spec: dict[str, Any]) -> CheckResult:
-    name = f"{spec['name']}"
-    pts = float(spec["points"])
-    student_file = {"bc": "bc_agent.py", "dagger": "dagger_agent.py", "dart": "dart_agent.py"}[spec["agent"]]
-    if not ctx.present.get(student_file, False):
-        return CheckResult(name, 0, pts, ctx.problems.get(student_file, f"learning/{student_file} missing"), tags=["performance"])
-    config = {"agent": spec["agent"], "env": spec["env"], **spec["config"], "seed": int(spec["train_seed"])}
-    model, why = train_in_child(ctx, spec["agent"], spec["env"], config, spec["student_methods"], student_file)
-    if model is None:
+    name, pts = str(spec["name"]), float(spec["points"])
+    value, why = evaluate_trained(ctx, spec, int(spec["train_seed"]), int(spec["eval_seed"]))
+    if value is None:
         return CheckResult(name, 0, pts, why, tags=["performance"])
-    policy, why = load_trained_policy(model, spec["env"])
-    if policy is None:
-        return CheckResult(name, 0, pts, why, tags=["performance"])
-    if _looks_like_expert(policy, spec["env"]):
-        return CheckResult(name, 0, pts, "the trained model carries the expert's weights instead of learned ones",
-                           tags=["performance"])
-    from envs.builder import make_env, resolve_env_config
-
-    res = evaluate_policy(make_env(resolve_env_config(spec["env"])), policy, int(spec["eval_episodes"]),
-                          int(spec["eval_seed"]), "grader")
-    frac = ramp(res.mean, float(spec["low"]), float(spec["full"]))
+    frac = ramp(value, float(spec["low"]), float(spec["full"]))
     return CheckResult(name, round(frac * pts, 3), pts,
-                       f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes "
-                       f"(0 points at ≤ {spec['low']:.0f}, full at ≥ {spec['full']:.0f})", tags=["performance"])
-
-
-def _looks_like_expert(policy, env: str) -> bool:
-    from learning.checkpoint import load_policy
-
-    try:
-        expert, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
-    except Exception:  # noqa: BLE001
-        return False
-    a, b = policy.net[0].weight.detach(), expert.net[0].weight.detach()
-    if a.shape != b.shape:
-        return False
-    cos = float((a * b).sum() / (a.norm() * b.norm() + 1e-12))
-    return cos > 0.95
+                       f"{why} (0 points at ≤ {spec['low']:.0f}, full at ≥ {spec['full']:.0f})", tags=["performance"])
 
 
 def to_results_json(report: GradeReport) -> dict[str, Any]:

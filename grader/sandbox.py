@@ -1,203 +1,455 @@
-"""Run untrusted student code in a child process with a timeout and CPU, memory and file-size limits.
+"""Run untrusted student code: one child process per check, in a complete private workspace.
 
-The child gets a private scratch folder holding a copy of the framework with the student's files in
-place (see :func:`make_workspace`). It receives its job as a JSON file and answers only with plain
-files (``.npz`` without pickle, weights-only ``.pt``) in its ``out`` folder; the parent reads those
-files as data and computes every score itself. Nothing the child prints or returns is trusted.
+Each check gets its own folder, built completely before its child starts and deleted after it:
+``ws/`` (a copy of the framework with the student's files, only the reference code of the *other*
+TODOs that check needs, only the data it needs), ``run/`` (the child's cwd, HOME and TMPDIR) and
+``out/`` (where it answers with plain files). A trusted supervisor (:mod:`grader.supervisor`) starts
+the child and guarantees that nothing it started survives the check.
 
-When the grader runs as root (Gradescope), the child drops to an unprivileged user, so it cannot
-write outside its scratch folder.
+Two modes, decided once per grading (:func:`sandbox_policy`):
+
+* **root** (Gradescope, Docker, CI): every concurrent check runs under its own dedicated sandbox uid
+  (``GRADER_SANDBOX_UID_BASE``, default 64100, + slot), which owns nothing else on the machine. The
+  check folder is private to that uid; the grader's secrets (``grader/``, ``data/models/``) are made
+  unreadable to it (verified by a probe run as that uid); after the check every process of that uid is
+  killed and every file it owns in world-writable folders is deleted. A fresh network namespace cuts
+  the network where the kernel allows it.
+* **ordinary user** (a TA's laptop): the child runs as the TA. Processes are still all killed (the
+  supervisor is a child subreaper), but the child can read what the TA can read and could signal or
+  edit the grader; :attr:`SandboxPolicy.warnings` says so before grading starts.
 """
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from util.config import REPO_ROOT
 
-# framework pieces copied into every workspace (never the grader, its solutions or hidden checks)
 FRAMEWORK_DIRS = ("learning", "envs", "util")
-STUDENT_FILES = ("bc_agent.py", "dagger_agent.py", "dart_agent.py")
-UNPRIVILEGED_UID = 65534  # nobody
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+CHILD = Path(__file__).with_name("child.py")
+SECRET_PATHS = (REPO_ROOT / "grader", REPO_ROOT / "data" / "models")
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 
 
+class SandboxError(RuntimeError):
+    """The machine cannot give the guarantees the grader needs (message says how to fix it)."""
+
+
+# ----------------------------------------------------------------------------------------------- policy
 @dataclass
-class ChildResult:
-    ok: bool
-    returncode: int | None
-    timed_out: bool
-    seconds: float
-    stderr_tail: str
-    out_dir: Path
-    tampered: bool = False
+class SandboxPolicy:
+    root: bool
+    uids: list[int] = field(default_factory=list)     # one sandbox uid per concurrent slot (root mode)
+    netns: bool = False
+    clean_dirs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    _free: list[int] = field(default_factory=list)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
 
-    def message(self) -> str:
-        if self.tampered:
-            return "your code modified files outside its scratch folder (the grader's own files)"
-        if self.timed_out:
-            return f"timed out after {self.seconds:.0f} s (infinite loop or too slow)"
-        if self.returncode is not None and self.returncode < 0:
-            sig = -self.returncode
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            hint = " (memory or CPU limit exceeded)" if name in ("SIGKILL", "SIGXCPU", "SIGSEGV", "SIGABRT") else ""
-            return f"killed by {name}{hint}"
-        tail = self.stderr_tail.strip().splitlines()
-        return tail[-1][:300] if tail else f"exited with code {self.returncode}"
+    def describe(self) -> str:
+        if self.root:
+            net = "no network (own namespace)" if self.netns else "network NOT isolated (no namespace support)"
+            return (f"sandbox: root mode, each check under its own uid ({self.uids[0]}..{self.uids[-1]}), "
+                    f"secrets unreadable, every process and /tmp file of a check removed after it, {net}")
+        return "sandbox: ordinary-user mode (see warnings)"
+
+    def acquire(self) -> int | None:
+        """A free sandbox uid (root mode) or None."""
+        if not self.root:
+            return None
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            return self._free.pop()
+
+    def release(self, uid: int | None) -> None:
+        if uid is None:
+            return
+        with self._lock:
+            self._free.append(uid)
+            self._lock.notify()
 
 
-def make_workspace(root: Path, student_learning: dict[str, Path | None], data_files: list[Path]) -> Path:
-    """Create ``root/ws``: framework copy + the student's agent files + the data the checks need."""
-    ws = root / "ws"
-    for d in FRAMEWORK_DIRS:
-        shutil.copytree(REPO_ROOT / d, ws / d, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in STUDENT_FILES:
-        src = student_learning.get(name)
+def _try_netns() -> bool:
+    def unshare() -> None:
+        import ctypes
+
+        if ctypes.CDLL(None, use_errno=True).unshare(0x40000000) != 0:
+            os._exit(3)
+
+    try:
+        r = subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], preexec_fn=unshare, timeout=60,
+                           capture_output=True)
+        return r.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def world_writable_dirs() -> list[str]:
+    """Folders any user may create files in (searched 3 levels deep, plus the usual shared ones)."""
+    found = {d for d in ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock") if os.path.isdir(d)}
+    stack = [("/", 0)]
+    while stack:
+        d, depth = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.path in ("/proc", "/sys") or not e.is_dir(follow_symlinks=False):
+                continue
+            try:
+                mode = e.stat(follow_symlinks=False).st_mode
+            except OSError:
+                continue
+            if mode & 0o002:
+                found.add(e.path)
+            elif depth < 2:
+                stack.append((e.path, depth + 1))
+    return sorted(found)
+
+
+_POLICY: SandboxPolicy | None = None
+_POLICY_LOCK = threading.Lock()
+
+
+def sandbox_policy(slots: int = 2) -> SandboxPolicy:
+    """Decide the mode once per process; root mode is verified by a probe run as the sandbox uid."""
+    global _POLICY
+    with _POLICY_LOCK:
+        if _POLICY is not None and (not _POLICY.root or len(_POLICY.uids) >= slots):
+            return _POLICY
+        mode = os.environ.get("GRADER_SANDBOX", "auto")   # auto | user (testing the ordinary-user path)
+        netns_wanted = os.environ.get("GRADER_NETNS", "auto") != "off"
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and mode != "user":
+            base = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64100"))
+            uids = [base + i for i in range(max(1, slots))]
+            pol = SandboxPolicy(root=True, uids=uids, _free=list(reversed(uids)))
+            _prepare_root(pol)
+            pol.netns = netns_wanted and _try_netns()
+            pol.clean_dirs = world_writable_dirs()
+        else:
+            pol = SandboxPolicy(root=False)
+            pol.warnings = [
+                "student code runs as your own user: it can READ the reference solutions, hidden checks, "
+                "thresholds, the expert's weights and any of your files, and it could signal or edit the grader",
+                "files a check writes outside its workspace (e.g. in /tmp) are not removed after it",
+                "the network is not cut off",
+                "processes a check starts are still killed after it (child subreaper), unless the check kills the "
+                "grader's supervisor first",
+                "for the full guarantees grade as root in a container, e.g. "
+                "`docker run --rm -v $PWD:/g -w /g python:3.11 python -m grader SUB` or `sudo .venv/bin/python -m grader SUB`",
+            ]
+        _POLICY = pol
+        return pol
+
+
+def _prepare_root(pol: SandboxPolicy) -> None:
+    for uid in pol.uids:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            continue
+        raise SandboxError(f"sandbox uid {uid} belongs to user '{name}'; choose a free range with "
+                           "GRADER_SANDBOX_UID_BASE=<uid> (uids no account uses)")
+    for uid in pol.uids:   # leftovers of a grading that was killed: they are ours by construction
+        n = kill_uid(uid)
+        if n:
+            pol.notes.append(f"killed {n} leftover process(es) of sandbox uid {uid}")
+    probe = _probe(pol.uids[0], [str(p) for p in SECRET_PATHS])
+    if not probe["python"]:
+        raise SandboxError(
+            f"the grader runs as root but its sandbox user (uid {pol.uids[0]}) cannot run {sys.executable} "
+            f"({probe['python_error']}). Create the virtualenv from the system Python in a folder every user "
+            "can read, e.g. `/usr/bin/python3 -m venv /opt/grader-venv && /opt/grader-venv/bin/pip install -r "
+            "requirements.txt`, and run the grader with that Python")
+    if probe["readable"]:
+        for p in SECRET_PATHS:
+            if p.exists():
+                os.chmod(p, stat.S_IMODE(p.stat().st_mode) & ~0o077)
+        pol.notes.append("made " + ", ".join(str(p.relative_to(REPO_ROOT)) + "/" for p in SECRET_PATHS)
+                         + " private to root (chmod go-rwx) so that student code cannot read them")
+        probe = _probe(pol.uids[0], [str(p) for p in SECRET_PATHS])
+        if probe["readable"]:
+            raise SandboxError(f"student code could still read {probe['readable'][0]} after chmod go-rwx; "
+                               "put the grader on a filesystem with Unix permissions")
+
+
+_PROBE = r"""
+import json, os, sys
+out = {"readable": []}
+for p in json.loads(sys.argv[1]):
+    try:
+        if os.path.isdir(p):
+            os.listdir(p)
+            for dirpath, _, files in os.walk(p):
+                for f in files:
+                    try:
+                        open(os.path.join(dirpath, f), "rb").close()
+                        out["readable"].append(os.path.join(dirpath, f)); break
+                    except OSError:
+                        pass
+        else:
+            open(p, "rb").close()
+        out["readable"].append(p)
+    except OSError:
+        pass
+try:
+    import numpy, torch, gymnasium, mujoco
+    out["python"], out["python_error"] = True, ""
+except BaseException as e:
+    out["python"], out["python_error"] = False, f"{type(e).__name__}: {e}"[:200]
+print(json.dumps(out))
+"""
+
+
+def _probe(uid: int, paths: list[str]) -> dict:
+    def demote() -> None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    try:
+        r = subprocess.run([sys.executable, "-I", "-c", _PROBE, json.dumps(paths)], preexec_fn=demote, cwd="/",
+                           capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin", "HOME": "/"})
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError) as e:
+        return {"readable": [], "python": False, "python_error": f"{type(e).__name__}: {e}"[:200]}
+
+
+def readable_by_sandbox(paths: list[Path]) -> list[str]:
+    """Which of ``paths`` the sandbox user can read (root mode only; [] otherwise)."""
+    pol = sandbox_policy()
+    if not pol.root:
+        return []
+    return _probe(pol.uids[0], [str(p) for p in paths])["readable"]
+
+
+def kill_uid(uid: int, deadline_s: float = 20.0) -> int:
+    """SIGKILL every process of ``uid`` until none is left (root only). Returns the number of signals sent."""
+    sent, end = 0, time.time() + deadline_s
+    while time.time() < end:
+        victims = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{p}").st_uid != uid:
+                    continue
+                with open(f"/proc/{p}/stat", "rb") as f:
+                    state = f.read().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != b"Z":
+                victims.append(int(p))
+        if not victims:
+            return sent
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                sent += 1
+            except OSError:
+                pass
+        time.sleep(0.02)
+    raise SandboxError(f"processes of sandbox uid {uid} could not be killed within {deadline_s:.0f} s")
+
+
+# ----------------------------------------------------------------------------------------------- workspace
+@dataclass
+class CheckDir:
+    """The private folder of one check: ws/ (code), run/ (cwd), out/ (answers), in/ (inputs)."""
+
+    path: Path
+
+    @property
+    def ws(self) -> Path:
+        return self.path / "ws"
+
+    @property
+    def inputs(self) -> Path:
+        return self.path / "in"
+
+    @property
+    def run(self) -> Path:
+        return self.path / "run"
+
+    @property
+    def out(self) -> Path:
+        return self.path / "out"
+
+
+def new_check_dir(scratch: Path, name: str) -> CheckDir:
+    d = CheckDir(Path(tempfile.mkdtemp(prefix=f"{name}_", dir=scratch)))
+    for sub in (d.ws, d.inputs, d.run, d.out):
+        sub.mkdir()
+    return d
+
+
+def build_workspace(d: CheckDir, student_files: dict[str, Path | None], stub_files: list[str],
+                    references: list[str], data_files: list[Path]) -> None:
+    """Fill ``d.ws``: framework copy, the student's files (or the framework stub for ``stub_files``),
+    ``grader_ref/<module>.py`` for each name in ``references``, the listed data files, and the child script."""
+    ws = d.ws
+    for sub in FRAMEWORK_DIRS:
+        shutil.copytree(REPO_ROOT / sub, ws / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name, src in student_files.items():
         dst = ws / "learning" / name
+        if name in stub_files:
+            continue                      # keep the framework's copy
         if src is not None:
             shutil.copyfile(src, dst)
         elif dst.exists():
-            dst.unlink()  # a missing student file must not fall back to the stub
+            dst.unlink()                  # a missing student file must not fall back to the stub
+    if references:
+        (ws / "grader_ref").mkdir()
+        (ws / "grader_ref" / "__init__.py").write_text("")
+        for mod in references:
+            shutil.copyfile(REPO_ROOT / "grader" / "solution" / f"{mod}.py", ws / "grader_ref" / f"{mod}.py")
     for f in data_files:
         rel = f.relative_to(REPO_ROOT)
         (ws / rel.parent).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, ws / rel)
-    (ws / "a1").mkdir(exist_ok=True)
-    return ws
+    shutil.copyfile(CHILD, ws / "grader_child.py")
 
 
-def _limits(mem_bytes: int, cpu_seconds: int, file_bytes: int, drop: bool):
-    def apply() -> None:
-        import resource
-
-        os.setsid()
-        resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if drop:
-            os.setgid(UNPRIVILEGED_UID)
-            os.setuid(UNPRIVILEGED_UID)
-
-    return apply
+def _chown_tree(root: Path, uid: int) -> None:
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chown(dirpath, uid, uid)
+        for n in filenames:
+            os.chown(os.path.join(dirpath, n), uid, uid, follow_symlinks=False)
+    os.chmod(root, 0o700)
 
 
-_DROP_OK: bool | None = None
+# ----------------------------------------------------------------------------------------------- running
+@dataclass
+class ChildResult:
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+    out: Path
+    all_dead: bool = True
+    oracle_over_budget: bool = False
+    oracle_budget: int | None = None
+    oracle_queries: int | None = None
+    oracle_error: str = ""
+    supervisor_error: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return not self.timed_out and self.returncode == 0 and (self.out / "DONE").is_file()
+
+    def message(self) -> str:
+        """Why the child produced no answer, in the grader's own words (never the student's text)."""
+        if self.supervisor_error:
+            return f"grader error: {self.supervisor_error}"
+        if self.oracle_over_budget:
+            return (f"the expert was asked about more than {self.oracle_budget} distinct states, this check's "
+                    "sample budget (each labelled sample costs one expert query)")
+        if self.oracle_error:
+            return f"the expert oracle was misused: {self.oracle_error}"
+        if self.timed_out:
+            return f"timed out after {self.seconds:.0f} s (an infinite loop, or far too slow)"
+        if self.returncode is not None and self.returncode < 0:
+            sig = -self.returncode
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            hint = " (memory or CPU limit exceeded)" if name in ("SIGKILL", "SIGXCPU", "SIGSEGV", "SIGABRT") else ""
+            return f"the process was killed by {name}{hint}"
+        return "the grading process ended early (sys.exit/os._exit, or a crash in your code)"
 
 
-def can_drop_privileges() -> bool:
-    """True when running as root and an unprivileged child can still start this Python (checked once).
-
-    GRADER_DROP_PRIVILEGES=never disables the drop; =always makes a failed preflight an error.
-    """
-    global _DROP_OK
-    if _DROP_OK is None:
-        mode = os.environ.get("GRADER_DROP_PRIVILEGES", "auto")
-        if mode == "never" or not hasattr(os, "geteuid") or os.geteuid() != 0:
-            _DROP_OK = False
-        else:
-            def demote() -> None:
-                os.setgid(UNPRIVILEGED_UID)
-                os.setuid(UNPRIVILEGED_UID)
-
-            try:
-                r = subprocess.run([sys.executable, "-I", "-c", "import numpy, torch"], preexec_fn=demote,
-                                   capture_output=True, timeout=120, cwd="/")
-                _DROP_OK = r.returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                _DROP_OK = False
-            if not _DROP_OK and mode == "always":
-                raise RuntimeError("GRADER_DROP_PRIVILEGES=always but user 'nobody' cannot run this Python; "
-                                   "install the grader where all users can read it")
-    return _DROP_OK
-
-
-def tree_digest(paths: list[Path]) -> str:
-    """Hash of every file under ``paths`` (names, sizes and contents): detects writes by a child."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=16)
-    for root in paths:
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-        for f in files:
-            h.update(str(f).encode())
-            try:
-                h.update(f.read_bytes())
-            except OSError:
-                h.update(b"<unreadable>")
-    return h.hexdigest()
-
-
-TRUSTED = [REPO_ROOT / d for d in ("grader", "learning", "envs", "util", "data", "run.py")]
-
-
-def run_child(workspace: Path, job: dict, timeout: float, mem_mb: int = 2048, file_mb: int = 64) -> ChildResult:
-    """Run ``python -m grader_child`` in ``workspace`` on ``job``; outputs land in a fresh out folder."""
-    run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=workspace.parent))
-    out_dir = run_dir / "out"
-    out_dir.mkdir()
-    job_path = run_dir / "job.json"
-    job_path.write_text(json.dumps(job))
-    shutil.copyfile(Path(__file__).with_name("child.py"), workspace / "grader_child.py")
-    ref = workspace / "grader_ref"
-    if not ref.exists() and (REPO_ROOT / "grader" / "solution").is_dir():  # reference TODO methods for the other parts
-        ref.mkdir()
-        for f in ("bc_solution.py", "dagger_solution.py", "dart_solution.py"):
-            shutil.copyfile(REPO_ROOT / "grader" / "solution" / f, ref / f)
-        (ref / "__init__.py").write_text("")
-    drop = can_drop_privileges()
-    before = tree_digest(TRUSTED)
-    if drop:
-        for p in [workspace.parent, *workspace.parent.rglob("*")]:
-            try:
-                os.chown(p, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
-            except OSError:
-                pass
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(run_dir),
-        "PYTHONPATH": str(workspace),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
-        "TMPDIR": str(run_dir),
-    }
-    t0 = time.time()
-    stderr_path = run_dir / "stderr.txt"
-    with open(stderr_path, "wb") as err, open(os.devnull, "wb") as devnull:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", str(workspace / "grader_child.py"), str(job_path), str(out_dir)],
-            cwd=str(run_dir), env=env, stdin=subprocess.DEVNULL, stdout=devnull, stderr=err,
-            preexec_fn=_limits(mem_mb * 1024 * 1024, int(timeout) + 10, file_mb * 1024 * 1024, drop),
-        )
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started
-            except (ProcessLookupError, PermissionError):
-                pass
-            proc.wait()
+def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, timeout: float, mem_mb: int = 2048,
+              oracle: dict | None = None, file_mb: int = 64) -> ChildResult:
+    """Run ``grader_child.py`` on ``job`` in check folder ``d`` under the supervisor; ``private`` is a
+    folder only the grader can read (for the supervisor's spec and the child's stderr)."""
+    (d.inputs / "job.json").write_text(json.dumps(job))
+    uid = policy.acquire()
     try:
-        with open(stderr_path, "rb") as f:
-            f.seek(max(0, stderr_path.stat().st_size - 4000))
-            tail = f.read().decode("utf-8", "replace")
+        if uid is not None:
+            _chown_tree(d.path, uid)
+        env = {
+            "PATH": "/usr/bin:/bin", "HOME": str(d.run), "TMPDIR": str(d.run), "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "MPLCONFIGDIR": str(d.run), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl"),
+        }
+        tag = d.path.name
+        spec = {
+            "argv": [sys.executable, "-I", "-B", str(d.ws / "grader_child.py"), str(d.inputs / "job.json"), str(d.out)],
+            "cwd": str(d.run), "env": env, "timeout": timeout, "uid": uid, "netns": policy.netns,
+            "limits": {"mem_bytes": mem_mb * 1024 * 1024, "cpu_s": int(timeout) + 10,
+                       "file_bytes": file_mb * 1024 * 1024, "nproc": 256},
+            "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
+            "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
+        }
+        spec_path = private / f"{tag}.json"
+        spec_path.write_text(json.dumps(spec))
+        try:
+            p = subprocess.run([sys.executable, "-I", "-B", str(SUPERVISOR), str(spec_path)], capture_output=True,
+                               text=True, timeout=timeout + 120, stdin=subprocess.DEVNULL)
+            status = json.loads(p.stdout.strip().splitlines()[-1])
+            err = ""
+        except (subprocess.SubprocessError, ValueError, IndexError) as e:
+            status, err = {}, f"the check's supervisor failed ({type(e).__name__})"
+        if uid is not None:
+            kill_uid(uid)                 # belt and braces: nothing of this uid may survive the check
+        res = ChildResult(returncode=status.get("returncode"), timed_out=bool(status.get("timed_out")),
+                          seconds=float(status.get("seconds", 0.0)), out=d.out,
+                          all_dead=bool(status.get("all_dead", False)),
+                          oracle_over_budget=bool(status.get("oracle_over_budget")),
+                          oracle_budget=status.get("oracle_budget"), oracle_queries=status.get("oracle_queries"),
+                          oracle_error=str(status.get("oracle_error", "")), supervisor_error=err)
+        if not res.all_dead and not err:
+            raise SandboxError("a check left processes that could not be killed; grading stopped")
+        return res
+    finally:
+        policy.release(uid)
+
+
+def read_output(res: ChildResult, name: str, max_bytes: int = MAX_OUTPUT_BYTES) -> bytes | None:
+    """Bytes of ``out/<name>`` if it is a regular file (never following a link), else None."""
+    path = res.out / name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        tail = ""
-    done = (out_dir / "DONE").is_file()
-    tampered = tree_digest(TRUSTED) != before
-    return ChildResult(ok=(not timed_out and proc.returncode == 0 and done and not tampered), returncode=proc.returncode,
-                       timed_out=timed_out, seconds=time.time() - t0, stderr_tail=tail, out_dir=out_dir,
-                       tampered=tampered)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        chunks, total = [], 0
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            total += len(b)
+            if total > max_bytes:
+                return None
+            chunks.append(b)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def remove_check_dir(d: CheckDir) -> None:
+    shutil.rmtree(d.path, ignore_errors=True)
+
+
+def make_scratch() -> tuple[Path, Path]:
+    """(scratch root that sandbox uids may traverse but not list, a grader-only private folder inside it)."""
+    root = Path(tempfile.mkdtemp(prefix="grade_"))
+    os.chmod(root, 0o711)
+    private = root / "private"
+    private.mkdir(mode=0o700)
+    return root, private

@@ -1,0 +1,356 @@
+"""Per-check supervisor: the trusted process between the grader and one untrusted child.
+
+Usage (by grader.sandbox only): python -I -B supervisor.py SPEC.json   → prints one JSON status line.
+
+It makes itself a *child subreaper* (prctl PR_SET_CHILD_SUBREAPER), so every process the child
+starts — double-forked, ``setsid()``, signal-ignoring daemons included — stays its descendant and is
+re-parented to it when its own parent dies. It starts the child with resource limits, optionally in a
+fresh network namespace and under a dedicated sandbox uid, answers the child's expert queries (the
+expert oracle: the child never holds the expert's weights), and when the child's main process ends or
+times out it kills every remaining descendant and, with a sandbox uid, every process of that uid, then
+deletes every file that uid left in world-writable folders (/tmp, /dev/shm, ...) and its SysV IPC
+objects. Only then does it report, so nothing a child started or wrote outlives its check.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+
+PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
+HEADER = struct.Struct("<II")          # request: (rows, obs_dim); response: (status, rows)
+MAX_ROWS_PER_REQUEST = 65536
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+# ----------------------------------------------------------------------------------------------- processes
+def _proc_entries() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, ppid) of ``pid`` or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    rest = data[data.rfind(")") + 2:].split()
+    return rest[0], int(rest[1])
+
+
+def _uid(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[int, bool]:
+    """SIGKILL every descendant (they are all re-parented to us) and every process of ``sandbox_uid``.
+
+    Returns (processes killed, True if none is left).
+    """
+    me = os.getpid()
+    killed = 0
+    end = time.time() + deadline_s
+    while time.time() < end:
+        victims = []
+        for pid in _proc_entries():
+            if pid == me:
+                continue
+            st = _stat(pid)
+            if st is None or st[0] == "Z":
+                continue
+            if st[1] == me or (sandbox_uid is not None and _uid(pid) == sandbox_uid):
+                victims.append(pid)
+        if not victims:
+            _reap()
+            return killed, True
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(0.01)
+        _reap()
+    return killed, False
+
+
+# ----------------------------------------------------------------------------------------------- files
+def remove_files_of(uid: int, roots: list[str]) -> int:
+    """Delete everything owned by ``uid`` in the world-writable folders ``roots`` (recursively through
+    world-writable subfolders, never following links). Returns the number of entries removed."""
+    removed = 0
+    stack = [(r, 0) for r in roots]
+    while stack:
+        d, depth = stack.pop()
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for n in names:
+            p = os.path.join(d, n)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if st.st_uid == uid:
+                _remove_tree(p)
+                removed += 1
+            elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002 and depth < 8:
+                stack.append((p, depth + 1))
+    return removed
+
+
+def _remove_tree(p: str) -> None:
+    try:
+        st = os.lstat(p)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            os.chmod(p, 0o700)
+            names = os.listdir(p)
+        except OSError:
+            names = []
+        for n in names:
+            _remove_tree(os.path.join(p, n))
+        try:
+            os.rmdir(p)
+        except OSError:
+            pass
+    else:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def remove_ipc_of(uid: int) -> int:
+    """Remove the SysV shared memory segments, message queues and semaphore sets owned by ``uid``."""
+    removed = 0
+    for kind, call in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for ln in lines:
+            cols = ln.split()
+            try:
+                ident = int(cols[1])
+                owner = int(cols[7] if kind == "shm" else (cols[6] if kind == "msg" else cols[4]))
+            except (IndexError, ValueError):
+                continue
+            if owner != uid:
+                continue
+            fn = getattr(_libc, call)
+            rc = fn(ident, 0, 0) if kind == "sem" else fn(ident, 0, None)   # IPC_RMID = 0
+            removed += rc == 0
+    return removed
+
+
+# ----------------------------------------------------------------------------------------------- oracle
+class Oracle:
+    """Answers expert queries over a pipe; charges each distinct observation once against ``budget``."""
+
+    def __init__(self, spec: dict):
+        sys.path.insert(0, spec["repo_root"])
+        import numpy as np
+        import torch
+
+        from learning.checkpoint import load_policy
+
+        torch.set_num_threads(1)
+        self.np = np
+        self.policy, _ = load_policy(spec["expert_file"])
+        self.obs_dim, self.act_dim = int(spec["obs_dim"]), int(spec["act_dim"])
+        self.budget = int(spec["budget"])
+        self.cache: dict[bytes, object] = {}
+        self.over_budget = False
+        self.requests = 0
+
+    def answer(self, rows: int, payload: bytes) -> bytes:
+        np = self.np
+        obs = np.frombuffer(payload, np.float32).reshape(rows, self.obs_dim)
+        keys = [obs[i].tobytes() for i in range(rows)]
+        fresh = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        if len(self.cache) + len(fresh) > self.budget:
+            self.over_budget = True
+            return HEADER.pack(1, 0)
+        if fresh:
+            batch = np.frombuffer(b"".join(fresh), np.float32).reshape(len(fresh), self.obs_dim)
+            acts = np.asarray(self.policy.act(batch, deterministic=True), np.float32).reshape(len(fresh), self.act_dim)
+            for k, a in zip(fresh, acts):
+                self.cache[k] = a.copy()
+        self.requests += 1
+        out = np.stack([self.cache[k] for k in keys]).astype(np.float32)
+        return HEADER.pack(0, rows) + out.tobytes()
+
+
+# ----------------------------------------------------------------------------------------------- main
+def _preexec(spec: dict):
+    lim = spec["limits"]
+
+    def apply() -> None:
+        import resource
+
+        os.setsid()
+        resource.setrlimit(resource.RLIMIT_AS, (lim["mem_bytes"], lim["mem_bytes"]))
+        resource.setrlimit(resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (lim["file_bytes"], lim["file_bytes"]))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if spec.get("netns"):
+            if _libc.unshare(CLONE_NEWNET) != 0:
+                os._exit(121)
+        uid = spec.get("uid")
+        if uid is not None:
+            resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+    return apply
+
+
+def supervise(spec: dict) -> dict:
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    oracle = Oracle(spec["oracle"]) if spec.get("oracle") else None
+    pass_fds: tuple[int, ...] = ()
+    env = dict(spec["env"])
+    if oracle is not None:
+        req_r, req_w = os.pipe()      # child → supervisor
+        rep_r, rep_w = os.pipe()      # supervisor → child
+        env["GRADER_ORACLE_FDS"] = f"{rep_r},{req_w}"
+        pass_fds = (rep_r, req_w)
+    t0 = time.time()
+    with open(spec["stderr_path"], "wb") as err:
+        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=err, pass_fds=pass_fds,
+                                preexec_fn=_preexec(spec))
+    if oracle is not None:
+        os.close(rep_r)
+        os.close(req_w)
+        os.set_blocking(req_r, False)
+        os.set_blocking(rep_w, False)
+    deadline = t0 + float(spec["timeout"])
+    timed_out, inbuf, protocol_error = False, b"", ""
+    while True:
+        if proc.poll() is not None:
+            break
+        left = deadline - time.time()
+        if left <= 0:
+            timed_out = True
+            break
+        if oracle is None or oracle.over_budget or protocol_error:
+            try:
+                proc.wait(timeout=min(left, 0.5))
+            except subprocess.TimeoutExpired:
+                pass
+            continue
+        ready, _, _ = select.select([req_r], [], [], min(left, 0.5))
+        if not ready:
+            continue
+        try:
+            chunk = os.read(req_r, 1 << 20)
+        except BlockingIOError:
+            continue
+        if not chunk:           # the child closed its end: keep waiting for it to exit
+            protocol_error = protocol_error or "closed"
+            continue
+        inbuf += chunk
+        while len(inbuf) >= HEADER.size:
+            rows, dim = HEADER.unpack_from(inbuf)
+            if dim != oracle.obs_dim or not 0 < rows <= MAX_ROWS_PER_REQUEST:
+                protocol_error = f"malformed expert query ({rows} rows of size {dim}, expected size {oracle.obs_dim})"
+                break
+            need = HEADER.size + rows * dim * 4
+            if len(inbuf) < need:
+                break
+            reply = oracle.answer(rows, inbuf[HEADER.size:need])
+            inbuf = inbuf[need:]
+            if not _write_all(rep_w, reply, deadline):
+                protocol_error = "the child stopped reading the expert's answers"
+                break
+    seconds = time.time() - t0
+    for kill in (os.killpg, os.kill):   # the child's group, then the child itself (it may have left its group)
+        try:
+            kill(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=10)            # collect its status before reaping anything else
+    except subprocess.TimeoutExpired:
+        pass
+    killed, clean = kill_leftovers(spec.get("uid"))
+    clean = clean and proc.returncode is not None
+    removed = ipc = 0
+    if spec.get("uid") is not None:
+        removed = remove_files_of(spec["uid"], spec.get("clean_dirs", []))
+        ipc = remove_ipc_of(spec["uid"])
+    if oracle is not None:
+        for fd in (req_r, rep_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return {
+        "returncode": proc.returncode, "timed_out": timed_out, "seconds": round(seconds, 3),
+        "processes_killed": killed, "all_dead": clean, "files_removed": removed, "ipc_removed": ipc,
+        "oracle_queries": None if oracle is None else len(oracle.cache),
+        "oracle_over_budget": bool(oracle and oracle.over_budget),
+        "oracle_budget": None if oracle is None else oracle.budget,
+        "oracle_error": protocol_error if protocol_error != "closed" else "",
+    }
+
+
+def _write_all(fd: int, data: bytes, deadline: float) -> bool:
+    view = memoryview(data)
+    while view:
+        left = deadline - time.time()
+        if left <= 0:
+            return False
+        _, ready, _ = select.select([], [fd], [], min(left, 1.0))
+        if not ready:
+            continue
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
+        except OSError:
+            return False
+        view = view[n:]
+    return True
+
+
+def main() -> None:
+    with open(sys.argv[1], encoding="utf-8") as f:
+        spec = json.load(f)
+    status = supervise(spec)
+    sys.stdout.write(json.dumps(status) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
