@@ -7,6 +7,8 @@ A check returns :class:`CheckResult` items (one per scored part) so that one bug
 from __future__ import annotations
 
 import io
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -453,6 +455,7 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
             return None, res.message()
         err = read_output(res, "error.json", 64 * 1024)
         if err is not None:
+            _debug(res, err)
             return None, "training failed: " + describe_error(err, show_message=False)
         if not res.finished:
             return None, res.message()
@@ -464,6 +467,12 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
         return model, ""
     finally:
         remove_check_dir(d)
+
+
+def _debug(res: ChildResult, err: bytes | None) -> None:
+    """GRADER_DEBUG=1: the child's full error on the grader's console (a TA's tool; never in results.json)."""
+    if os.environ.get("GRADER_DEBUG"):
+        print(f"[grader debug] {res.out.parent.name}: {(err or b'').decode('utf-8', 'replace')}", file=sys.stderr)
 
 
 MAX_POLICY_PARAMS = 5_000_000

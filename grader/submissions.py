@@ -1,7 +1,8 @@
 """Build submissions from the student stubs: the reference solution, or variants with chosen methods.
 
-The reference solution is the stubs with each TODO method replaced by the function of the same name in
-grader/solution/ (one source of truth), so the full-marks submission cannot drift from either.
+The reference solution is the stubs with each TODO method (from the manifest, learning.agents.todo_manifest)
+replaced by the function of the same name in grader/solution/ (one source of truth), so the full-marks
+submission cannot drift from either.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from grader.solution import SOLUTION_METHODS, TODO_METHODS
+from grader.solution import SOLUTION_METHODS
+from learning.agents import todo_manifest
 from util.config import REPO_ROOT
 
 
@@ -43,14 +45,14 @@ def write_submission(dest: Path, methods: dict[str, str] | None = None, referenc
     """
     dest = Path(dest)
     (dest / "learning").mkdir(parents=True, exist_ok=True)
-    for fname, (cls_name, todo) in TODO_METHODS.items():
-        src = (REPO_ROOT / "learning" / fname).read_text()
-        for m in todo:
+    for spec in todo_manifest().values():
+        src = (REPO_ROOT / "learning" / spec.file_name).read_text()
+        for m in spec.methods:
             if methods and m in methods:
-                src = replace_method(src, cls_name, m, methods[m])
+                src = replace_method(src, spec.class_name, m, methods[m])
             elif reference:
-                src = replace_method(src, cls_name, m, solution_source(m))
-        (dest / "learning" / fname).write_text(src)
+                src = replace_method(src, spec.class_name, m, solution_source(m))
+        (dest / "learning" / spec.file_name).write_text(src)
     if include_configs:
         (dest / "a1").mkdir(exist_ok=True)
         for f in (REPO_ROOT / "a1").glob("*.yaml"):

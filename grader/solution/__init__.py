@@ -1,28 +1,28 @@
 """Reference solutions for the TODO blocks — instructors and TAs only; never shipped to students.
 
-Each module defines only the TODO methods; :func:`solution_class` builds the agent class with the
+Module ``<agent>_solution`` defines exactly the TODO methods of ``learning/<agent>_agent.py`` (as listed
+by the manifest, learning.agents.todo_manifest); :func:`solution_class` builds the agent class with the
 student file's non-TODO code and these methods, so stubs and solutions cannot drift apart.
 """
 from __future__ import annotations
 
-from grader.solution import bc_solution, dagger_solution, dart_solution
+import importlib
 
-# agent name → {method name: reference implementation}
-SOLUTION_METHODS = {
-    "bc": {"compute_loss": bc_solution.compute_loss},
-    "dagger": {"compute_loss": bc_solution.compute_loss,
-               "select_action": dagger_solution.select_action,
-               "aggregate": dagger_solution.aggregate},
-    "dart": {"compute_loss": bc_solution.compute_loss,
-             "noisy_expert_step": dart_solution.noisy_expert_step},
-}
+from learning.agents import todo_manifest, todo_methods
 
-# every TODO method, by the student file that holds it
-TODO_METHODS = {
-    "bc_agent.py": ("BCAgent", ["compute_loss"]),
-    "dagger_agent.py": ("DAggerAgent", ["select_action", "aggregate"]),
-    "dart_agent.py": ("DARTAgent", ["noisy_expert_step"]),
-}
+_OWNER = todo_methods()                      # TODO method → agent whose file holds it
+
+
+def reference(method: str):
+    """The reference implementation of one TODO method."""
+    return getattr(importlib.import_module(f"grader.solution.{_OWNER[method]}_solution"), method)
+
+
+# agent name → {TODO method it runs (its own and inherited): reference implementation}
+SOLUTION_METHODS = {agent: {m: reference(m) for m in spec.all_methods} for agent, spec in todo_manifest().items()}
+
+# student file → (class, its own TODO methods); derived from the manifest
+TODO_METHODS = {spec.file_name: (spec.class_name, list(spec.methods)) for spec in todo_manifest().values()}
 
 
 def solution_class(agent_cls: type, agent: str, only: list[str] | None = None) -> type:
