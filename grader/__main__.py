@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-timeout", type=float, default=600.0, help="seconds per training run (default 600)")
     p.add_argument("--jobs", type=int, default=2, help="unit checks run in parallel (default 2)")
     p.add_argument("--mem-mb", type=int, default=2048, help="memory limit per child process in MB (default 2048)")
+    p.add_argument("--only", default=None,
+                   help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
+                        "agents (bc, dagger, dart) whose performance checks run; default: all")
     args = p.parse_args(argv)
     from grader.grade import (SubmissionError, error_results, format_table, grade, to_results_json,
                               write_json_atomic)
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {n}", file=sys.stderr)
         report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
                        train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty(),
-                       jobs=args.jobs)
+                       jobs=args.jobs, only=set(args.only.split(",")) if args.only else None)
     except SubmissionError as e:
         write_json_atomic(error_results(str(e)), args.out)
         print(f"error: {e}", file=sys.stderr)

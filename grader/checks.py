@@ -387,17 +387,18 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
     """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
     if not np.all(np.isfinite(exe)):
         return ["the executed actions contain NaN or infinite values"]
-    if np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5):
-        return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
+    outside = np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5)
     wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
-    at_unit = np.isclose(np.abs(exe), 1.0, atol=1e-6) & wide
-    if at_unit.mean() > 0.01 and not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4):
+    unit_clip = np.any(np.isclose(np.abs(exe), 1.0, atol=1e-6)) and np.all(np.abs(exe) <= 1.0 + 1e-6)
+    if unit_clip and (outside or not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4)):
         return ["executed actions are clipped to [-1, 1] instead of the env's bounds [self.action_low, self.action_high]"]
+    if outside:
+        return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
     if exe.shape[1] > 1 and np.allclose(exe[:, 0], exe[:, 1]):
         return ["the same action is executed at every call for a given state: draw fresh noise with self.rng each time"]
     half = (high - low) / 2.0
     sigma = noise_std * half
-    ratios, means = [], []
+    ratios, means, clipped = [], [], []
     for j in range(exe.shape[-1]):
         inside = (exe[..., j] > low[j] + 1e-4) & (exe[..., j] < high[j] - 1e-4)
         z = ((exe[..., j] - clean[..., j]) / sigma[j])[inside]
@@ -405,17 +406,22 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
             return [f"almost every executed action of dimension {j} sits on a bound"]
         ratios.append(float(z.std()))
         means.append(float(z.mean()))
+        clipped.append(1.0 - float(inside.mean()))
     ratios_a = np.asarray(ratios)
     if np.all(ratios_a < 0.05):
         return ["the executed action carries no noise"]
     if np.all((0.8 < ratios_a) & (ratios_a < 1.25)) and np.all(np.abs(means) < 0.25):
         return []
-    scale = ratios_a * half                   # measured noise std / noise_std, in env units
-    if np.all(np.abs(scale - 1.0) < 0.2):
+    clean_dims = np.asarray(clipped) < 0.05      # dimensions whose spread is not truncated by clipping
+    scale = (ratios_a * half)[clean_dims]        # measured noise std / noise_std, in env units
+    ratios_c = ratios_a[clean_dims]
+    if not clean_dims.any():
+        hint = "the noise's spread differs from σ = noise_std·(high − low)/2"
+    elif np.all(np.abs(scale - 1.0) < 0.25):
         hint = "σ misses the (high − low)/2 factor: scale the noise per dimension by self.cfg.noise_std·(high − low)/2"
-    elif np.all(np.abs(ratios_a - 2.0) < 0.4):
+    elif np.all(np.abs(ratios_c - 2.0) < 0.4):
         hint = "σ is twice the expected: use (high − low)/2, not (high − low)"
-    elif np.all(np.abs(ratios_a / 10.0 - 1.0) < 0.25):
+    elif np.all(np.abs(ratios_c / 10.0 - 1.0) < 0.25):
         hint = "σ is ten times the expected"
     elif np.any(np.abs(means) >= 0.25):
         hint = "the noise is not centred on the expert's action (mean ≠ 0)"

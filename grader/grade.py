@@ -139,8 +139,8 @@ def ramp(value: float, low: float, full: float) -> float:
 
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
           unit_timeout: float = 120.0, train_timeout: float = 600.0, mem_mb: int = 2048,
-          progress: bool = False, jobs: int = 2) -> GradeReport:
-    """Grade one submission. Raises SubmissionError (unreadable submission), SandboxError (the machine cannot
+          progress: bool = False, jobs: int = 2, only: set[str] | None = None) -> GradeReport:
+    """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run). Raises SubmissionError (unreadable submission), SandboxError (the machine cannot
     isolate children) or IntegrityError (the grader's files changed during grading)."""
     t0 = time.time()
     before = manifest()
@@ -160,10 +160,12 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
                 variants.setdefault(k, []).extend(vs)
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, (_, fn) in UNIT_CHECKS.items():
-            for v in variants.get(key, []):
+            for v in variants.get(key, []) if only is None or key in only else []:
                 work.append((lambda fn=fn, v=v: fn(ctx, v), _unit_scorer(key, v, len(variants[key]))))
         if include_performance:
             for pspec in load_thresholds()["performance"]:
+                if only is not None and pspec["agent"] not in only:
+                    continue
                 work.append((lambda s=pspec: [performance_check(ctx, s)], lambda r: None))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:   # each check is its own child process
             futures = [pool.submit(run) for run, _ in work]

@@ -16,27 +16,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SETUP = """#!/usr/bin/env bash
-# Gradescope setup: install Python and the pinned requirements (CPU-only torch).
+# Gradescope setup: install Python and the pinned requirements (CPU-only torch), then set permissions so that
+# the grader (root) can run student code as sandbox users that can execute the venv but read no secret.
+# AUTOGRADER_ROOT (default /autograder) and AUTOGRADER_VENV (default $AUTOGRADER_ROOT/venv) exist for testing
+# this script on a simulated layout; an existing venv is reused.
 set -euo pipefail
-apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv > /dev/null
-python3 -m venv /autograder/venv
-/autograder/venv/bin/pip install -q --upgrade pip
-/autograder/venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-/autograder/venv/bin/pip install -q -r /autograder/source/requirements.txt
-chmod -R a+rX /autograder/source /autograder/venv
+ROOT=${AUTOGRADER_ROOT:-/autograder}
+VENV=${AUTOGRADER_VENV:-$ROOT/venv}
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! command -v python3 > /dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv > /dev/null
+  fi
+  # the system Python: a sandbox user must be able to execute the interpreter
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+  "$VENV/bin/pip" install -q -r "$ROOT/source/requirements.txt"
+fi
+# the venv: readable and executable by everyone; the grader's source (solutions, hidden checks, thresholds,
+# the expert's weights): root only
+chmod -R a+rX "$VENV"
+chown -R root:root "$ROOT/source" 2> /dev/null || true
+chmod -R go-rwx "$ROOT/source"
 """
 
 RUN = """#!/usr/bin/env bash
-# Gradescope entry point: grade /autograder/submission into /autograder/results/results.json.
-cd /autograder/source
-mkdir -p /autograder/results
+# Gradescope entry point: grade /autograder/submission into /autograder/results/results.json (as root; student
+# code runs under sandbox uids). AUTOGRADER_ROOT / AUTOGRADER_VENV: see setup.sh; GRADER_EXTRA_ARGS: for tests.
+ROOT=${AUTOGRADER_ROOT:-/autograder}
+VENV=${AUTOGRADER_VENV:-$ROOT/venv}
+cd "$ROOT/source"
+mkdir -p "$ROOT/results"
+chmod 755 "$ROOT/results"
 export MUJOCO_GL=egl OMP_NUM_THREADS=1
-/autograder/venv/bin/python -m grader /autograder/submission --out /autograder/results/results.json \\
-    --mem-mb 2048 --train-timeout 400
-status=$?
-if [ ! -s /autograder/results/results.json ]; then
+"$VENV/bin/python" -m grader "$ROOT/submission" --out "$ROOT/results/results.json" \\
+    --jobs 1 --mem-mb 2048 --train-timeout 400 ${GRADER_EXTRA_ARGS:-}
+if [ ! -s "$ROOT/results/results.json" ]; then
   echo '{"score": 0, "output": "Grader error: no results were produced. Please contact the course staff.", "tests": []}' \\
-    > /autograder/results/results.json
+    > "$ROOT/results/results.json"
 fi
 exit 0
 """

@@ -1,0 +1,420 @@
+"""Hostile submissions against the grader's guarantees (grader/README.md, "Threat model").
+
+Each attack is a real submission graded for real (as root in CI: children under sandbox uids). It must earn
+nothing, leave nothing running or on disk, and change no other score or file.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
+
+from grader.feedback import describe_error  # noqa: E402
+from grader.grade import grade  # noqa: E402
+from grader.submissions import write_submission  # noqa: E402
+
+from conftest import ROOT, run_cli  # noqa: E402
+
+ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
+UID_BASE = 64100
+STUB_LOSS = "    return torch.zeros((), requires_grad=True)\n"
+
+
+def sandbox_processes() -> list[int]:
+    """Live processes of any sandbox uid (the batch gives workers ranges of 16)."""
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                uid = os.stat(f"/proc/{p}").st_uid
+                state = Path(f"/proc/{p}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if UID_BASE <= uid < UID_BASE + 64 and state != b"Z":
+                out.append(int(p))
+    return out
+
+
+def tracked_digest() -> str:
+    h = hashlib.sha256()
+    for sub in ("grader", "learning", "envs", "util", "data"):
+        for f in sorted((ROOT / sub).rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts:
+                h.update(str(f).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def loss_attack(body: str) -> dict[str, str]:
+    """A compute_loss that runs ``body`` (indented 4) then returns the placeholder loss."""
+    return {"compute_loss": "def compute_loss(self, obs, expert_actions):\n    import torch\n" + body + STUB_LOSS}
+
+
+DAEMON = '''    import os, signal, sys, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                signal.signal(s, signal.SIG_IGN)
+            try:
+                open({pidfile!r}, "w").write(str(os.getpid()))
+            except OSError:
+                pass
+            time.sleep({delay})
+            {action}
+            os._exit(0)
+        os._exit(0)
+    time.sleep(0.5)
+'''
+
+
+def daemon(pidfile: str, delay: float, action: str) -> str:
+    return DAEMON.format(pidfile=pidfile, delay=delay, action=action)
+
+
+def by_prefix(results: dict, prefix: str) -> list[dict]:
+    return [t for t in results["tests"] if t["name"].startswith(prefix)]
+
+
+@pytest.mark.slow
+def test_daemon_cannot_forge_results_after_the_grader_exits(tmp_path):
+    out = tmp_path / "results.json"
+    pidfile = f"/tmp/il_attack_pid_{os.getpid()}"
+    forge = f'open({str(out)!r}, "w").write(\'{{"score": 1000, "tests": []}}\')'
+    sub = write_submission(tmp_path / "sub", loss_attack(daemon(pidfile, 3, forge)))
+    p = run_cli("-m", "grader", str(sub), "--out", str(out), "--only", "bc_loss", "--no-hidden", timeout=600)
+    assert p.returncode == 0, p.stderr
+    time.sleep(5)                                   # the daemon would have acted by now
+    data = json.loads(out.read_text())
+    assert data["score"] == 0 and by_prefix(data, "BC loss")[0]["score"] == 0
+    assert sandbox_processes() == []
+    if ROOT_MODE:
+        assert not Path(pidfile).exists(), "a file the child left in /tmp survived the check"
+    else:
+        pid = int(Path(pidfile).read_text())
+        assert not Path(f"/proc/{pid}").exists()
+        Path(pidfile).unlink()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="the ordinary-user mode cannot protect the grader's files (documented)")
+def test_daemon_editing_the_grader_changes_no_later_grade(tmp_path):
+    before = tracked_digest()
+    edit = (f'[open(p, "a").write("\\nBONUS = 15\\n") for p in ({str(ROOT / "grader" / "checks.py")!r}, '
+            f'{str(ROOT / "grader" / "thresholds.yaml")!r})]')
+    subs = tmp_path / "subs"
+    write_submission(subs / "a_mallory", loss_attack(daemon("/tmp/il_attack_edit", 2,
+                                                             f"try:\n                {edit}\n            except OSError:\n                pass")))
+    write_submission(subs / "b_alice")
+    p = run_cli("-m", "grader", "batch", str(subs), "--csv", str(tmp_path / "g.csv"), "--results_dir",
+                str(tmp_path / "res"), "--", "--only", "bc_loss", "--no-hidden", timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    time.sleep(4)
+    assert tracked_digest() == before
+    alice = json.loads((tmp_path / "res" / "b_alice.json").read_text())
+    mallory = json.loads((tmp_path / "res" / "a_mallory.json").read_text())
+    assert alice["score"] == 15 and mallory["score"] == 0
+    assert sandbox_processes() == []
+
+
+@pytest.mark.slow
+def test_integrity_manifest_voids_a_grade_when_the_tree_changes(tmp_path):
+    """Ordinary-user mode: the child runs as the grader's own user and CAN write the tree; the manifest
+    catches it, results.json says the grade is void, and the exit status is 3."""
+    planted = ROOT / "data" / "envs" / f"zz_attack_{os.getpid()}.yaml"
+    sub = write_submission(tmp_path / "sub", loss_attack(f"    open({str(planted)!r}, 'w').write('x: 1')\n"))
+    env = dict(os.environ, GRADER_SANDBOX="user")
+    try:
+        p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",
+                            "bc_loss", "--no-hidden"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        existed = planted.exists()
+        planted.unlink(missing_ok=True)
+    if existed:
+        assert p.returncode == 3, p.stderr
+        assert "changed" in p.stderr and planted.name in p.stderr
+        data = json.loads((tmp_path / "r.json").read_text())
+        assert data["score"] == 0 and "void" in data["output"]
+    else:   # could not write there at all (e.g. a read-only checkout): nothing to detect
+        assert p.returncode == 0
+
+
+SEARCH = '''    import gc, os, sys
+    found = []
+    repo = {repo!r}
+    for p in [os.path.join(repo, "grader", "solution", "bc_solution.py"), os.path.join(repo, "grader", "thresholds.yaml"),
+              os.path.join(repo, "grader", "hidden", "variants.py"), os.path.join(repo, "data", "models", "expert_cheetah.pt")]:
+        try:
+            found.append(p + ":" + open(p, "rb").read(60).decode("latin1"))
+        except OSError:
+            pass
+    for mod in ("grader.solution", "grader_ref.bc_solution", "grader.hidden.variants"):
+        try:
+            __import__(mod)
+            found.append("import " + mod)
+        except Exception:
+            pass
+    here = os.path.dirname(os.path.abspath(__file__))
+    for _ in range(6):
+        here = os.path.dirname(here)
+        try:
+            found += [os.path.join(here, n) for n in os.listdir(here) if n in ("grader", "grader_ref", "solution")]
+        except OSError:
+            pass
+    seen = 0
+    for top in ("/tmp", "/work", "/autograder", "/home", "/root", "/srv", "/opt", "/var/tmp", "/dev/shm"):
+        for d, dirs, files in os.walk(top):
+            dirs[:] = [x for x in dirs if x not in (".venv", "site-packages", ".git", "proc")]
+            seen += len(files)
+            for f in files:
+                if f in ("bc_solution.py", "variants.py", "thresholds.yaml") or (f.startswith("expert_") and f.endswith(".pt")):
+                    path = os.path.join(d, f)
+                    try:
+                        open(path, "rb").read(1)
+                        found.append(path)
+                    except OSError:
+                        pass
+            if seen > 300000:
+                break
+    for o in gc.get_objects():
+        if callable(o) and getattr(o, "__module__", "") and "solution" in str(getattr(o, "__module__", "")):
+            found.append("gc " + o.__module__)
+    raise RuntimeError(("FOUND " + " | ".join(found)) if found else "NOTFOUND")
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="secrets are only unreadable when the grader runs as root (documented)")
+def test_secrets_cannot_be_found_read_or_leaked(tmp_path):
+    own_solution = ROOT / "grader" / "solution" / "bc_solution.py"
+    sub = write_submission(tmp_path / "sub", loss_attack(SEARCH.format(repo=str(ROOT))))
+    report = grade(sub, include_hidden=True, include_performance=False, only={"bc_loss"})
+    bc = [t for t in report.tests if t.name.startswith("BC loss")]
+    assert len(bc) == 2
+    for t in bc:
+        assert t.score == 0
+        assert "NOTFOUND" in t.output, t.output        # the search found nothing it could read
+        assert own_solution.read_text().splitlines()[-1].strip() not in t.output
+
+
+def test_feedback_never_carries_secrets_from_performance_children():
+    secret = "return -self.policy.dist(obs_n).log_prob(act_n).mean()"
+    raw = json.dumps({"type": "RuntimeError", "message": secret,
+                      "frames": [["bc_agent.py", 12, "neg_self_policy_dist_obs_n_log_prob_act_n_mean"]]}).encode()
+    perf = describe_error(raw, show_message=False)
+    assert "dist" not in perf and "line 12" in perf and "RuntimeError" in perf
+    unit = describe_error(raw, show_message=True)
+    assert "line 12" in unit and len(unit) < 300
+    forged = json.dumps({"type": "performance: low 447 full 4675", "message": "\x1b[2J" + "x" * 5000,
+                         "frames": [["/repo/grader/thresholds.yaml", 1, "f"]]}).encode()
+    out = describe_error(forged, show_message=True)
+    assert "performance:" not in out and "thresholds" not in out and "\x1b" not in out and len(out) < 300
+    assert describe_error(b"\xff\xfe not json", True) == "your code raised an exception"
+
+
+def test_permuted_or_rescaled_copies_of_the_expert_are_recognised():
+    import torch
+
+    from grader.checks import copies_expert
+    from learning.checkpoint import load_policy
+    from learning.policy import GaussianMLPPolicy
+
+    expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    copy, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    lin = [m for m in copy.net if isinstance(m, torch.nn.Linear)]
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for a, b in zip(lin[:-1], lin[1:]):            # permute and positively rescale every hidden layer
+            perm = torch.randperm(a.out_features, generator=g)
+            scale = torch.rand(a.out_features, generator=g) + 0.5
+            a.weight.copy_(a.weight[perm] * scale[:, None])
+            a.bias.copy_(a.bias[perm] * scale)
+            b.weight.copy_(b.weight[:, perm] / scale[None, :])
+    obs = np.random.default_rng(0).normal(size=(64, expert.obs_dim)).astype(np.float32)
+    assert np.allclose(copy.act(obs), expert.act(obs), atol=1e-4)     # the same function
+    assert copies_expert(copy, "cheetah")
+    fresh = GaussianMLPPolicy(expert.obs_dim, expert.act_dim, expert.hidden_sizes, squash_mean=False)
+    assert not copies_expert(fresh, "cheetah")
+
+
+STEAL_EXPERT = '''    import os, torch
+    if not getattr(self, "_stolen", False):
+        self._stolen = True
+        try:
+            from learning.checkpoint import load_policy
+            expert, _ = load_policy({path!r})
+            lin = [m for m in expert.net if isinstance(m, torch.nn.Linear)]
+            perm = torch.randperm(lin[0].out_features)
+            with torch.no_grad():
+                lin[0].weight.copy_(lin[0].weight[perm]); lin[0].bias.copy_(lin[0].bias[perm])
+                lin[1].weight.copy_(lin[1].weight[:, perm])
+            self.policy.load_state_dict(expert.state_dict(), strict=False)
+        except Exception:
+            pass
+'''
+
+DISTIL = '''    import torch
+    target = torch.as_tensor(self.expert_action(obs.numpy()))
+    return ((self.policy.mean_action(obs) - self.policy.normalize_action(target)) ** 2).mean()
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", ["steal_expert", "distil_in_loss"])
+def test_bc_performance_needs_imitation_not_the_expert(attack, tmp_path):
+    if attack == "steal_expert":
+        if not ROOT_MODE:
+            pytest.skip("the expert file is only unreadable when grading as root")
+        methods = loss_attack(STEAL_EXPERT.format(path=str(ROOT / "data" / "models" / "expert_cheetah.pt")))
+    else:
+        methods = {"compute_loss": "def compute_loss(self, obs, expert_actions):\n" + DISTIL}
+    report = grade(write_submission(tmp_path / "sub", methods), include_hidden=False, include_performance=True,
+                   only={"bc"})
+    perf = [t for t in report.tests if t.name.startswith("BC performance")]
+    assert len(perf) == 1 and perf[0].score == 0, perf[0].output
+
+
+NOISE_BUGS = {
+    "missing (high-low)/2": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std", "misses the (high − low)/2"),
+    "2x: (high-low)": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low)",
+                       "twice"),
+    "10x": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * 10 * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
+            ""),
+    "unclipped": ("clean + self.rng.normal(0.0, 4.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
+                  "bounds"),
+    "same noise every call": ("clean + np.random.default_rng(0).normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
+                              "(self.action_high - self.action_low) / 2", "same"),
+    "NaN actions": ("clean * np.nan", "NaN"),
+    "clipped to [-1, 1]": ("np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
+                           "(self.action_high - self.action_low) / 2, -1, 1)", "[-1, 1]"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bug", sorted(NOISE_BUGS))
+def test_noise_injection_bugs_lose_their_points_with_the_right_feedback(bug, tmp_path):
+    expr, phrase = NOISE_BUGS[bug]
+    clip = "" if bug in ("unclipped", "clipped to [-1, 1]", "NaN actions") else ""
+    src = ("def noisy_expert_step(self, obs):\n    clean = self.expert_action(obs)\n"
+           f"    noisy = {expr}\n" + (
+               "    noisy = np.clip(noisy, self.action_low, self.action_high)\n"
+               if bug not in ("unclipped", "clipped to [-1, 1]", "NaN actions") else clip)
+           + "    return noisy.astype(np.float32), clean\n")
+    report = grade(write_submission(tmp_path / "sub", {"noisy_expert_step": src}), include_hidden=True,
+                   include_performance=False, only={"dart_step"})
+    noisy = [t for t in report.tests if t.name.startswith("Noise injection: noisy")]
+    assert len(noisy) == 2
+    for t in noisy:
+        assert t.score == 0, f"{bug}: {t.output}"
+        assert phrase in t.output, f"{bug}: {t.output}"
+
+
+@pytest.mark.slow
+def test_files_left_in_shared_folders_do_not_survive_a_check(tmp_path):
+    tag = f"il_leak_{os.getpid()}"
+    body = (f"    import os\n    for d in ('/tmp', '/dev/shm', '/var/tmp'):\n        try:\n"
+            f"            open(os.path.join(d, '{tag}'), 'w').write('answer')\n"
+            f"            os.makedirs(os.path.join(d, '{tag}_dir', 'deep'), exist_ok=True)\n"
+            f"            os.chmod(os.path.join(d, '{tag}_dir'), 0o777)\n        except OSError:\n            pass\n")
+    grade(write_submission(tmp_path / "sub", loss_attack(body)), include_hidden=False, include_performance=False,
+          only={"bc_loss"})
+    left = [f"{d}/{tag}{s}" for d in ("/tmp", "/dev/shm", "/var/tmp") for s in ("", "_dir") if os.path.exists(f"{d}/{tag}{s}")]
+    if ROOT_MODE:
+        assert left == []
+    else:
+        for p in left:
+            subprocess.run(["rm", "-rf", p], check=False)
+
+
+@pytest.mark.slow
+def test_signals_fork_bombs_and_parent_killing_are_contained(tmp_path):
+    body = '''    import os, signal, time
+    for target in (os.getppid(), -1):
+        try:
+            os.kill(target, signal.SIGKILL) if target != -1 else None
+        except OSError:
+            pass
+    pids = []
+    for _ in range(400):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(600)
+            os._exit(0)
+        pids.append(pid)
+'''
+    report = grade(write_submission(tmp_path / "sub", loss_attack(body)), include_hidden=False,
+                   include_performance=False, only={"bc_loss", "dagger_aggregate"})
+    by = {t.name.split(" (")[0]: t for t in report.tests}
+    assert by["BC loss"].score == 0
+    assert by["DAgger aggregation"].score == by["DAgger aggregation"].max_score
+    assert sandbox_processes() == []
+
+
+def test_supervisor_kills_double_forked_daemons_and_enforces_the_oracle_budget(tmp_path):
+    """The supervisor alone (no sandbox uid): a setsid daemon dies with its check; the oracle charges distinct states."""
+    import struct
+
+    pidfile = tmp_path / "pid"
+    script = tmp_path / "child.py"
+    script.write_text(f'''
+import os, struct, sys, time
+import numpy as np
+r, w = (int(x) for x in os.environ["GRADER_ORACLE_FDS"].split(","))
+rf, wf = os.fdopen(r, "rb", buffering=0), os.fdopen(w, "wb", buffering=0)
+def ask(x):
+    wf.write(struct.pack("<II", len(x), x.shape[1]) + x.astype(np.float32).tobytes())
+    status, rows = struct.unpack("<II", rf.read(8))
+    if status == 0:
+        rf.read(rows * 6 * 4)
+    return status
+obs = np.random.default_rng(0).normal(size=(12, 17))
+s1 = ask(obs[:10]); s2 = ask(obs[:10]); s3 = ask(obs[10:12])
+open({str(tmp_path / "status")!r}, "w").write(f"{{s1}} {{s2}} {{s3}}")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open({str(pidfile)!r}, "w").write(str(os.getpid()))
+        time.sleep(600)
+    os._exit(0)
+time.sleep(1)
+''')
+    spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
+            "timeout": 60, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
+            "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64},
+            "oracle": {"expert_file": str(ROOT / "data" / "models" / "expert_cheetah.pt"), "obs_dim": 17,
+                       "act_dim": 6, "budget": 11, "repo_root": str(ROOT)}}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
+                       capture_output=True, text=True, timeout=120)
+    status = json.loads(p.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "status").read_text() == "0 0 1"      # 10 new, the same 10 again (free), then 2 > 11
+    assert status["oracle_over_budget"] and status["oracle_queries"] == 10 and status["all_dead"]
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
+    del struct
+
+
+@pytest.mark.slow
+def test_regrading_under_load_is_identical_and_full_marks(tmp_path):
+    sub = write_submission(tmp_path / "ref")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        reports = [grade(sub, include_hidden=True, include_performance=False, jobs=2) for _ in range(2)]
+    finally:
+        for b in burners:
+            b.kill()
+    for r in reports:
+        assert r.score == r.max_score == 45, [(t.name, t.output) for t in r.tests if not t.passed]
+    a, b = ([(t.name, t.score, t.output) for t in r.tests] for r in reports)
+    assert a == b
