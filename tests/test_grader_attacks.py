@@ -185,7 +185,10 @@ SEARCH = '''    import gc, os, sys
     for o in gc.get_objects():
         if callable(o) and getattr(o, "__module__", "") and "solution" in str(getattr(o, "__module__", "")):
             found.append("gc " + o.__module__)
-    raise RuntimeError(("FOUND " + " | ".join(found)) if found else "NOTFOUND")
+    # this installation (its tree, its scratch folders, imports, live objects); other copies elsewhere on the
+    # machine are outside the grader's reach (grader/README.md)
+    mine = [f for f in found if f.startswith((repo, "/tmp/grade_", "import", "gc")) or "/grader_ref" in f]
+    raise RuntimeError(("FOUND " + " | ".join(mine)) if mine else "NOTFOUND")
 '''
 
 
