@@ -44,6 +44,8 @@ def test_demos_load_without_pickle_and_match_the_task(name):
     n = len(d["obs"])
     assert d["actions"].shape == (n, act_dim) and d["obs"].shape == (n, obs_dim)
     assert d["rewards"].shape == d["terminated"].shape == d["truncated"].shape == (n,)
+    assert d["final_obs"].shape == (demos.num_episodes, obs_dim) and d["final_obs"].dtype == np.float32
+    assert demos.meta["format_version"] == 2
     # each episode ends exactly once, with terminated or truncated
     for e in range(demos.num_episodes):
         sl = demos.episode_slice(e)
@@ -57,6 +59,22 @@ def test_demos_load_without_pickle_and_match_the_task(name):
     assert len(demos.dataset(1)) == int(d["episode_lengths"][0])
 
 
+@pytest.mark.parametrize("name,episode", [("hopper", 0), ("ant", 24)])
+def test_replaying_stored_actions_reproduces_the_observations_and_final_obs(name, episode):
+    """final_obs[e] is the observation after episode e's last action: replay the actions from the stored seed."""
+    env_cfg = resolve_env_config(name)
+    env = make_env(env_cfg)
+    demos = load_demos(demo_path(name), env_cfg.env_id)
+    d, sl = demos.data, demos.episode_slice(episode)
+    obs, _ = env.reset(seed=int(d["episode_seeds"][episode]))
+    for row in range(sl.start, sl.stop):
+        assert np.array_equal(np.float32(obs), d["obs"][row]), f"step {row - sl.start}"
+        obs, r, term, trunc, _ = env.step(d["actions"][row])
+        assert np.float32(r) == d["rewards"][row] and term == d["terminated"][row] and trunc == d["truncated"][row]
+    assert np.array_equal(np.float32(obs), d["final_obs"][episode])
+    assert not np.array_equal(d["final_obs"][episode], d["obs"][sl.stop - 1])
+
+
 def test_demos_of_another_task_are_refused():
     with pytest.raises(DemoError, match="HalfCheetah-v5"):
         load_demos(demo_path("cheetah"), "Hopper-v5", 11, 3)
@@ -67,8 +85,8 @@ def test_demo_with_pickled_objects_is_refused(tmp_path):
     np.savez(p, obs=np.array([object()], dtype=object))
     with pytest.raises(DemoError, match="pickle|missing arrays"):
         load_demos(p)
-    np.savez(p, **{k: np.zeros(1) for k in ("obs", "actions", "rewards", "terminated", "truncated", "episode_starts",
-                                           "episode_lengths", "episode_returns", "episode_seeds")},
+    np.savez(p, **{k: np.zeros(1) for k in ("obs", "actions", "rewards", "terminated", "truncated", "final_obs",
+                                           "episode_starts", "episode_lengths", "episode_returns", "episode_seeds")},
              meta_json=np.array([{"a": 1}], dtype=object))
     with pytest.raises(DemoError, match="pickle"):
         load_demos(p)
