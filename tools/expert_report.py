@@ -47,19 +47,111 @@ COMMANDS = """
 python tools/train_expert.py --env cheetah              # train (checkpoints to runs/expert_cheetah/, Ctrl-C safe)
 python tools/train_expert.py --env cheetah --resume     # continue after an interruption
 python tools/train_expert.py --env cheetah --install    # evaluate candidates on 50 held-out episodes, ship the best
-python tools/record_demos.py --env cheetah --episodes 25
+python tools/record_demos.py --env cheetah --episodes 25 --overwrite   # re-record (not bit-identical on another machine)
 python run.py --agent expert --env cheetah --mode test --test_episodes 50   # prints Mean Return: <value>
 python tools/expert_report.py                           # rewrite this file from the measurements
 ```
 Same for `walker`, `hopper` and `ant`. `--total_steps N` overrides the training length.
 
-## Demonstration file format
+## Demonstration file format (`data/demos/<env>.npz`, format version 2)
 
-`obs` (N, obs_dim) float32, `actions` (N, act_dim) float32 (env units), `rewards` (N,) float32,
-`terminated` (N,) bool, `truncated` (N,) bool, `episode_starts` / `episode_lengths` / `episode_seeds` (E,) int64,
-`episode_returns` (E,) float64, and `meta_json` (a JSON string: env id, gymnasium and mujoco versions, the
-expert file's SHA-256, seeds, per-episode return summary). Step t of episode e is row `episode_starts[e] + t`.
+A compressed `.npz` of plain arrays: load it with `np.load(path, allow_pickle=False)`. N = total steps,
+E = episodes (25 shipped), steps stored episode after episode:
+
+| key | shape | dtype | meaning |
+|---|---|---|---|
+| `obs` | (N, obs_dim) | float32 | observation *before* step t: the policy's input |
+| `actions` | (N, act_dim) | float32 | the expert's action at step t, in env units (within the action space's `[low, high]`) |
+| `rewards` | (N,) | float32 | reward of step t |
+| `terminated` | (N,) | bool | step t ended the episode in a terminal state (the robot fell; never for cheetah) |
+| `truncated` | (N,) | bool | step t ended the episode at the time limit (`max_episode_steps`, 1000) |
+| `final_obs` | (E, obs_dim) | float32 | observation returned by episode e's last step (the last step's next observation) |
+| `episode_starts` | (E,) | int64 | first row of episode e: 0, then the running sum of `episode_lengths` |
+| `episode_lengths` | (E,) | int64 | steps in episode e (at least 1) |
+| `episode_returns` | (E,) | float64 | undiscounted return of episode e (its rewards summed in float64) |
+| `episode_seeds` | (E,) | int64 | seed of episode e's `env.reset(seed=...)`: `envs.builder.episode_seed(0, "demo", e)` |
+| `meta_json` | () | str | JSON object: `format` (`"il-mujoco-demos"`), `format_version` (2), `env_name`, `env_id`, `max_episode_steps`, `gymnasium_version`, `mujoco_version`, `expert_file`, `expert_sha256`, `seed`, `seed_rule`, `episodes`, `action`, `return_mean`, `return_std`, and for upgraded files `final_obs_source` |
+
+Step t of episode e is row `episode_starts[e] + t`. Its next observation is row `episode_starts[e] + t + 1`, or
+`final_obs[e]` for the episode's last step, so (obs, action, reward, next_obs, done) transitions need nothing
+invented. Exactly the last step of each episode has `terminated` or `truncated` set. `learning.demos.load_demos`
+checks all of this (dtypes, shapes, row counts, starts against lengths, NaN/inf, end flags) and names the file
+and the first bad episode; `Demos.episode(e)` returns one episode with its T + 1 observations.
 Demos are recorded with the expert's deterministic action, episode i reset with `episode_seed(0, "demo", i)`.
+
+The shipped files were recorded in format 1 (without `final_obs`); `final_obs` was added by
+`python tools/record_demos.py --env <env> --add_final_obs --overwrite`, which replays the stored actions from the
+stored seeds and refuses unless MuJoCo reproduces every stored observation, reward and end flag bit for bit (it
+did, for all four files): the observations, actions and rewards are exactly those the grader was calibrated on.
+Re-recording with the expert is not bit-reproducible across machines: its float32 matrix products can round
+differently on another CPU or torch build (a few ulps), and the dynamics amplify that into different trajectories.
+
+`python tools/export_demos.py --format minari --env <env>` writes the demos as a
+[Minari](https://minari.farama.org) dataset (optional dependency: `pip install 'minari[hdf5]'`), readable with
+`minari.load_dataset("il-mujoco/<env>/expert-v0")`.
+
+## Expert model file format (`data/models/expert_<env>.pt`)
+
+A `torch.save` of plain data only (dicts, lists, strings, numbers, tensors), so it loads with
+`torch.load(path, map_location="cpu", weights_only=True)` and needs none of this project's classes:
+
+| key | content |
+|---|---|
+| `format`, `version` | `"il-mujoco-policy"`, `1` |
+| `spec` | `{"obs_dim", "act_dim", "hidden_sizes": [256, 256], "activation": "relu", "squash_mean": true, "learn_std": false}` |
+| `state_dict` | the tensors below |
+| `meta` | information only, not needed to rebuild the policy: `env_id`, `env_name`, `algo` (`"td3"`), `seed`, `train_steps`, `train_wall_time_s`, `gymnasium_version`, `mujoco_version`; from `--install`: `env`, `eval_episodes`, `eval_seed`, `eval_purpose`, `return_mean`, `return_std`, `survival_rate`; some files also `eval_return` (return measured when saved), `candidates`, `select_episodes` (how the shipped candidate was chosen) |
+
+| `state_dict` key | shape | dtype | meaning |
+|---|---|---|---|
+| `obs_normalizer.mean`, `obs_normalizer.var` | (obs_dim,) | float32 | observation statistics (the shipped TD3 experts keep mean 0, var 1) |
+| `obs_normalizer.count` | () | float64 | observations the statistics came from (0 for the experts) |
+| `net.0.weight`, `net.0.bias` | (256, obs_dim), (256,) | float32 | first Linear layer (PyTorch layout: `y = x @ W.T + b`) |
+| `net.2.weight`, `net.2.bias` | (256, 256), (256,) | float32 | second Linear layer (`net.1`, `net.3` are the parameter-free ReLUs) |
+| `net.4.weight`, `net.4.bias` | (act_dim, 256), (act_dim,) | float32 | output Linear layer |
+| `log_std` | (act_dim,) | float32 | log standard deviation of the Gaussian over normalized actions (experts: log 0.1, fixed); not used by the deterministic action |
+| `action_low`, `action_high` | (act_dim,) | float32 | the env's action bounds |
+
+The deterministic (mean) action, as `GaussianMLPPolicy.act(obs, deterministic=True)` computes it in float32:
+
+1. normalize: `o_n = clip((o - mean) / sqrt(var + 1e-8), -10, 10)`. The epsilon `1e-8` and the clip `10` are
+   constants of `learning/normalizer.py`, not stored in the file. With the experts' mean 0 and var 1 this is just
+   a clip of every observation entry to [-10, 10], which matters: 10% of the cheetah demos' observation
+   entries (velocities) lie outside it.
+2. MLP: `Linear(obs_dim, 256) → ReLU → Linear(256, 256) → ReLU → Linear(256, act_dim)`.
+3. squash (`spec["squash_mean"]`, true for the experts): `a_n = tanh(u)`, a normalized action in [-1, 1].
+4. scale to env units: `a = low + (clip(a_n, -1, 1) + 1) / 2 * (high - low)`.
+
+A sampled (non-deterministic) action adds `exp(clamp(log_std, -20, 2)) * ε`, ε ~ N(0, I), to `a_n` before step 4.
+Plain PyTorch, run from the repository root (checked against the project's policy by
+`tests/test_demos_expert_snippet.py`):
+
+<!-- expert-snippet -->
+```python
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ckpt = torch.load("data/models/expert_cheetah.pt", map_location="cpu", weights_only=True)
+assert ckpt["format"] == "il-mujoco-policy" and ckpt["version"] == 1
+spec, sd = ckpt["spec"], ckpt["state_dict"]
+act_fn = {"relu": F.relu, "tanh": torch.tanh, "elu": F.elu, "gelu": F.gelu}[spec["activation"]]
+n_linear = len(spec["hidden_sizes"]) + 1       # Linear layers are net.0, net.2, ... (odd indices: activations)
+
+
+def expert_action(obs: np.ndarray) -> np.ndarray:
+    # raw env observation (obs_dim,) or (B, obs_dim) -> deterministic env action (act_dim,) or (B, act_dim)
+    x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+    mean, var = sd["obs_normalizer.mean"], sd["obs_normalizer.var"]
+    x = ((x - mean) / torch.sqrt(var + 1e-8)).clamp(-10.0, 10.0)      # observation normalizer
+    for i in range(n_linear):
+        x = F.linear(x, sd[f"net.{2 * i}.weight"], sd[f"net.{2 * i}.bias"])
+        if i < n_linear - 1:
+            x = act_fn(x)
+    a = torch.tanh(x) if spec["squash_mean"] else x                     # mean action in [-1, 1]
+    low, high = sd["action_low"], sd["action_high"]
+    return (low + (a.clamp(-1.0, 1.0) + 1.0) * 0.5 * (high - low)).numpy()   # env units [low, high]
+```
 """
 
 
