@@ -19,11 +19,15 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from util.cli import run_main  # noqa: E402
+
+if TYPE_CHECKING:
+    from envs.builder import EnvConfig
+    from learning.demos import Demos
 
 FORMATS = ("minari",)
 
@@ -43,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def minari_episode_buffers(demos) -> list[Any]:
+def minari_episode_buffers(demos: "Demos") -> list[Any]:
     """One ``minari.data_collector.EpisodeBuffer`` per demo episode (observations (T + 1, obs_dim) incl. final_obs)."""
     from minari.data_collector import EpisodeBuffer
 
@@ -58,7 +62,7 @@ def minari_episode_buffers(demos) -> list[Any]:
     return out
 
 
-def export_minari(demos, env_cfg, dataset_id: str, data_format: str = "hdf5") -> Any:
+def export_minari(demos: "Demos", env_cfg: "EnvConfig", dataset_id: str, data_format: str = "hdf5") -> Any:
     """Write ``demos`` as the Minari dataset ``dataset_id`` under $MINARI_DATASETS_PATH; returns the MinariDataset."""
     import gymnasium as gym
     import minari

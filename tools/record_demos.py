@@ -19,10 +19,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from util.cli import run_main  # noqa: E402
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from envs.builder import EnvConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def record(env_cfg, expert, episodes: int, seed: int, progress: bool = True) -> dict:
+def record(env_cfg: "EnvConfig", expert, episodes: int, seed: int, progress: bool = True) -> "dict[str, np.ndarray]":
     """Roll out ``expert`` deterministically for ``episodes`` episodes; returns the arrays to save.
 
     Returns (N = total steps, E = ``episodes``): obs (N, obs_dim) float32 (observation *before* each step),
@@ -91,7 +97,7 @@ class ReplayMismatch(ValueError):
     """Replaying a demo file's actions does not reproduce its stored observations/rewards/flags."""
 
 
-def replay_final_obs(env_cfg, arrays: dict) -> "np.ndarray":
+def replay_final_obs(env_cfg: "EnvConfig", arrays: "dict[str, np.ndarray]") -> "np.ndarray":
     """Replay each episode's stored actions from its stored reset seed; returns final_obs (E, obs_dim) float32.
 
     Raises :class:`ReplayMismatch` at the first step whose observation, reward or terminated/truncated flag
@@ -118,7 +124,7 @@ def replay_final_obs(env_cfg, arrays: dict) -> "np.ndarray":
     return np.asarray(finals, np.float32)
 
 
-def add_final_obs(src: Path, dst: Path, env_cfg) -> int:
+def add_final_obs(src: Path, dst: Path, env_cfg: "EnvConfig") -> int:
     """Write ``dst``: the format-1 demo file ``src`` with ``final_obs`` (from :func:`replay_final_obs`) added."""
     import numpy as np
 
