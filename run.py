@@ -19,6 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 from learning.agents import AGENT_NAMES  # noqa: E402
 from util.cli import run_main  # noqa: E402
+from util.text import short  # noqa: E402
+
+MAX_SEED = 2**32 - 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,12 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model to evaluate in test mode (default: <out_dir>/model.pt; expert: the shipped expert)")
     p.add_argument("--max_samples", type=int, default=None,
                    help="cap on expert-labelled samples in the training set (overrides the config's max_samples)")
+    p.add_argument("--total_steps", type=int, default=None,
+                   help="--agent expert: environment steps of TD3 training (overrides the config's trainer.total_steps)")
     p.add_argument("--test_episodes", type=int, default=None,
                    help="episodes for the final / test evaluation (default: config's final_eval_episodes, or 10)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config's seed; test mode: default 0)")
     p.add_argument("--out_dir", default=None, help="output folder (default output/<agent>_<env>/)")
     p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from <out_dir>/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the run already in <out_dir> and start again (without it, such a folder is refused)")
     p.add_argument("--solution", action="store_true",
                    help="(TAs) use the reference solutions in grader/solution/ instead of the TODO code")
     p.add_argument("--video", default=None, metavar="PATH",
@@ -68,14 +75,36 @@ def _check_device(device: str) -> str:
     raise ValueError(f"--device must be 'cpu' or 'cuda' (got '{device}').")
 
 
+def _check_args(args: argparse.Namespace) -> None:
+    """Flag values that need no file or env to be checked (one clear error each)."""
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1 (got {args.threads}).")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be between 0 and {MAX_SEED} (got {short(args.seed)}).")
+    if args.agent == "expert" and args.max_samples is not None:
+        raise ValueError("--max_samples counts expert-labelled samples of the imitation agents; "
+                         "for --agent expert use --total_steps (environment steps of TD3 training).")
+    if args.agent != "expert" and args.total_steps is not None:
+        raise ValueError("--total_steps is for --agent expert; the imitation agents' budget is --max_samples.")
+    for flag, value in (("--test_episodes", args.test_episodes), ("--max_samples", args.max_samples),
+                        ("--total_steps", args.total_steps)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be positive.")
+    if args.video_every < 0:
+        raise ValueError("--video_every must be >= 0.")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the run, or start it again.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _check_args(args)
     import torch
 
     torch.set_num_threads(args.threads)
     from envs.builder import env_dims, make_env, resolve_env_config
     from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
-    from util.config import ConfigError, load_config
+    from util.config import ConfigError
 
     if args.env is None and args.env_config is None:
         raise ConfigError("Pass --env (cheetah, walker, hopper, ant) or --env_config PATH.")
@@ -88,12 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.visualize and not has_display():
         raise ValueError("--visualize needs a display, and none was found (DISPLAY is not set). "
                          "Record a video instead: --video out.mp4")
-    if args.video_every < 0:
-        raise ValueError("--video_every must be >= 0.")
-    if args.test_episodes is not None and args.test_episodes <= 0:
-        raise ValueError("--test_episodes must be positive.")
-    if args.max_samples is not None and args.max_samples <= 0:
-        raise ValueError("--max_samples must be positive.")
+    if args.video:
+        from util.fsio import check_output_file
+
+        check_output_file(args.video, "--video")
 
     if args.mode == "test":
         env = make_env(env_cfg)
@@ -130,48 +157,22 @@ def main(argv: list[str] | None = None) -> int:
             visualize(env_cfg, act, seed)
         return 0
 
-    if args.agent == "expert":
-        from learning.expert import load_expert_config, td3_config
-        from learning.td3 import TD3Trainer
+    from learning.agents import build_agent
 
-        cfg, source = load_expert_config(env_cfg.name, args.agent_config)
-        tcfg = td3_config(cfg, source, {"seed": args.seed})
-        if args.max_samples is not None:
-            tcfg.total_steps = args.max_samples
-        if not args.resume and (out_dir / "checkpoint.pt").exists():
-            raise ValueError(f"{out_dir} already holds a checkpoint: add --resume to continue it, or pick another --out_dir.")
-        out = TD3Trainer(env_cfg, tcfg, out_dir, progress=not args.no_progress).train(resume=args.resume)
+    overrides = {"seed": args.seed}
+    if args.agent == "expert":
+        overrides["total_steps"] = args.total_steps
+    else:
+        overrides.update(max_samples=args.max_samples, final_eval_episodes=args.test_episodes)
+    agent = build_agent(args.agent, env_cfg, {k: v for k, v in overrides.items() if v is not None}, out_dir=out_dir,
+                        config_path=args.agent_config, solution=args.solution, progress=not args.no_progress,
+                        device=device, video_every=args.video_every, tensorboard=not args.no_tensorboard)
+    if args.agent == "expert":
+        out = agent.train(resume=args.resume, overwrite=args.overwrite)
         print(f"Expert training done: {out['step']} steps, best evaluation return {out['best_eval']:.2f}; "
               f"install it with: python tools/train_expert.py --env {env_cfg.name} --run_dir {out_dir} --install")
         return 0
-
-    from learning.agents import agent_class, default_agent_config
-
-    cls = agent_class(args.agent)
-    if args.solution:
-        if not (ROOT / "grader" / "solution").is_dir():
-            raise ValueError("--solution: the reference solutions are not part of the student release.")
-        from grader.solution import solution_class
-
-        cls = solution_class(cls, args.agent)
-    cfg_path = Path(args.agent_config) if args.agent_config else default_agent_config(args.agent, env_cfg.name)
-    if not cfg_path.is_file():
-        raise ConfigError(f"Agent config not found: {cfg_path}. Create it (copy a1/{args.agent}_cheetah.yaml) "
-                          "or pass --agent_config PATH.")
-    overrides = {}
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.max_samples is not None:
-        overrides["max_samples"] = args.max_samples
-    if args.test_episodes is not None:
-        overrides["final_eval_episodes"] = args.test_episodes
-    cfg = load_config(cls.config_class, cfg_path, overrides)
-    if cfg.agent != args.agent:
-        raise ConfigError(f"{cfg_path} is a config for agent '{cfg.agent}', not '{args.agent}'. Pass the {args.agent} config.")
-    agent = cls(env_cfg, cfg, out_dir, device=device, progress=not args.no_progress)
-    agent.video_every = args.video_every
-    agent.tensorboard = not args.no_tensorboard
-    res = agent.run(resume=args.resume)
+    res = agent.run(resume=args.resume, overwrite=args.overwrite)
     print(f"{args.agent} on {env_cfg.env_id}: {len(agent.dataset)} labelled samples, "
           f"{agent.env_steps} env steps; outputs in {out_dir}")
     print(f"Mean Return: {res.mean:.2f}")

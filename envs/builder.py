@@ -20,8 +20,16 @@ from typing import Any
 import numpy as np
 
 from util.config import REPO_ROOT, ConfigError, load_config
+from util.text import clip, short
 
 ENV_CONFIG_DIR = REPO_ROOT / "data" / "envs"
+ASSET_DIR = Path(__file__).resolve().parent / "assets"
+
+# gymnasium's XML for these tasks sets the total mass with MuJoCo's deprecated compiler attribute
+# 'settotalmass', which prints a deprecation warning at every env creation. We load the same XML without
+# the attribute and scale the compiled model exactly as the compiler did (mj_setTotalmass + mj_setConst,
+# the fix MuJoCo's warning suggests): every model array is bit-identical (tests/test_config_envs.py).
+TOTAL_MASS_XML = {"HalfCheetah-v5": (ASSET_DIR / "half_cheetah.xml", 14.0)}
 
 
 @dataclass
@@ -63,17 +71,37 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any):
 
     kwargs = dict(cfg.kwargs)
     kwargs.update(extra)
+    total_mass = None
+    if cfg.env_id in TOTAL_MASS_XML and "xml_file" not in kwargs:
+        kwargs["xml_file"], total_mass = str(TOTAL_MASS_XML[cfg.env_id][0]), TOTAL_MASS_XML[cfg.env_id][1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             env = gym.make(cfg.env_id, max_episode_steps=cfg.max_episode_steps, render_mode=render_mode, **kwargs)
         except gym.error.Error as e:
-            raise ConfigError(f"gymnasium cannot build env_id '{cfg.env_id}' (env '{cfg.name}'): {e}") from None
+            raise ConfigError(f"gymnasium cannot build env_id '{cfg.env_id}' (env '{cfg.name}'): {clip(str(e))}") from None
+        except TypeError as e:  # an unknown keyword in the config's kwargs
+            unknown = sorted(k for k in cfg.kwargs if f"'{k}'" in str(e)) or sorted(cfg.kwargs)
+            raise ConfigError(f"env '{cfg.name}': {cfg.env_id} does not accept kwargs {', '.join(short(k, 40) for k in unknown)} "
+                              f"({clip(str(e))}). Fix the kwargs: section of its env config.") from None
+    if total_mass is not None:
+        _set_total_mass(env.unwrapped.model, env.unwrapped.data, total_mass)
     if not isinstance(env.action_space, gym.spaces.Box) or not isinstance(env.observation_space, gym.spaces.Box):
         raise ConfigError(f"Env '{cfg.env_id}' must have Box observation and action spaces (continuous control).")
     if len(env.observation_space.shape) != 1 or len(env.action_space.shape) != 1:
         raise ConfigError(f"Env '{cfg.env_id}' must have flat (1-D) observations and actions.")
     return env
+
+
+def _set_total_mass(model: Any, data: Any, total_mass: float) -> None:
+    """What MuJoCo's compiler does for ``<compiler settotalmass=...>``: scale masses and inertias, then
+    recompute the derived constants and the model statistics that depend on them."""
+    import mujoco
+
+    mujoco.mj_setTotalmass(model, total_mass)
+    mujoco.mj_setConst(model, data)
+    model.stat.meanmass = model.body_mass[1:].sum() / (model.nbody - 1)
+    model.stat.meaninertia = model.dof_M0.sum() / model.nv
 
 
 def episode_seed(base_seed: int, purpose: str, index: int) -> int:

@@ -1,4 +1,4 @@
-"""Agent registry and the one manifest of the student's TODO methods.
+"""Agent registry, the one agent factory (:func:`build_agent`) and the one manifest of the student's TODO methods.
 
 Each student agent class declares ``todo_methods`` (the methods written in its own file); everything
 else (the grader, the release builder, calibration, tests) derives what it needs from :func:`todo_manifest`.
@@ -6,10 +6,15 @@ else (the grader, the release builder, calibration, tests) derives what it needs
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from util.config import REPO_ROOT, ConfigError
+
+if TYPE_CHECKING:
+    from envs.builder import EnvConfig
 
 IMITATION_AGENTS = {
     "bc": ("learning.bc_agent", "BCAgent"),
@@ -66,3 +71,63 @@ def todo_methods() -> dict[str, str]:
 def default_agent_config(agent: str, env_name: str) -> Path:
     """a1/<agent>_<env>.yaml (the student's tuned config)."""
     return REPO_ROOT / "a1" / f"{agent}_{env_name}.yaml"
+
+
+def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | None = None, *,
+                out_dir: str | os.PathLike, config_path: str | os.PathLike | None = None, solution: bool = False,
+                expert: Any = None, progress: bool = True, quiet: bool = False, device: str = "cpu",
+                video_every: int = 0, tensorboard: bool = True) -> Any:
+    """The one way run.py and the tools build an agent ready to ``run()`` (or, for ``expert``, ``train()``).
+
+    Args:
+        name: bc, dagger, dart, or expert (the TD3 trainer).
+        env: a short name (cheetah, ...), an env YAML path, or an :class:`EnvConfig`.
+        overrides: config keys replacing the YAML's (e.g. ``{"seed": 3, "max_samples": 5000}``; for the
+            expert, keys of the ``trainer:`` section such as ``total_steps``).
+        out_dir: the run's output folder.
+        config_path: the agent YAML (default ``a1/<agent>_<env>.yaml``; expert: ``data/agents/expert_<env>.yaml``).
+        solution: (TAs) the reference TODO methods instead of the student's, through the hook in
+            :mod:`util.solutions` (an error in the student release).
+        expert: an object with ``act(obs, deterministic=True)`` answering ``expert_action`` (default: the expert file).
+        progress: progress bar on a terminal; quiet: no bar, no printed rows, no TensorBoard files.
+        device: torch device for training; video_every: a video every N iterations; tensorboard: event files.
+    Raises:
+        ConfigError: unknown agent, missing or invalid config, a config for another agent or env.
+    """
+    from envs.builder import EnvConfig, resolve_env_config
+    from util.config import load_config
+
+    env_cfg = env if isinstance(env, EnvConfig) else resolve_env_config(env)
+    if name == "expert":
+        return _build_expert_trainer(env_cfg, overrides, out_dir, config_path, progress, quiet)
+    cls = agent_class(name)
+    if solution:
+        from util.solutions import solution_hook
+
+        cls = solution_hook()(cls, name)
+    path = Path(config_path) if config_path else default_agent_config(name, env_cfg.name)
+    if not path.is_file():
+        raise ConfigError(f"Agent config not found: {path}. Create it (copy a1/{name}_cheetah.yaml) "
+                          "or pass --agent_config PATH.")
+    cfg = load_config(cls.config_class, path, overrides)
+    if cfg.agent != name:
+        raise ConfigError(f"{path} is a config for agent '{cfg.agent}', not '{name}'. Pass the {name} config.")
+    if cfg.env != env_cfg.name:
+        raise ConfigError(f"{path} says env: {cfg.env}, but the run is on env '{env_cfg.name}'. Pass the config "
+                          f"for {env_cfg.name} (a1/{name}_{env_cfg.name}.yaml) or fix its env: key.")
+    agent = cls(env_cfg, cfg, out_dir, device=device, progress=progress, expert=expert, quiet=quiet)
+    agent.video_every = video_every
+    agent.tensorboard = tensorboard and not quiet
+    return agent
+
+
+def _build_expert_trainer(env_cfg: Any, overrides: dict[str, Any] | None, out_dir: str | os.PathLike,
+                          config_path: str | os.PathLike | None, progress: bool, quiet: bool) -> Any:
+    from learning.expert import load_expert_config, td3_config
+    from learning.td3 import TD3Trainer
+
+    cfg, source = load_expert_config(env_cfg.name, None if config_path is None else str(config_path))
+    if cfg.env != env_cfg.name:
+        raise ConfigError(f"{source} says env: {cfg.env}, but the run is on env '{env_cfg.name}'. "
+                          "Pass the expert config for this env or fix its env: key.")
+    return TD3Trainer(env_cfg, td3_config(cfg, source, overrides), out_dir, progress=progress, quiet=quiet)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from learning.policy import GaussianMLPPolicy
+from util.fsio import atomic_save
 
 POLICY_FORMAT = "il-mujoco-policy"
 FORMAT_VERSION = 1
@@ -30,12 +31,8 @@ class CheckpointError(ValueError):
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file, then rename (an interruption never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save to a temporary file unique to this process, then rename (a kill never leaves half a file)."""
+    atomic_save(path, lambda tmp: torch.save(obj, tmp), "checkpoint" if "checkpoint" in Path(path).name else "model file")
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "model file", hint: str = "") -> Any:

@@ -24,16 +24,13 @@ import numpy as np
 
 from learning.bc_agent import BCAgent
 from learning.demos import Dataset
-from learning.imitation import ImitationConfig
+from learning.imitation import RoundsConfig
 
 
 @dataclass
-class DAggerConfig(ImitationConfig):
-    """DAgger settings (a1/dagger_<env>.yaml)."""
+class DAggerConfig(RoundsConfig):
+    """DAgger settings (a1/dagger_<env>.yaml): rounds, samples_per_round, epochs_per_round and the β schedule."""
 
-    rounds: int = 10                  # DAgger rounds after the initial BC round
-    samples_per_round: int = 2000     # environment steps collected per round
-    epochs_per_round: int = 10        # passes over the aggregated dataset after each round
     beta_schedule: str = "exponential"  # exponential: β_i = beta0·beta_decay^(i-1); linear: beta0→0; constant: beta0
     beta0: float = 0.5
     beta_decay: float = 0.5
@@ -42,8 +39,6 @@ class DAggerConfig(ImitationConfig):
         super().validate()
         if self.demo_episodes < 1:
             raise ValueError("DAgger starts from BC on demos: demo_episodes must be >= 1")
-        if self.rounds < 0 or self.samples_per_round <= 0 or self.epochs_per_round < 0:
-            raise ValueError("rounds >= 0, samples_per_round > 0 and epochs_per_round >= 0 are required")
         if self.beta_schedule not in ("exponential", "linear", "constant"):
             raise ValueError("beta_schedule must be one of exponential, linear, constant")
         if not (0.0 <= self.beta0 <= 1.0 and 0.0 <= self.beta_decay <= 1.0):
@@ -113,9 +108,9 @@ class DAggerAgent(BCAgent):
                 loss = self.fit(self.dataset, cfg.epochs)
                 self.end_iteration(loss, beta=1.0)
                 continue
-            n = min(cfg.samples_per_round, self.budget_left())
-            if n <= 0:
-                break  # sample budget (max_samples) used up
+            n = self.room(cfg.samples_per_round)    # the sample budget (max_samples) may cut the last round
+            if n == 0:
+                break
             beta = self.beta(i)
             rollout = self.rollout(n, lambda o: self.select_action(o, beta))   # learner-visited states + labels
             self.dataset = self.aggregate(self.dataset, rollout.obs, rollout.actions)

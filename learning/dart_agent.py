@@ -18,24 +18,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from learning.bc_agent import BCAgent
-from learning.imitation import ImitationConfig
+from learning.imitation import RoundsConfig
 
 
 @dataclass
-class DARTConfig(ImitationConfig):
-    """Noise-injection settings (a1/dart_<env>.yaml)."""
+class DARTConfig(RoundsConfig):
+    """Noise-injection settings (a1/dart_<env>.yaml): noise_std plus rounds, samples_per_round, epochs_per_round."""
 
     noise_std: float = 0.2            # σ of the injected Gaussian noise, in normalized action units
-    rounds: int = 10                  # collection rounds (after the BC round on demo_episodes demos)
-    samples_per_round: int = 2000     # noisy expert steps per round
-    epochs_per_round: int = 10        # passes over the dataset after each round
 
     def validate(self) -> None:
         super().validate()
         if self.noise_std < 0:
             raise ValueError("noise_std must be >= 0")
-        if self.rounds < 0 or self.samples_per_round <= 0 or self.epochs_per_round < 0:
-            raise ValueError("rounds >= 0, samples_per_round > 0 and epochs_per_round >= 0 are required")
 
 
 class DARTAgent(BCAgent):
@@ -71,14 +66,13 @@ class DARTAgent(BCAgent):
             if i == 0:  # round 0: BC on the demos (if any)
                 self.dataset = self.demo_dataset()
                 if len(self.dataset) == 0:  # no demos: take the normalizer from a first noisy batch
-                    first = self.rollout(min(cfg.samples_per_round, self.budget_left()), self.noisy_expert_step)
-                    self.dataset = first
+                    self.dataset = self.rollout(self.room(cfg.samples_per_round), self.noisy_expert_step)
                 self.fit_normalizer(self.dataset)
                 loss = self.fit(self.dataset, cfg.epochs)
                 self.end_iteration(loss)
                 continue
-            n = min(cfg.samples_per_round, self.budget_left())
-            if n <= 0:
+            n = self.room(cfg.samples_per_round)    # the sample budget (max_samples) may cut the last round
+            if n == 0:
                 break
             noisy = self.rollout(n, self.noisy_expert_step)   # noisy executed actions, clean labels
             self.dataset = self.dataset.concat(noisy)

@@ -8,7 +8,7 @@ from typing import Any
 from envs.builder import EnvConfig
 from learning.checkpoint import CheckpointError, load_policy
 from learning.policy import GaussianMLPPolicy
-from util.config import REPO_ROOT, ConfigError, from_dict, load_yaml
+from util.config import REPO_ROOT, ConfigError, from_dict, load_yaml_file
 
 AGENT_CONFIG_DIR = REPO_ROOT / "data" / "agents"
 
@@ -39,7 +39,7 @@ def load_expert_config(env_name: str, path: str | None = None) -> tuple[ExpertCo
             f"No expert config for env '{env_name}': {p} does not exist. "
             f"Create it (copy data/agents/expert_cheetah.yaml and change env/model_file) or pass --agent_config."
         )
-    return from_dict(ExpertConfig, load_yaml(p), str(p)), str(p)
+    return from_dict(ExpertConfig, load_yaml_file(p), str(p)), str(p)
 
 
 def td3_config(cfg: ExpertConfig, source: str, overrides: dict[str, Any] | None = None):

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from util.fsio import atomic_write
+
 
 def tensorboard_writer(log_dir: str | os.PathLike):
     """A TensorBoard SummaryWriter, or None when tensorboard is not installed (it is optional)."""
@@ -21,10 +23,11 @@ def tensorboard_writer(log_dir: str | os.PathLike):
 
 
 class TextLogger:
-    """Append rows to ``log.txt``; on resume, keeps rows up to the resumed iteration.
+    """Write ``log.txt`` rows; on resume, keeps the rows up to the resumed iteration.
 
-    If TensorBoard is installed, every numeric column is also written as a scalar (x = Samples) to
-    event files beside ``log.txt`` (``tensorboard --logdir output/``).
+    The whole file is replaced atomically at every row (logs hold at most a few hundred rows), so a kill
+    at any instant leaves the previous or the new version, never a cut row. If TensorBoard is installed,
+    every numeric column is also written as a scalar (x = Samples) to event files beside ``log.txt``.
     """
 
     def __init__(self, path: str | os.PathLike, columns: list[str], resume_iteration: int | None = None,
@@ -32,30 +35,23 @@ class TextLogger:
         self.path = Path(path)
         self.columns = list(columns)
         self.echo = echo
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tb = tensorboard_writer(self.path.parent) if tensorboard else None
+        self.rows: list[list[str]] = []
         if resume_iteration is not None and self.path.is_file():
-            rows = read_log(self.path)
-            keep = [r for r in rows if r.get("Iteration", 0) <= resume_iteration]
-            self._write_header()
-            for r in keep:
-                self._append([r.get(c, float("nan")) for c in self.columns])
-        else:
-            self._write_header()
+            self.rows = [[_fmt(r.get(c, float("nan"))) for c in self.columns]
+                         for r in read_log(self.path) if r.get("Iteration", 0) <= resume_iteration]
+        self._flush()
+        self.tb = tensorboard_writer(self.path.parent) if tensorboard else None
 
-    def _write_header(self) -> None:
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write("\t".join(self.columns) + "\n")
-
-    def _append(self, values: list[Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write("\t".join(_fmt(v) for v in values) + "\n")
+    def _flush(self) -> None:
+        text = "".join("\t".join(r) + "\n" for r in [self.columns, *self.rows])
+        atomic_write(self.path, text, "log file")
 
     def log(self, row: dict[str, Any]) -> None:
         unknown = set(row) - set(self.columns)
         if unknown:
             raise KeyError(f"unknown log columns {sorted(unknown)}")
-        self._append([row.get(c, float("nan")) for c in self.columns])
+        self.rows.append([_fmt(row.get(c, float("nan"))) for c in self.columns])
+        self._flush()
         if self.tb is not None:
             step = int(row.get("Samples", row.get("Iteration", 0)))
             for k, v in row.items():
@@ -64,7 +60,6 @@ class TextLogger:
             self.tb.flush()
         if self.echo:
             print(" | ".join(f"{c} {_fmt(row[c])}" for c in self.columns if c in row), flush=True)
-
 
     def close(self) -> None:
         if self.tb is not None:
@@ -83,10 +78,15 @@ def _fmt(v: Any) -> str:
 def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
     """Parse a log.txt into a list of {column: float} rows."""
     path = Path(path)
-    with open(path, "r", encoding="utf-8") as f:
-        lines = [ln.rstrip("\n") for ln in f if ln.strip()]
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            lines = [ln.rstrip("\n") for ln in f if ln.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a log.txt (binary or not UTF-8 text). Pass the log.txt of a run.") from None
     if not lines:
         raise ValueError(f"log file {path} is empty")
+    if "\t" not in lines[0] or "\x00" in lines[0]:
+        raise ValueError(f"{path} is not a log.txt (no tab-separated header). Pass the log.txt of a run.")
     header = lines[0].split("\t")
     rows = []
     for ln in lines[1:]:

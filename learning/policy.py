@@ -3,10 +3,10 @@
 The network works in *normalized* spaces:
   * observations go through :class:`ObsNormalizer` (saved with the model);
   * actions live in ``[-1, 1]^act_dim``; :meth:`GaussianMLPPolicy.to_env_action` maps them to the
-    env's bounds ``[low, high]`` and :meth:`GaussianMLPPolicy.from_env_action` maps env actions back.
+    env's bounds ``[low, high]`` and :meth:`GaussianMLPPolicy.normalize_action` maps env actions back.
 
-``policy.distribution(obs)`` returns ``Normal(mean, std)`` over normalized actions with
-``mean`` of shape (B, act_dim); the deterministic action is the mean.
+``policy.dist(policy.normalize_obs(obs))`` is π(·|o), a diagonal Gaussian over normalized actions with
+mean of shape (B, act_dim); the deterministic action is the mean (:meth:`GaussianMLPPolicy.mean_action`).
 """
 from __future__ import annotations
 
@@ -99,27 +99,16 @@ class GaussianMLPPolicy(nn.Module):
         out = self.net(self.obs_normalizer(obs))
         return torch.tanh(out) if self.squash_mean else out
 
-    def distribution(self, obs: torch.Tensor) -> Independent:
-        """Raw obs (B, obs_dim) → π(·|o) over normalized actions (normalizes obs, then :meth:`dist`)."""
-        return self.dist(self.obs_normalizer(obs))
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.mean_action(obs)
-
     # ---- env space ---------------------------------------------------------------------
     def to_env_action(self, norm_action: torch.Tensor) -> torch.Tensor:
         """Normalized action in [-1, 1] (..., act_dim) → env action in [low, high]."""
         a = norm_action.clamp(-1.0, 1.0)
         return self.action_low + (a + 1.0) * 0.5 * (self.action_high - self.action_low)
 
-    def from_env_action(self, env_action: torch.Tensor) -> torch.Tensor:
-        """Env action (..., act_dim) → normalized action in [-1, 1]."""
-        span = (self.action_high - self.action_low).clamp_min(1e-8)
-        return (2.0 * (env_action - self.action_low) / span - 1.0).clamp(-1.0, 1.0)
-
     def normalize_action(self, env_action: torch.Tensor) -> torch.Tensor:
         """Env action (B, act_dim) in [low, high] → normalized action (B, act_dim) in [-1, 1]."""
-        return self.from_env_action(env_action)
+        span = (self.action_high - self.action_low).clamp_min(1e-8)
+        return (2.0 * (env_action - self.action_low) / span - 1.0).clamp(-1.0, 1.0)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from util.fsio import atomic_save
+
 
 class ReplayBuffer:
     """Ring buffer of (obs, action, reward, next_obs, terminated) transitions.
@@ -51,13 +53,14 @@ class ReplayBuffer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the filled part to ``path`` (.npz, uncompressed, atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
         n = self.size
-        np.savez(tmp, obs=self.obs[:n], actions=self.actions[:n], rewards=self.rewards[:n],
-                 next_obs=self.next_obs[:n], terminated=self.terminated[:n],
-                 meta=np.array([self.ptr, self.size, self.capacity], np.int64))
-        os.replace(tmp, path)
+
+        def save(tmp: Path) -> None:
+            np.savez(tmp, obs=self.obs[:n], actions=self.actions[:n], rewards=self.rewards[:n],
+                     next_obs=self.next_obs[:n], terminated=self.terminated[:n],
+                     meta=np.array([self.ptr, self.size, self.capacity], np.int64))
+
+        atomic_save(path, save, "replay file")
 
     def load(self, path: str | os.PathLike) -> None:
         with np.load(path, allow_pickle=False) as d:

@@ -10,8 +10,10 @@ exploration noise, so the expert is an ordinary policy file that any agent can l
 
 Resuming: ``checkpoint.pt`` (networks, optimizers, RNG states, counters, the unfinished episode's
 MuJoCo state) and ``replay.npz`` (the replay data) are written together every ``checkpoint_interval``
-steps, at the end and on Ctrl-C; ``--resume`` continues exactly where the run stopped, so an
-interrupted-and-resumed run gives the same networks as an uninterrupted one.
+steps, at the end and on Ctrl-C / SIGTERM. Signals act only between two environment steps (the step
+in progress, with its evaluation, finishes first), and a step's log row is written before its
+checkpoint, so ``--resume`` continues exactly where the run stopped: an interrupted-and-resumed run
+gives the same networks and the same log as an uninterrupted one, whatever the moment of the kill.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import copy
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +33,10 @@ from torch import nn
 from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
 from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
-from learning.logger import TextLogger
+from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
 from learning.replay_buffer import ReplayBuffer
+from util.signals import StepBoundaryInterrupts
 
 LOG_COLUMNS = [
     "Iteration", "Samples", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
@@ -76,6 +79,9 @@ class TD3Config:
             raise ValueError("trainer.gamma must be in (0,1) and tau in (0,1]")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
             raise ValueError("trainer.hidden_sizes must be a non-empty list of positive widths")
+        from learning.imitation import check_seed
+
+        check_seed(self.seed, "trainer.seed")
 
 
 class QEnsemble(nn.Module):
@@ -125,10 +131,13 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 class TD3Trainer:
     """Trains an expert policy on one env; see module docstring."""
 
-    def __init__(self, env_cfg: EnvConfig, cfg: TD3Config, run_dir: str | os.PathLike, progress: bool = True):
+    def __init__(self, env_cfg: EnvConfig, cfg: TD3Config, run_dir: str | os.PathLike, progress: bool = True,
+                 quiet: bool = False):
+        """``quiet``: no progress bar and no printed log rows."""
         self.env_cfg, self.cfg = env_cfg, cfg
         self.run_dir = Path(run_dir)
-        self.progress = progress
+        self.progress = progress and not quiet
+        self.echo = not quiet
         self.env = make_env(env_cfg)
         self.eval_env = make_env(env_cfg)
         self.obs_dim, self.act_dim = env_dims(self.env)
@@ -241,12 +250,12 @@ class TD3Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.replay.save(self.replay_path)          # replay first: the checkpoint names its size
         atomic_torch_save(self.state_dict(), self.checkpoint_path)
 
     def load_checkpoint(self) -> None:
-        hint = f"Start without --resume, or point --run_dir at a folder holding a TD3 checkpoint for {self.env_cfg.env_id}."
+        hint = (f"Start again with --overwrite instead of --resume, or point --run_dir at a folder holding a TD3 "
+                f"checkpoint for {self.env_cfg.env_id}.")
         ck = safe_torch_load(self.checkpoint_path, "trainer checkpoint", hint)
         if not isinstance(ck, dict) or ck.get("format") != "il-mujoco-td3-checkpoint":
             raise CheckpointError(f"{self.checkpoint_path} is not a TD3 trainer checkpoint. {hint}")
@@ -297,86 +306,89 @@ class TD3Trainer:
         }
 
     # ------------------------------------------------------------------ main loop
-    def train(self, resume: bool = False, max_steps: int | None = None) -> dict[str, float]:
-        """Run until ``total_steps`` (or ``max_steps`` more steps, for tests); returns final stats."""
+    def run_settings(self) -> dict[str, Any]:
+        """What defines this run (written to config.json; ``resume`` must match it)."""
+        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
+
+    def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False) -> dict[str, float]:
+        """Run until ``total_steps`` (or ``max_steps`` more steps, for tests); returns final stats.
+
+        The run folder follows :class:`learning.lifecycle.Run`'s rules (lock; ``resume`` or ``overwrite``
+        needed when it already holds a run). SIGINT/SIGTERM stop at the next step boundary with a checkpoint.
+        """
+        with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
+                 echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
+            if run.resuming:
+                self.load_checkpoint()
+            run.start(LOG_COLUMNS, self.iteration if run.resuming else None, total=self.cfg.total_steps,
+                      initial=self.step, desc=f"td3 {self.env_cfg.name}", unit="step", mininterval=5.0)
+            self._train_loop(run, signals, max_steps)
+        save_policy(self.run_dir / "model.pt", self.actor, self.policy_meta())
+        return {"step": self.step, "best_eval": self.best_eval}
+
+    def _train_loop(self, run: Run, signals: StepBoundaryInterrupts, max_steps: int | None) -> None:
         cfg = self.cfg
-        if resume:
-            self.load_checkpoint()
-        logger = TextLogger(self.run_dir / "log.txt", LOG_COLUMNS, resume_iteration=self.iteration if resume else None,
-                            echo=not self.progress)
         stop_at = cfg.total_steps if max_steps is None else min(cfg.total_steps, self.step + max_steps)
         next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
         self._wall_base, self._session_start = self.wall_time, time.time()
-
         if self._obs is None:
             self._obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
             self._ep_return, self._episode_obs = 0.0, [self._obs]
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.total_steps, initial=self.step, desc=f"td3 {self.env_cfg.name}", unit="step",
-                       dynamic_ncols=True, mininterval=5.0)
         t_iter, steps_iter = time.time(), self.step
-        try:
-            while self.step < stop_at:
-                obs = self._obs
-                if self.step < cfg.start_steps:
-                    a = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
-                else:
-                    with torch.no_grad():
-                        mean = self.actor.mean_action(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0].numpy()
-                    a = np.clip(mean + self.rng.normal(0.0, cfg.expl_noise, self.act_dim), -1.0, 1.0).astype(np.float32)
-                next_obs, r, terminated, truncated, _ = self.env.step(self._to_env_action(a))
-                self.replay.add(obs, a, r, next_obs, terminated)
-                self._ep_return += float(r)
-                self._obs = next_obs
-                if cfg.normalize_obs:
-                    self._episode_obs.append(next_obs)
-                self.step += 1
-                if bar is not None:
-                    bar.update(1)
-                if self.step >= cfg.learning_starts:
-                    self.update()
+        while self.step < stop_at:
+            if signals.requested:  # a step boundary: the saved state is exactly an uninterrupted run's
+                self._tick_wall_time()
+                self.save_checkpoint()
+                print(f"\nInterrupted at step {self.step}: checkpoint saved to {self.checkpoint_path}; "
+                      "continue with --resume.")
+                raise KeyboardInterrupt
+            self._env_step()
+            run.advance(1)
+            if self.step % cfg.eval_interval == 0:  # the row first: a kill before the checkpoint redoes both
+                now = time.time()
+                self._tick_wall_time()
+                row = self._evaluate_and_log(run, steps_per_sec=(self.step - steps_iter) / max(1e-9, now - t_iter))
+                t_iter, steps_iter = time.time(), self.step
+                run.advance(0, test=f"{row['Test_Return']:.0f}", best=f"{self.best_eval:.0f}")
+            if self.step >= next_checkpoint:
+                self._tick_wall_time()
+                self.save_checkpoint()
+                next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
+        self._tick_wall_time()
+        self.save_checkpoint()
 
-                if terminated or truncated:
-                    self.recent_returns.append(self._ep_return)
-                    self.episode += 1
-                    if cfg.normalize_obs:
-                        self.actor.obs_normalizer.update(np.asarray(self._episode_obs))
-                    self._obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
-                    self._ep_return, self._episode_obs = 0.0, [self._obs]
-
-                if self.step >= next_checkpoint:
-                    self._tick_wall_time()
-                    self.save_checkpoint()
-                    next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
-
-                if self.step % cfg.eval_interval == 0:
-                    now = time.time()
-                    self._tick_wall_time()
-                    row = self._evaluate_and_log(logger, steps_per_sec=(self.step - steps_iter) / max(1e-9, now - t_iter))
-                    t_iter, steps_iter = time.time(), self.step
-                    if bar is not None:
-                        bar.set_postfix(test=f"{row['Test_Return']:.0f}", best=f"{self.best_eval:.0f}")
-            self._tick_wall_time()
-            self.save_checkpoint()
-        except KeyboardInterrupt:
-            self._tick_wall_time()
-            self.save_checkpoint()
-            print(f"\nInterrupted at step {self.step}: checkpoint saved to {self.checkpoint_path}; continue with --resume.")
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        save_policy(self.run_dir / "model.pt", self.actor, self.policy_meta())
-        return {"step": self.step, "best_eval": self.best_eval}
+    def _env_step(self) -> None:
+        """One environment step, its replay entry and (after learning_starts) one TD3 update."""
+        cfg = self.cfg
+        obs = self._obs
+        if self.step < cfg.start_steps:
+            a = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+        else:
+            with torch.no_grad():
+                mean = self.actor.mean_action(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0].numpy()
+            a = np.clip(mean + self.rng.normal(0.0, cfg.expl_noise, self.act_dim), -1.0, 1.0).astype(np.float32)
+        next_obs, r, terminated, truncated, _ = self.env.step(self._to_env_action(a))
+        self.replay.add(obs, a, r, next_obs, terminated)
+        self._ep_return += float(r)
+        self._obs = next_obs
+        if cfg.normalize_obs:
+            self._episode_obs.append(next_obs)
+        self.step += 1
+        if self.step >= cfg.learning_starts:
+            self.update()
+        if terminated or truncated:
+            self.recent_returns.append(self._ep_return)
+            self.episode += 1
+            if cfg.normalize_obs:
+                self.actor.obs_normalizer.update(np.asarray(self._episode_obs))
+            self._obs, _ = self.env.reset(seed=episode_seed(cfg.seed, "train", self.episode))
+            self._ep_return, self._episode_obs = 0.0, [self._obs]
 
     def _tick_wall_time(self) -> None:
         """Total training wall time = time before this session + time in this session."""
         self.wall_time = self._wall_base + (time.time() - self._session_start)
 
-    def _evaluate_and_log(self, logger: TextLogger, steps_per_sec: float) -> dict[str, float]:
+    def _evaluate_and_log(self, run: Run, steps_per_sec: float) -> dict[str, float]:
         cfg = self.cfg
         res = evaluate_policy(self.eval_env, self.actor, cfg.eval_episodes, cfg.seed, purpose="eval")
         self.iteration += 1
@@ -389,7 +401,7 @@ class TD3Trainer:
             "Q_Mean": self.last_losses.get("Q_Mean", float("nan")),
             "Episodes": self.episode, "Steps_Per_Sec": round(steps_per_sec, 1),
         }
-        logger.log(row)
+        run.log(row)
         self.recent_returns = []
         save_policy(self.run_dir / "model.pt", self.actor, self.policy_meta())
         if res.mean > self.best_eval:

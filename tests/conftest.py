@@ -1,6 +1,5 @@
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -8,7 +7,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
-warnings.filterwarnings("ignore", message=".*settotalmass.*")
 
 import torch  # noqa: E402
 

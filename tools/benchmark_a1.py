@@ -37,22 +37,16 @@ def run_one(job: tuple[str, str, int, int, str]) -> dict:
 
     torch.set_num_threads(1)
     from envs.builder import resolve_env_config
-    from grader.solution import solution_class
-    from learning.agents import agent_class, default_agent_config
-    from util.config import load_config
+    from learning.agents import build_agent
 
     agent, overrides = VARIANTS[variant]
-    cls = solution_class(agent_class(agent), agent)
     # per-iteration log evaluations are not needed for the table: 1 episode each keeps the runs fast
-    cfg = load_config(cls.config_class, default_agent_config(agent, env_name),
-                      {**overrides, "seed": seed, "final_eval_episodes": episodes, "eval_episodes": 1})
+    settings = {**overrides, "seed": seed, "final_eval_episodes": episodes, "eval_episodes": 1}
     tag = variant.split(" (")[0].lower().replace(" ", "_") + ("_" + str(overrides["demo_episodes"]) if overrides else "")
     out = Path(out_root) / f"{env_name}_{tag}_seed{seed}"
     t0 = time.time()
-    a = cls(resolve_env_config(env_name), cfg, out, progress=False)
-    a._logger_echo = False
-    a.tensorboard = False
-    res = a.run()  # final evaluation: `episodes` held-out episodes (purpose "test"), deterministic action
+    a = build_agent(agent, resolve_env_config(env_name), settings, out_dir=out, solution=True, quiet=True)
+    res = a.run(overwrite=True)  # final evaluation: `episodes` held-out episodes (purpose "test"), deterministic action
     return {"env": env_name, "variant": variant, "seed": seed, "return": res.mean, "samples": len(a.dataset),
             "env_steps": a.env_steps, "seconds": time.time() - t0, "log": str(out / "log.txt")}
 

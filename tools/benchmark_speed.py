@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from envs.builder import make_env, resolve_env_config
-    from grader.solution import solution_class
-    from learning.agents import agent_class, default_agent_config
-    from util.config import load_config
+    from learning.agents import build_agent
 
     env_cfg = resolve_env_config(args.env)
     # raw gymnasium step time with random actions
@@ -44,10 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             env.reset()
     raw = (time.perf_counter() - t) / len(acts)
 
-    cls = solution_class(agent_class("dagger"), "dagger")
-    cfg = load_config(cls.config_class, default_agent_config("dagger", env_cfg.name), {"max_samples": args.max_samples})
-    agent = cls(env_cfg, cfg, args.out_dir, progress=False)
-    agent._logger_echo = False
+    agent = build_agent("dagger", env_cfg, {"max_samples": args.max_samples}, out_dir=args.out_dir, solution=True,
+                        quiet=True)
     timers = {"rollout": 0.0, "fit": 0.0, "eval": 0.0}
     for name in ("rollout", "fit", "evaluate"):
         orig = getattr(agent, name)
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
         setattr(agent, name, timed)
     t0 = time.perf_counter()
-    res = agent.run()
+    res = agent.run(overwrite=True)
     total = time.perf_counter() - t0
     per_step = timers["rollout"] / max(1, agent.env_steps)
     print(f"DAgger (reference) on {env_cfg.env_id}: {len(agent.dataset)} samples, {agent.env_steps} learner env steps, "

@@ -44,18 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(agent: str, env_cfg, out_dir: Path, overrides: dict, solution: bool):
-    from learning.agents import agent_class, default_agent_config
-    from util.config import load_config
+    from learning.agents import build_agent
 
-    cls = agent_class(agent)
-    if solution:
-        from grader.solution import solution_class
-
-        cls = solution_class(cls, agent)
-    cfg = load_config(cls.config_class, default_agent_config(agent, env_cfg.name), overrides)
-    a = cls(env_cfg, cfg, out_dir, progress=True)
-    a.tensorboard = False
-    a.run()
+    a = build_agent(agent, env_cfg, overrides, out_dir=out_dir, solution=solution, tensorboard=False)
+    a.run(overwrite=True)
     return a.policy
 
 

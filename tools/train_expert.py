@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent_config", default=None, help="expert config YAML (default: data/agents/expert_<env>.yaml)")
     p.add_argument("--run_dir", default=None, help="where checkpoints and log.txt go (default: runs/expert_<env>)")
     p.add_argument("--resume", action="store_true", help="continue from run_dir/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true", help="delete the run already in run_dir and start again")
     p.add_argument("--total_steps", type=int, default=None, help="override trainer.total_steps")
     p.add_argument("--max_steps", type=int, default=None, help="stop after this many more steps (a checkpoint is kept)")
     p.add_argument("--seed", type=int, default=None, help="override trainer.seed")
@@ -36,28 +37,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from learning.imitation import MAX_SEED
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1 (got {args.threads}).")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be between 0 and {MAX_SEED} (got {args.seed}).")
+    for flag, value in (("--total_steps", args.total_steps), ("--max_steps", args.max_steps)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{flag} must be positive.")
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the run, or start it again.")
     import torch
 
     torch.set_num_threads(args.threads)
     from envs.builder import resolve_env_config
-    from learning.expert import load_expert_config, td3_config
+    from learning.agents import build_agent
     from util.config import REPO_ROOT
 
     env_cfg = resolve_env_config(args.env)
-    cfg, source = load_expert_config(env_cfg.name, args.agent_config)
-    tcfg = td3_config(cfg, source, {"total_steps": args.total_steps, "seed": args.seed})
     run_dir = Path(args.run_dir) if args.run_dir else REPO_ROOT / "runs" / f"expert_{env_cfg.name}"
     if args.install:
+        from learning.expert import load_expert_config
         from tools.expert_install import install_expert
 
-        return install_expert(env_cfg, cfg, run_dir, args.eval_episodes)
-    from learning.td3 import TD3Trainer
-
-    if not args.resume and (run_dir / "checkpoint.pt").exists():
-        print(f"error: {run_dir} already holds a checkpoint. Use --resume to continue it, or another --run_dir.", file=sys.stderr)
-        return 2
-    trainer = TD3Trainer(env_cfg, tcfg, run_dir, progress=not args.no_progress)
-    out = trainer.train(resume=args.resume, max_steps=args.max_steps)
+        return install_expert(env_cfg, load_expert_config(env_cfg.name, args.agent_config)[0], run_dir, args.eval_episodes)
+    overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed)) if v is not None}
+    trainer = build_agent("expert", env_cfg, overrides, out_dir=run_dir, config_path=args.agent_config,
+                          progress=not args.no_progress)
+    out = trainer.train(resume=args.resume, max_steps=args.max_steps, overwrite=args.overwrite)
     print(f"Done: {out['step']} steps, best evaluation return {out['best_eval']:.1f}. Files in {run_dir}.")
     return 0
 

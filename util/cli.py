@@ -12,6 +12,15 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     return (ConfigError, CheckpointError, FileNotFoundError, ValueError)
 
 
+def error_line(e: BaseException) -> str:
+    """One line for a user error; OS errors name the path and the reason."""
+    if isinstance(e, OSError) and e.filename is not None:
+        text = f"cannot use {e.filename}: {e.strerror or type(e).__name__}."
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
 def _graceful_signals() -> None:
     """SIGTERM (e.g. a job scheduler or `kill`) and SIGINT behave like Ctrl-C: the run saves and stops.
 
@@ -37,6 +46,6 @@ def run_main(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except user_error_types() as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (*user_error_types(), OSError) as e:
+        print(f"error: {error_line(e)}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from util.text import clip, short
+
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,35 +25,66 @@ class ConfigError(ValueError):
     """A config file is missing, malformed or holds an invalid value."""
 
 
-def repo_path(path: str | os.PathLike) -> Path:
-    """Resolve ``path`` against the current directory, then the repository root."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    candidate = REPO_ROOT / p
-    return candidate if candidate.exists() else p
+MAX_YAML_BYTES = 256 * 1024  # configs are a few hundred bytes; anything this large is not a config
 
 
-def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Config file not found: {path}. Check the path (configs live in data/envs, data/agents and a1/).")
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases (``&a`` / ``*a``): no config needs them, and nested
+    aliases (a "billion laughs" document) expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            mark = event.start_mark
+            raise _AliasError(f"YAML anchors and aliases (&name, *name) are not allowed (line {mark.line + 1}, "
+                              f"column {mark.column + 1}); write the values out")
+        return super().compose_node(parent, index)
+
+
+class _AliasError(Exception):
+    pass
+
+
+def load_yaml_text(text: str, source: str) -> dict[str, Any]:
+    """Parse YAML ``text`` (from ``source``, named in errors) that must hold a mapping.
+
+    Anchors/aliases are refused and the document size is bounded (:data:`MAX_YAML_BYTES`), so a hostile
+    file can neither expand in memory nor flood an error message. Raises :class:`ConfigError` (one line).
+    """
+    if len(text) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source} is {len(text)} characters long; a config holds at most {MAX_YAML_BYTES}. "
+                          "Is it really a config file?")
     try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except _AliasError as e:
+        raise ConfigError(f"{source}: {e}.") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"Malformed YAML in {path}{where}: {problem}. Fix the syntax of this file.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"Config file {path} is not UTF-8 text. Is it really a YAML file?") from None
+        raise ConfigError(f"Malformed YAML in {source}{where}: {clip(problem)}. Fix the syntax of this file.") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file {path} must hold a YAML mapping (key: value lines), got {type(data).__name__}.")
+        raise ConfigError(f"Config file {source} must hold a YAML mapping (key: value lines), got {type(data).__name__}.")
     return data
+
+
+def load_yaml_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file that must hold a mapping (see :func:`load_yaml_text`); ConfigError otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path}. Check the path (configs live in data/envs, data/agents and a1/).")
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path} is {path.stat().st_size} bytes; a config holds at most {MAX_YAML_BYTES}. "
+                              "Is it really a config file?")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text. Is it really a YAML file?") from None
+    except OSError as e:
+        raise ConfigError(f"Cannot read config file {path}: {e.strerror or e}.") from None
+    return load_yaml_text(text, str(path))
 
 
 def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -73,30 +106,30 @@ def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
         raise ConfigError(errors[0] if errors else f"Invalid value for '{key}' in {source}.")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"Key '{key}' in {source} must be a list, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be a list, got {short(value)}.")
         inner = args[0] if args else Any
         return [_check_type(v, inner, key, source) for v in value]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"Key '{key}' in {source} must be a mapping, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be a mapping, got {short(value)}.")
         return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"Key '{key}' in {source} must be true or false, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be true or false, got {short(value)}.")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ConfigError(f"Key '{key}' in {source} must be an integer, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be an integer, got {short(value)}.")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"Key '{key}' in {source} must be a number, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be a number, got {short(value)}.")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"Key '{key}' in {source} must be a string, got {value!r}.")
+            raise ConfigError(f"Key '{key}' in {source} must be a string, got {short(value)}.")
         return value
     return value
 
@@ -109,7 +142,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        keys = ", ".join(f"'{k}'" for k in unknown)
+        keys = ", ".join(short(str(k), 40) for k in unknown[:5]) + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
         raise ConfigError(
             f"Unknown key{'s' if len(unknown) > 1 else ''} {keys} in {source}. Allowed keys: {', '.join(sorted(fields))}."
         )
@@ -131,12 +164,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
 
 def load_config(cls: type[T], path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> T:
     """Load and validate a YAML config file into dataclass ``cls``."""
-    data = load_yaml(path)
+    data = load_yaml_file(path)
     if overrides:
         data.update(overrides)
     return from_dict(cls, data, str(path))
-
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    """Dataclass → plain dict (for logging and checkpoint metadata)."""
-    return dataclasses.asdict(obj)
