@@ -421,3 +421,36 @@ def test_regrading_under_load_is_identical_and_full_marks(tmp_path):
         assert r.score == r.max_score == 45, [(t.name, t.output) for t in r.tests if not t.passed]
     a, b = ([(t.name, t.score, t.output) for t in r.tests] for r in reports)
     assert a == b
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="Gradescope runs the autograder as root")
+def test_gradescope_zip_end_to_end_on_a_simulated_autograder_layout(tmp_path):
+    """setup.sh + run_autograder for real on /autograder's layout (moved under tmp), graded with an attacker that
+    forges results.json from a daemon and tries to read the grader's source."""
+    import zipfile
+
+    ag = tmp_path / "autograder"
+    assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip")).returncode == 0
+    with zipfile.ZipFile(tmp_path / "ag.zip") as z:
+        z.extractall(ag / "source")
+    for f in ("setup.sh", "run_autograder"):
+        (ag / "source" / f).rename(ag / f)
+    results = ag / "results" / "results.json"
+    secret = ag / "source" / "grader" / "solution" / "bc_solution.py"
+    forge = f'open({str(results)!r}, "w").write(\'{{"score": 1000, "tests": []}}\')'
+    steal = (f"    try:\n        open('/tmp/il_gs_stolen', 'w').write(open({str(secret)!r}).read())\n"
+             f"    except OSError:\n        pass\n")
+    write_submission(ag / "submission", loss_attack(steal + daemon("/tmp/il_gs_pid", 3, forge)))
+    env = dict(os.environ, AUTOGRADER_ROOT=str(ag), AUTOGRADER_VENV=sys.prefix,
+               GRADER_EXTRA_ARGS="--no-performance --no-hidden --only bc_loss,dagger_aggregate")
+    for step in ("setup.sh", "run_autograder"):
+        p = subprocess.run(["bash", str(ag / step)], env=env, capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, f"{step}: {p.stdout}{p.stderr}"
+    assert not os.stat(ag / "source").st_mode & 0o077            # the source is root-only
+    time.sleep(5)
+    data = json.loads(results.read_text())
+    by = {t["name"].split(" (")[0]: t for t in data["tests"]}
+    assert data["score"] == by["DAgger aggregation"]["max_score"] == 10 and by["BC loss"]["score"] == 0
+    assert not Path("/tmp/il_gs_stolen").exists() and not Path("/tmp/il_gs_pid").exists()
+    assert sandbox_processes() == []
