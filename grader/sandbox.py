@@ -135,8 +135,9 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
         mode = os.environ.get("GRADER_SANDBOX", "auto")   # auto | user (testing the ordinary-user path)
         netns_wanted = os.environ.get("GRADER_NETNS", "auto") != "off"
         if hasattr(os, "geteuid") and os.geteuid() == 0 and mode != "user":
-            base = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64100"))
-            uids = [base + i for i in range(max(1, slots))]
+            uids = _claim_uids(max(1, slots) - (len(_POLICY.uids) if _POLICY and _POLICY.root else 0))
+            if _POLICY is not None and _POLICY.root:
+                uids = _POLICY.uids + uids
             pol = SandboxPolicy(root=True, uids=uids, _free=list(reversed(uids)))
             _prepare_root(pol)
             pol.netns = netns_wanted and _try_netns()
@@ -155,6 +156,32 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             ]
         _POLICY = pol
         return pol
+
+
+_CLAIMS: list[int] = []   # open lock files: held for this process's life, released by the kernel when it ends
+
+
+def _claim_uids(n: int) -> list[int]:
+    """Claim ``n`` sandbox uids no other grader process on this machine uses (an flock per uid)."""
+    import fcntl
+
+    base = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64100"))
+    lock_dir = "/run/lock" if os.path.isdir("/run/lock") and os.access("/run/lock", os.W_OK) else "/tmp"
+    got: list[int] = []
+    for uid in range(base, base + 256):
+        if len(got) == n:
+            break
+        fd = os.open(f"{lock_dir}/il-grader-uid-{uid}.lock", os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _CLAIMS.append(fd)
+        got.append(uid)
+    if len(got) < n:
+        raise SandboxError(f"no free sandbox uid in {base}..{base + 255} (256 gradings running?)")
+    return got
 
 
 def _prepare_root(pol: SandboxPolicy) -> None:
