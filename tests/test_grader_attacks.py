@@ -451,6 +451,7 @@ def test_gradescope_zip_end_to_end_on_a_simulated_autograder_layout(tmp_path):
     time.sleep(5)
     data = json.loads(results.read_text())
     by = {t["name"].split(" (")[0]: t for t in data["tests"]}
+    assert "DAgger aggregation" in by, data
     assert data["score"] == by["DAgger aggregation"]["max_score"] == 10 and by["BC loss"]["score"] == 0
     assert not Path("/tmp/il_gs_stolen").exists() and not Path("/tmp/il_gs_pid").exists()
     assert sandbox_processes() == []
