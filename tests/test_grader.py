@@ -174,7 +174,6 @@ def compute_loss(self, obs, expert_actions):
     sub = write_submission(tmp_path / "sub", methods)
     try:
         p = run_cli("-m", "grader", str(sub), "--out", str(out), "--no-performance", "--no-hidden", timeout=600)
-        assert p.returncode == 0, p.stderr
     finally:
         tampered = marker.exists()
         if tampered:
@@ -182,9 +181,12 @@ def compute_loss(self, obs, expert_actions):
     data = json.loads(out.read_text())
     validate_results(data)
     assert data["score"] < 1000
-    bc = [t for t in data["tests"] if t["name"].startswith("BC loss")]
-    if tampered:  # the child could write there (no privilege drop): the check must be void
-        assert all(t["score"] == 0 and "outside its scratch folder" in t["output"] for t in bc)
+    if tampered:  # only possible without a sandbox uid: the manifest voids the whole grade
+        assert p.returncode == 3 and data["score"] == 0, p.stderr
+    else:
+        assert p.returncode == 0, p.stderr
+        bc = [t for t in data["tests"] if t["name"].startswith("BC loss")]
+        assert all(t["score"] == 0 for t in bc)
 
 
 def test_missing_file_and_import_error_are_explained(tmp_path):
