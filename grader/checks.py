@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -438,6 +439,27 @@ def demo_rows(env: str, episodes: int) -> int:
         return int(np.asarray(f["episode_lengths"])[:episodes].sum())
 
 
+def export_expert(env: str, folder: Path) -> Path:
+    """The expert of ``env`` as plain arrays for the supervisor's numpy oracle (grader-only folder)."""
+    path = folder / f"expert_{env}.npz"
+    if path.exists():
+        return path
+    policy, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
+    if policy.activation not in ("relu", "tanh"):
+        raise ValueError(f"the oracle supports relu/tanh experts, not {policy.activation}")
+    linear = [m for m in policy.net if isinstance(m, torch.nn.Linear)]
+    arrays = {f"w{i}": m.weight.detach().numpy() for i, m in enumerate(linear)}
+    arrays.update({f"b{i}": m.bias.detach().numpy() for i, m in enumerate(linear)})
+    norm = policy.obs_normalizer
+    tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.npz"
+    np.savez(tmp, n_layers=np.array(len(linear)), activation=np.array(policy.activation),
+             squash=np.array(policy.squash_mean), obs_mean=norm.mean.numpy(), obs_var=norm.var.numpy(),
+             obs_eps=np.array(norm.eps, np.float32), obs_clip=np.array(norm.clip, np.float32),
+             action_low=policy.action_low.numpy(), action_high=policy.action_high.numpy(), **arrays)
+    os.replace(tmp, path)
+    return path
+
+
 def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tuple[Path | None, str]:
     """Train ``spec['agent']`` (the student's TODO methods, reference code for the TODOs it inherits) with the
     grader's config and ``seed``. Expert queries are answered by the supervisor within the sample budget."""
@@ -450,8 +472,8 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
     oracle = None
     if budget > 0:
         obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
-        oracle = {"expert_file": str(REPO_ROOT / "data" / "models" / f"expert_{env}.pt"), "obs_dim": obs_dim,
-                  "act_dim": act_dim, "budget": budget}
+        oracle = {"expert_npz": str(export_expert(env, ctx.private)), "obs_dim": obs_dim, "act_dim": act_dim,
+                  "budget": budget}
     d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")
     try:
         job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config)

@@ -363,8 +363,12 @@ def test_signals_fork_bombs_and_parent_killing_are_contained(tmp_path):
 
 
 def test_supervisor_kills_double_forked_daemons_and_enforces_the_oracle_budget(tmp_path):
-    """The supervisor alone (no sandbox uid): a setsid daemon dies with its check; the oracle charges distinct states."""
+    """The supervisor alone (no sandbox uid): a setsid daemon dies with its check; the oracle charges distinct states
+    and answers exactly what the expert policy answers."""
     import struct
+
+    from grader.checks import export_expert
+    from learning.checkpoint import load_policy
 
     pidfile = tmp_path / "pid"
     script = tmp_path / "child.py"
@@ -395,8 +399,8 @@ time.sleep(1)
     spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
             "timeout": 60, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
             "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64},
-            "oracle": {"expert_file": str(ROOT / "data" / "models" / "expert_cheetah.pt"), "obs_dim": 17,
-                       "act_dim": 6, "budget": 11, "repo_root": str(ROOT)}}
+            "oracle": {"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
+                       "budget": 11, "repo_root": str(ROOT)}}
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
                        capture_output=True, text=True, timeout=120)
@@ -406,6 +410,15 @@ time.sleep(1)
     pid = int(pidfile.read_text())
     assert not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "Z"
     del struct
+    import importlib.util
+
+    spec_ = importlib.util.spec_from_file_location("supervisor", ROOT / "grader" / "supervisor.py")
+    sup = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(sup)
+    oracle = sup.Oracle({"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6, "budget": 1})
+    expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    obs = np.random.default_rng(1).normal(size=(256, 17)).astype(np.float32) * 3
+    assert np.allclose(oracle.act(obs), expert.act(obs), atol=1e-5)
 
 
 @pytest.mark.slow
