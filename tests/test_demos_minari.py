@@ -7,6 +7,8 @@ from learning.demos import demo_path, load_demos
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.optional    # CI runs these after installing requirements-optional.txt
+
 DATASET_ID = "il-mujoco/hopper/expert-v0"
 
 
