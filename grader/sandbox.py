@@ -41,6 +41,7 @@ SUPERVISOR = Path(__file__).with_name("supervisor.py")
 CHILD = Path(__file__).with_name("child.py")
 SECRET_PATHS = (REPO_ROOT / "grader", REPO_ROOT / "data" / "models")
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+PEAK_SUPERVISOR_KB = [0]     # the largest supervisor seen by this process (tools/benchmark_grader.py)
 
 
 class SandboxError(RuntimeError):
@@ -429,6 +430,7 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
             err = ""
         except (subprocess.SubprocessError, ValueError, IndexError) as e:
             status, err = {}, f"the check's supervisor failed ({type(e).__name__})"
+        PEAK_SUPERVISOR_KB[0] = max(PEAK_SUPERVISOR_KB[0], int(status.get("supervisor_maxrss_kb", 0)))
         if uid is not None:
             kill_uid(uid)                 # belt and braces: nothing of this uid may survive the check
         res = ChildResult(returncode=status.get("returncode"), timed_out=bool(status.get("timed_out")),

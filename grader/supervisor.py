@@ -337,6 +337,7 @@ def supervise(spec: dict) -> dict:
         "oracle_over_budget": bool(oracle and oracle.over_budget),
         "oracle_budget": None if oracle is None else oracle.budget,
         "oracle_error": protocol_error if protocol_error != "closed" else "",
+        "supervisor_maxrss_kb": __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss,
     }
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Grader budget: grade one submission (the reference solution) pinned to one CPU core and report the
-wall time and the peak memory (grader process + the largest child, which never overlap with another).
+wall time and the peak memory: grader process + the largest check child + the largest supervisor (with one
+core, --jobs 1: one check at a time, so these three are the most that is ever resident together).
 
     python tools/benchmark_grader.py [--cores 0] [--stub]
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = {int(c) for c in args.cores.split(",")}
     os.sched_setaffinity(0, cores)  # children inherit the affinity
     from grader.grade import format_table, grade
+    from grader.sandbox import PEAK_SUPERVISOR_KB
     from grader.submissions import write_submission
 
     sub = write_submission(Path(tempfile.mkdtemp()) / "sub", reference=not args.stub)
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(format_table(report))
     print(f"\nGraded on {len(cores)} core(s): wall time {wall:.0f} s ({wall / 60:.1f} min; budget 10 min)")
-    print(f"Peak memory: grader {parent:.0f} MB + largest child {child:.0f} MB = {parent + child:.0f} MB (budget 768 MB)")
+    sup = PEAK_SUPERVISOR_KB[0] / 1024
+    print(f"Peak memory: grader {parent:.0f} MB + largest child {child:.0f} MB + supervisor {sup:.0f} MB = "
+          f"{parent + child + sup:.0f} MB (budget 768 MB)")
     return 0
 
 
