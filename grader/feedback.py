@@ -11,7 +11,9 @@ import builtins
 import json
 import re
 
-STUDENT_FILES = ("bc_agent.py", "dagger_agent.py", "dart_agent.py")
+from learning.agents import todo_manifest
+
+STUDENT_FILES = tuple(spec.file_name for spec in todo_manifest().values())
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _EXTRA_TYPES = {"LinAlgError"}
 

@@ -25,7 +25,7 @@ INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitign
 EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml", "grader/batch.py",
            "grader/submissions.py", "tools/make_release.py", "tools/make_gradescope.py", "tools/benchmark_a1.py",
            "tools/benchmark_speed.py", "tools/benchmark_grader.py", "tests/instructor", "tests/test_agents.py",
-           "tests/test_grader.py"]
+           "tests/test_grader.py", "tests/test_grader_attacks.py"]
 
 
 def solution_lines() -> list[str]:
@@ -44,7 +44,7 @@ def solution_lines() -> list[str]:
 
 def build(out: Path) -> None:
     if out.exists():
-        shutil.rmtree(out)
+        shutil.rmtree(out)          # main() checked that it is an earlier release and --overwrite was given
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
     for item in INCLUDE:
         src = ROOT / item
@@ -108,13 +108,22 @@ def verify(out: Path, run_tests: bool = True) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", help="output folder (replaced)")
+    p.add_argument("out", help="output folder (must not exist, or be an earlier release with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it holds an earlier release")
     p.add_argument("--skip_tests", action="store_true", help="verify without running the release's test suite")
     args = p.parse_args(argv)
     out = Path(args.out).resolve()
     if ROOT in out.parents or out == ROOT:
         print("error: write the release outside this repository", file=sys.stderr)
         return 2
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            print(f"error: {out} already exists; pass --overwrite to replace an earlier release, or choose another folder",
+                  file=sys.stderr)
+            return 2
+        if not (out / "learning" / "bc_agent.py").is_file() or (out / "grader" / "solution").exists():
+            print(f"error: {out} does not look like an earlier student release; refusing to replace it", file=sys.stderr)
+            return 2
     build(out)
     problems = verify(out, run_tests=not args.skip_tests)
     if problems:
