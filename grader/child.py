@@ -166,9 +166,7 @@ def job_train(job, out):
     fds = os.environ.get("GRADER_ORACLE_FDS")
     if fds:
         expert = RemoteExpert(fds, *env_dims(make_env(env_cfg)))
-    a = cls(env_cfg, cfg, os.path.join(os.getcwd(), "train_out"), progress=False, expert=expert)
-    for quiet in ("_logger_echo", "tensorboard"):   # no console rows, no TensorBoard files
-        setattr(a, quiet, False)
+    a = cls(env_cfg, cfg, os.path.join(os.getcwd(), "train_out"), progress=False, expert=expert, quiet=True)
     a.run()
     a.save_model(os.path.join(out, "model.pt"))
 
