@@ -133,3 +133,37 @@ def test_config_of_wrong_agent_or_unknown_key_is_refused(tmp_path):
     bad.write_text("agent: bc\nenv: hopper\nepochs: -3\n")
     with pytest.raises(ConfigError, match="epochs"):
         load_config(cls.config_class, bad)
+
+
+def test_build_agent_is_the_one_factory(tmp_path):
+    from learning.agents import build_agent
+    from learning.td3 import TD3Trainer
+    from util.config import ConfigError
+
+    a = build_agent("dagger", "hopper", {"seed": 4, "max_samples": 700}, out_dir=tmp_path, solution=True, quiet=True)
+    assert type(a).__name__ == "DAggerAgent" and a.cfg.seed == 4 and a.cfg.max_samples == 700
+    assert a.compute_loss.__func__ is SOLUTION_METHODS["dagger"]["compute_loss"]
+    assert not a.progress and not a.tensorboard and not a._logger_echo  # quiet: no bar, no rows, no event files
+    a.run()
+    assert not list(tmp_path.glob("events.out.tfevents.*")) and len(a.dataset) == 700
+    assert isinstance(build_agent("expert", "hopper", {"total_steps": 10}, out_dir=tmp_path / "e"), TD3Trainer)
+    with pytest.raises(ConfigError, match="env: hopper"):
+        build_agent("bc", "walker", out_dir=tmp_path, config_path=ROOT / "a1" / "bc_hopper.yaml")
+    other = tmp_path / "other.yaml"
+    other.write_text("agent: dagger\nenv: hopper\n")
+    with pytest.raises(ConfigError, match="agent 'dagger'"):
+        build_agent("bc", "hopper", out_dir=tmp_path, config_path=other)
+
+
+def test_framework_never_imports_the_grader():
+    for p in [ROOT / "run.py", *sorted((ROOT / "learning").glob("*.py"))]:
+        text = p.read_text()
+        assert "import grader" not in text and "from grader" not in text, p
+
+
+def test_quiet_constructor_for_the_grader(tmp_path):
+    cls = solution_class(agent_class("bc"), "bc")
+    cfg = load_config(cls.config_class, ROOT / "a1" / "bc_hopper.yaml", SMALL["bc"])
+    a = cls(resolve_env_config("hopper"), cfg, tmp_path, progress=False, expert=None, quiet=True)
+    a.run()
+    assert (tmp_path / "model.pt").is_file() and not list(tmp_path.glob("events.out.tfevents.*"))

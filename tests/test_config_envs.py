@@ -110,3 +110,32 @@ def test_terminated_and_truncated_are_distinct():
     for t in range(20):
         _, _, term, trunc, _ = env.step(np.zeros(6))
     assert trunc and not term
+
+
+def test_cheetah_builds_silently_with_the_same_physics():
+    """No 'settotalmass' deprecation warning, and the model is bit-identical to gymnasium's own compile."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys; sys.path.insert(0, %r); from envs.builder import make_env, resolve_env_config; "
+            "make_env(resolve_env_config('cheetah'))") % str(ROOT)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0 and "settotalmass" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+    import gymnasium as gym
+
+    ours = make_env(resolve_env_config("cheetah"))
+    theirs = gym.make("HalfCheetah-v5", max_episode_steps=1000)
+    ma, mb = ours.unwrapped.model, theirs.unwrapped.model
+    arrays = [n for n in dir(ma) if not n.startswith("_") and isinstance(getattr(ma, n, None), np.ndarray)]
+    assert len(arrays) > 100
+    assert [n for n in arrays if not np.array_equal(getattr(ma, n), getattr(mb, n))] == []
+    assert (ma.stat.meanmass, ma.stat.meaninertia) == (mb.stat.meanmass, mb.stat.meaninertia)
+    oa, _ = ours.reset(seed=3)
+    ob, _ = theirs.reset(seed=3)
+    for a in np.random.default_rng(0).uniform(-1, 1, (200, 6)):
+        oa, ra, *_ = ours.step(a)
+        ob, rb, *_ = theirs.step(a)
+    assert np.array_equal(oa, ob) and ra == rb

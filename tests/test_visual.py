@@ -108,3 +108,15 @@ def test_plot_several_runs_with_reference_lines(tmp_path):
     assert (tmp_path / "all.png").stat().st_size > 5000
     p = run_cli("tools/plot_log.py", *logs, "--reference", "oops", "--out", str(tmp_path / "x.png"))
     assert p.returncode != 0 and "NAME=VALUE" in p.stderr
+
+
+def test_no_progress_frames_when_output_is_not_a_terminal(tmp_path):
+    """Into a pipe (a log file, CI) a training run prints its log rows, never carriage-return bar frames."""
+    cfg = tmp_path / "bc.yaml"
+    cfg.write_text("agent: bc\nenv: hopper\ndemo_episodes: 1\nepochs: 2\neval_every: 1\neval_episodes: 1\n"
+                   "final_eval_episodes: 1\n")
+    p = run_cli("run.py", "--agent", "bc", "--env", "hopper", "--agent_config", str(cfg), "--out_dir", str(tmp_path / "o"),
+                "--no_tensorboard")
+    assert p.returncode == 0, p.stderr
+    assert "\r" not in p.stdout + p.stderr
+    assert p.stdout.count("Iteration ") == 2  # one echoed row per iteration instead of a bar
