@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     from learning.imitation import expert_reference
     from util.plotting import plot_runs
 
+    from util.fsio import check_output_file
+
+    check_output_file(args.out, "--out")
     for log in args.logs:
         if not Path(log).is_file():
             raise FileNotFoundError(f"log file not found: {log}")

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from learning.logger import read_log
+from util.fsio import atomic_save
 
 
 def group_label(path: str | os.PathLike) -> str:
@@ -74,7 +75,8 @@ def plot_runs(logs: Sequence[str | os.PathLike], x: str = "Samples", y: str = "T
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    try:
+        atomic_save(out, fig.savefig, "plot")  # a kill never leaves half an image
+    finally:
+        plt.close(fig)
     return out
