@@ -80,7 +80,7 @@ def check_output_file(path: str | os.PathLike, flag: str) -> Path:
     """Fail early, naming ``flag``, when ``path`` cannot be written as a file (a folder, a read-only place)."""
     path = Path(path)
     if path.is_dir():
-        raise OutputPathError(f"{flag} {path} is a folder; give a file name (e.g. {path / 'run.mp4'}).")
+        raise OutputPathError(f"{flag} {path} is a folder; give the path of a file (inside it, for example).")
     ensure_folder(path.parent, f"{flag} folder")
     if path.exists() and not os.access(path, os.W_OK):
         raise OutputPathError(f"{flag} {path} is read-only; pick another path.")
