@@ -468,3 +468,47 @@ def test_gradescope_zip_end_to_end_on_a_simulated_autograder_layout(tmp_path):
     assert data["score"] == by["DAgger aggregation"]["max_score"] == 10 and by["BC loss"]["score"] == 0
     assert not Path("/tmp/il_gs_stolen").exists() and not Path("/tmp/il_gs_pid").exists()
     assert sandbox_processes() == []
+
+
+@pytest.mark.slow
+def test_batch_stops_when_the_grader_changes_and_names_the_submission(tmp_path):
+    """Ordinary-user mode (the child can write the tree): batch stops at once, naming the submission graded last."""
+    planted = ROOT / "data" / "envs" / f"zz_batch_attack_{os.getpid()}.yaml"
+    subs = tmp_path / "subs"
+    write_submission(subs / "a_mallory", loss_attack(f"    open({str(planted)!r}, 'w').write('x: 1')\n"))
+    write_submission(subs / "b_alice")
+    env = dict(os.environ, GRADER_SANDBOX="user")
+    try:
+        p = subprocess.run([sys.executable, "-m", "grader", "batch", str(subs), "--csv", str(tmp_path / "g.csv"),
+                            "--results_dir", str(tmp_path / "res"), "--", "--only", "bc_loss", "--no-hidden"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    finally:
+        existed = planted.exists()
+        planted.unlink(missing_ok=True)
+    if not existed:
+        pytest.skip("the checkout is not writable: nothing to detect")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "a_mallory" in p.stderr and "changed" in p.stderr
+    assert not (tmp_path / "res" / "b_alice.json").exists()      # nobody was graded with a changed grader
+
+
+@pytest.mark.slow
+def test_bad_files_cost_only_their_checks(tmp_path):
+    """A syntax error, a missing import, a YAML alias bomb in a1/: clear messages, 0 there, the rest unaffected."""
+    sub = write_submission(tmp_path / "sub")
+    (sub / "learning" / "dart_agent.py").write_text("def broken(:\n    pass\n")
+    (sub / "learning" / "bc_agent.py").write_text((sub / "learning" / "bc_agent.py").read_text()
+                                                   .replace("import torch\n", "import torch\nimport no_such_module_xyz\n", 1))
+    (sub / "a1" / "bc_cheetah.yaml").write_text('a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+                                                 + "".join(f'{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n'
+                                                           for p, c in zip("abcdefgh", "bcdefghi")) + "demo_episodes: *i\n")
+    report = grade(sub, include_hidden=False, include_performance=False)
+    by = {t.name: t for t in report.tests}
+    structure = next(t for t in report.tests if t.name.startswith("Structure"))
+    assert "dart_agent.py" in structure.output and "SyntaxError" in structure.output
+    assert "bc_agent.py" in structure.output and "ModuleNotFoundError" in structure.output
+    for name, t in by.items():
+        if name.startswith(("Noise injection", "BC loss")):
+            assert t.score == 0 and ("dart_agent.py" in t.output or "bc_agent.py" in t.output), t.output
+        elif name.startswith("DAgger"):
+            assert t.score == t.max_score, t.output     # bc_agent.py is replaced by the stub for DAgger's checks
