@@ -54,6 +54,7 @@ class SandboxPolicy:
     root: bool
     uids: list[int] = field(default_factory=list)     # one sandbox uid per concurrent slot (root mode)
     netns: bool = False
+    bwrap: str = ""                                    # ordinary-user mode: bubblewrap, when it works here
     clean_dirs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -61,6 +62,10 @@ class SandboxPolicy:
     _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def describe(self) -> str:
+        if self.bwrap:
+            return ("sandbox: ordinary-user mode with bubblewrap: each check in its own user, PID, network and mount "
+                    "namespaces, read-only view of the machine without the grader's secrets and your home folder, "
+                    "private /tmp; every process of a check dies with it")
         if self.root:
             net = "no network (own namespace)" if self.netns else "network NOT isolated (no namespace support)"
             return (f"sandbox: root mode, each check under its own uid ({self.uids[0]}..{self.uids[-1]}), "
@@ -97,6 +102,42 @@ def _try_netns() -> bool:
         return r.returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+BWRAP_ISOLATION = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                   "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+
+
+def _try_bwrap() -> str:
+    """Path of a bubblewrap that can create user, PID and network namespaces here, or ''."""
+    path = shutil.which("bwrap")
+    if not path:
+        return ""
+    try:
+        r = subprocess.run([path, *BWRAP_ISOLATION, "true"], capture_output=True, timeout=60)
+        return path if r.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
+    """bubblewrap options for one check: read-only machine, fresh /tmp, /var/tmp, /dev/shm, the grader's secrets,
+    your home folder and GRADER_PRIVATE_PATHS hidden, the Python installation visible, the check folder writable."""
+    import site
+
+    argv = [policy.bwrap, *BWRAP_ISOLATION, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+    hidden = [str(p) for p in SECRET_PATHS] + [os.path.expanduser("~")]
+    hidden += [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
+    for h in hidden:
+        if os.path.isdir(h) and os.path.realpath(h) != "/":
+            argv += ["--tmpfs", os.path.realpath(h)]
+    visible = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    visible.update(p for p in [getattr(site, "getusersitepackages", lambda: "")()] if p)
+    visible.update(p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p)
+    for v in sorted(os.path.realpath(v) for v in visible if os.path.isdir(v)):
+        argv += ["--ro-bind", v, v]
+    argv += ["--bind", str(d.path), str(d.path), "--chdir", str(d.run), "--"]
+    return argv
 
 
 def world_writable_dirs() -> list[str]:
@@ -144,17 +185,25 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             pol.netns = netns_wanted and _try_netns()
             pol.clean_dirs = world_writable_dirs()
         else:
-            pol = SandboxPolicy(root=False)
-            pol.warnings = [
-                "student code runs as your own user: it can READ the reference solutions, hidden checks, "
-                "thresholds, the expert's weights and any of your files, and it could signal or edit the grader",
-                "files a check writes outside its workspace (e.g. in /tmp) are not removed after it",
-                "the network is not cut off",
-                "processes a check starts are still killed after it (child subreaper), unless the check kills the "
-                "grader's supervisor first",
-                "for the full guarantees grade as root in a container, e.g. "
+            pol = SandboxPolicy(root=False, bwrap=_try_bwrap() if os.environ.get("GRADER_BWRAP", "auto") != "off" else "")
+            if pol.bwrap:
+                pol.warnings = [
+                    "student code runs as your own user inside the namespaces: files outside your home folder that "
+                    "you can read and that the grader does not know to hide (e.g. other students' submissions kept "
+                    "outside your home and outside a `batch` folder) are readable",
+                ]
+            else:
+                pol.warnings = [
+                    "student code runs as your own user: it can READ the reference solutions, hidden checks, "
+                    "thresholds, the expert's weights and any of your files, and it could signal or edit the grader",
+                    "files a check writes outside its workspace (e.g. in /tmp) are not removed after it",
+                    "the network is not cut off",
+                    "processes a check starts are still killed after it (child subreaper), unless the check kills the "
+                    "grader's supervisor first",
+                "for the full guarantees install bubblewrap (`apt install bubblewrap`, with unprivileged user "
+                "namespaces enabled), or grade as root in a container, e.g. "
                 "`docker run --rm -v $PWD:/g -w /g python:3.11 python -m grader SUB` or `sudo .venv/bin/python -m grader SUB`",
-            ]
+                ]
         _POLICY = pol
         return pol
 
@@ -420,6 +469,7 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                        "file_bytes": file_mb * 1024 * 1024, "nproc": 256},
             "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
             "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
+            "wrap": bwrap_argv(policy, d) if policy.bwrap else [],
         }
         spec_path = private / f"{tag}.json"
         spec_path.write_text(json.dumps(spec))

@@ -261,7 +261,7 @@ def supervise(spec: dict) -> dict:
         pass_fds = (rep_r, req_w)
     t0 = time.time()
     with open(spec["stderr_path"], "wb") as err:
-        proc = subprocess.Popen(spec["argv"], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([*spec.get("wrap", []), *spec["argv"]], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err, pass_fds=pass_fds,
                                 preexec_fn=_preexec(spec))
     if oracle is not None:
