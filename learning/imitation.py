@@ -177,6 +177,11 @@ class ImitationAgent:
             return wanted
         return max(0, min(wanted, self.cfg.max_samples - len(self.dataset)))
 
+    def budget_left(self) -> int:
+        """Labelled samples ``max_samples`` still allows (a very large number when uncapped). Kept because agent
+        files written against the first release call it in their train() loops; new code uses :meth:`room`."""
+        return self.room(1 << 62)
+
     # ------------------------------------------------------------------ actions
     @torch.no_grad()
     def expert_action(self, obs: np.ndarray) -> np.ndarray:

@@ -512,3 +512,22 @@ def test_bad_files_cost_only_their_checks(tmp_path):
             assert t.score == 0 and ("dart_agent.py" in t.output or "bc_agent.py" in t.output), t.output
         elif name.startswith("DAgger"):
             assert t.score == t.max_score, t.output     # bc_agent.py is replaced by the stub for DAgger's checks
+
+
+@pytest.mark.slow
+def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_path):
+    """Students hold the first release's files (tests/fixtures/release1): their non-TODO code calls framework methods
+    (budget_left, demo_dataset, ...) that must keep working; filled with the reference they earn every point."""
+    from grader.submissions import replace_method, solution_source
+    from learning.agents import todo_manifest
+
+    sub = tmp_path / "sub"
+    (sub / "learning").mkdir(parents=True)
+    for spec in todo_manifest().values():
+        src = (ROOT / "tests" / "fixtures" / "release1" / "learning" / spec.file_name).read_text()
+        for m in spec.methods:
+            src = replace_method(src, spec.class_name, m, solution_source(m))
+        (sub / "learning" / spec.file_name).write_text(src)
+    report = grade(sub, include_hidden=True, include_performance=True,
+                   only={"bc_loss", "dagger_select", "dagger_aggregate", "dart_step", "dagger", "dart"})
+    assert report.score == pytest.approx(report.max_score), [(t.name, t.output) for t in report.tests if not t.passed]
