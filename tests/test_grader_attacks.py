@@ -6,6 +6,7 @@ nothing, leave nothing running or on disk, and change no other score or file.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -545,3 +546,27 @@ def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_
         spec = {"agent": agent, "env": "hopper", "config": {**tiny, **extra}, "eval_episodes": 1}
         value, why = evaluate_trained(ctx, spec, seed=1, eval_seed=2)
         assert value is not None, f"{agent}: {why}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt install bubblewrap)")
+def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_path):
+    """GRADER_SANDBOX=user forces the ordinary-user path; with bubblewrap it must still hide the grader's secrets,
+    keep /tmp private, and leave nothing running."""
+    tag = f"il_bwrap_{os.getpid()}"
+    body = (SEARCH.format(repo=str(ROOT)).replace("    raise RuntimeError(", "    open('/tmp/" + tag + "', 'w').write('x')\n"
+                                                   + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError("))
+    sub = write_submission(tmp_path / "sub", loss_attack(body))
+    env = dict(os.environ, GRADER_SANDBOX="user")
+    p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",
+                        "bc_loss,dagger_aggregate", "--no-hidden"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, p.stderr
+    assert "bubblewrap" in p.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    bc = by_prefix(data, "BC loss")[0]
+    assert bc["score"] == 0 and "NOTFOUND" in bc["output"], bc["output"]
+    assert by_prefix(data, "DAgger aggregation")[0]["score"] == 10
+    assert not Path(f"/tmp/{tag}").exists() and not Path(f"/tmp/{tag}_pid").exists()   # its /tmp was private
+    leftovers = subprocess.run(["pgrep", "-f", "grader_child.py"], capture_output=True, text=True).stdout.split()
+    assert leftovers == []
