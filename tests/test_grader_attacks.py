@@ -568,5 +568,6 @@ def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_
     assert bc["score"] == 0 and "NOTFOUND" in bc["output"], bc["output"]
     assert by_prefix(data, "DAgger aggregation")[0]["score"] == 10
     assert not Path(f"/tmp/{tag}").exists() and not Path(f"/tmp/{tag}_pid").exists()   # its /tmp was private
-    leftovers = subprocess.run(["pgrep", "-f", "grader_child.py"], capture_output=True, text=True).stdout.split()
+    leftovers = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", "grader_child.py"], capture_output=True,
+                               text=True).stdout.split()
     assert leftovers == []
