@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for made in _make_private([root, res_dir]):
         print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other students' files")
+    # ordinary-user mode with bubblewrap: hide both folders from the children (grader.sandbox.bwrap_argv)
+    os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
+        [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
+        + [str(root.resolve()), str(res_dir.resolve())])
     subs = submissions(root)
     todo = [s for s in subs if args.regrade or not (res_dir / f"{student_id(s)}.json").is_file()
             or json.loads((res_dir / f"{student_id(s)}.json").read_text()).get("output", "").startswith("Grader error")]
