@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 import zipfile
@@ -60,41 +61,64 @@ class SubmissionError(ValueError):
     """The submission itself cannot be read (not a folder or zip, unsafe zip)."""
 
 
-def materialize(submission: str | os.PathLike, dest: Path) -> Path:
-    """Copy/unpack a submission folder or .zip into ``dest``; returns the folder holding it."""
+def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> Path:
+    """Copy the student files ``names`` (regular files only, at any depth, at most MAX_STUDENT_FILE_BYTES + 1 bytes
+    each) from a submission folder or .zip into ``dest``, keeping their relative paths; nothing else is copied
+    or unpacked (links, FIFOs, devices, huge or unrelated files are never touched). Returns ``dest``."""
     src = Path(submission)
+    dest.mkdir(parents=True)
     if src.is_dir():
-        try:
-            shutil.copytree(src, dest, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".git"))
-        except (OSError, shutil.Error) as e:
-            raise SubmissionError(f"the submission folder {src} could not be read ({type(e).__name__})") from None
+        seen = 0
+        for dirpath, dirnames, filenames in os.walk(src):          # never follows links
+            dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__")]
+            seen += len(filenames)
+            if seen > 100_000:
+                raise SubmissionError("the submission folder holds more than 100,000 files")
+            for n in filenames:
+                if n in names:
+                    _copy_regular(Path(dirpath) / n, dest / Path(dirpath).relative_to(src) / n)
         return dest
     if src.is_file() and zipfile.is_zipfile(src):
-        dest.mkdir(parents=True)
-        total = 0
         try:
             with zipfile.ZipFile(src) as z:
-                for info in z.infolist():
-                    name = info.filename
-                    if name.startswith("/") or ".." in Path(name).parts:
+                infos = z.infolist()
+                if len(infos) > 100_000:
+                    raise SubmissionError("the zip holds more than 100,000 entries")
+                for info in infos:
+                    name = info.filename.replace("\\", "/")
+                    parts = Path(name).parts
+                    if name.startswith("/") or ".." in parts:
                         raise SubmissionError(f"unsafe path in zip: {name[:100]}")
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        continue            # symbolic links are never unpacked
-                    total += info.file_size
-                    if total > 200 * 1024 * 1024:
-                        raise SubmissionError("the zip unpacks to more than 200 MB")
-                    if info.is_dir():
+                    if not parts or parts[-1] not in names or info.is_dir():
                         continue
-                    target = dest / name
+                    if (info.external_attr >> 16) & 0o170000 not in (0, 0o100000):
+                        continue            # links and special files are never unpacked
+                    target = dest / Path(*parts)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with z.open(info) as fin, open(target, "wb") as fout:
-                        shutil.copyfileobj(fin, fout)
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
+                        fout.write(fin.read(MAX_STUDENT_FILE_BYTES + 1))
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as e:
             raise SubmissionError(f"the zip {src.name} could not be unpacked ({type(e).__name__})") from None
         return dest
     if not src.exists():
         raise SubmissionError(f"submission not found: {src}")
     raise SubmissionError(f"{src} is neither a folder nor a .zip file")
+
+
+def _copy_regular(src: Path, dst: Path) -> None:
+    """Copy at most MAX_STUDENT_FILE_BYTES + 1 bytes of ``src`` if it is a regular file (not a link)."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.dup(fd), "rb") as fin, open(dst, "wb") as fout:
+            fout.write(fin.read(MAX_STUDENT_FILE_BYTES + 1))
+    finally:
+        os.close(fd)
 
 
 def find_student_files(root: Path, names: list[str]) -> dict[str, Path | None]:
@@ -148,8 +172,8 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     scratch, private = make_scratch()
     try:
         spec = todo_manifest()
-        sub = materialize(submission, private / "submission")
         names = [s.file_name for s in spec.values()]
+        sub = materialize(submission, private / "submission", names)
         files = find_student_files(sub, names)
         ctx = GradingContext(policy, scratch, private, files, spec, unit_timeout=unit_timeout,
                              train_timeout=train_timeout, mem_mb=mem_mb)
