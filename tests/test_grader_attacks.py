@@ -571,3 +571,36 @@ def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_
     leftovers = subprocess.run(["pgrep", "-u", str(os.getuid()), "-f", "grader_child.py"], capture_output=True,
                                text=True).stdout.split()
     assert leftovers == []
+
+
+def test_only_regular_student_files_are_taken_from_a_submission(tmp_path):
+    """FIFOs, links (to the solution or /etc), huge sparse files and zip bombs are never read or unpacked."""
+    import zipfile
+
+    from grader.grade import MAX_STUDENT_FILE_BYTES, materialize
+
+    names = ["bc_agent.py", "dagger_agent.py", "dart_agent.py"]
+    sub = tmp_path / "sub"
+    (sub / "learning").mkdir(parents=True)
+    os.mkfifo(sub / "learning" / "dart_agent.py")                                  # would block a reader
+    os.symlink(ROOT / "grader" / "solution" / "bc_solution.py", sub / "learning" / "bc_agent.py")
+    with open(sub / "learning" / "dagger_agent.py", "wb") as f:                    # 8 GiB, sparse
+        f.truncate(8 << 30)
+    (sub / "junk").mkdir()
+    for i in range(200):
+        (sub / "junk" / f"{i}.txt").write_text("x")
+    out = materialize(sub, tmp_path / "m1", names)
+    files = {p.name: p for p in out.rglob("*") if p.is_file()}
+    assert set(files) == {"dagger_agent.py"} and files["dagger_agent.py"].stat().st_size == MAX_STUDENT_FILE_BYTES + 1
+    z = tmp_path / "s.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+        link = zipfile.ZipInfo("learning/bc_agent.py")
+        link.external_attr = (0o120777 << 16)
+        f.writestr(link, "/etc/passwd")
+        f.writestr("learning/dart_agent.py", b"\0" * (64 << 20))                  # 64 MB of zeros, tiny zipped
+        f.writestr("bomb.bin", b"\0" * (64 << 20))
+        f.writestr("learning/dagger_agent.py", "x = 1\n")
+    out = materialize(z, tmp_path / "m2", names)
+    files = {p.name: p for p in out.rglob("*") if p.is_file()}
+    assert set(files) == {"dart_agent.py", "dagger_agent.py"}
+    assert files["dart_agent.py"].stat().st_size == MAX_STUDENT_FILE_BYTES + 1
