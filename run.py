@@ -19,9 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from learning.agents import AGENT_NAMES  # noqa: E402
 from util.cli import run_main  # noqa: E402
-from util.text import short  # noqa: E402
-
-MAX_SEED = 2**32 - 1
+from util.config import check_seed  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,8 +77,8 @@ def _check_args(args: argparse.Namespace) -> None:
     """Flag values that need no file or env to be checked (one clear error each)."""
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1 (got {args.threads}).")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise ValueError(f"--seed must be between 0 and {MAX_SEED} (got {short(args.seed)}).")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     if args.agent == "expert" and args.max_samples is not None:
         raise ValueError("--max_samples counts expert-labelled samples of the imitation agents; "
                          "for --agent expert use --total_steps (environment steps of TD3 training).")

@@ -35,8 +35,7 @@ from learning.demos import Dataset, Demos, demo_path, load_demos
 from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate_policy
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
-
-MAX_SEED = 2**32 - 1
+from util.config import check_seed
 
 LOG_COLUMNS = [
     "Iteration", "Samples", "Env_Steps", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
@@ -77,12 +76,6 @@ class ImitationConfig:
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
             raise ValueError("hidden_sizes must be a non-empty list of positive widths")
         check_seed(self.seed)
-
-
-def check_seed(seed: int, name: str = "seed") -> None:
-    """Seeds are integers in [0, 2**32 - 1] (what numpy and torch both accept)."""
-    if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{name} must be between 0 and {MAX_SEED}, got {seed}")
 
 
 @dataclass

@@ -36,6 +36,7 @@ from learning.evaluation import evaluate_policy
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
 from learning.replay_buffer import ReplayBuffer
+from util.config import check_seed
 from util.signals import StepBoundaryInterrupts
 
 LOG_COLUMNS = [
@@ -79,8 +80,6 @@ class TD3Config:
             raise ValueError("trainer.gamma must be in (0,1) and tau in (0,1]")
         if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
             raise ValueError("trainer.hidden_sizes must be a non-empty list of positive widths")
-        from learning.imitation import check_seed
-
         check_seed(self.seed, "trainer.seed")
 
 

@@ -37,12 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from learning.imitation import MAX_SEED
+    from util.config import check_seed
 
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1 (got {args.threads}).")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise ValueError(f"--seed must be between 0 and {MAX_SEED} (got {args.seed}).")
+    if args.seed is not None:
+        check_seed(args.seed, "--seed")
     for flag, value in (("--total_steps", args.total_steps), ("--max_steps", args.max_steps)):
         if value is not None and value <= 0:
             raise ValueError(f"{flag} must be positive.")

@@ -25,6 +25,15 @@ class ConfigError(ValueError):
     """A config file is missing, malformed or holds an invalid value."""
 
 
+MAX_SEED = 2**32 - 1  # seeds are what numpy and torch both accept
+
+
+def check_seed(seed: int, name: str = "seed") -> None:
+    """Raise ValueError naming ``name`` unless 0 <= seed <= MAX_SEED."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must be between 0 and {MAX_SEED}, got {short(seed)}")
+
+
 MAX_YAML_BYTES = 256 * 1024  # configs are a few hundred bytes; anything this large is not a config
 
 
