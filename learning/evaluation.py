@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from envs.builder import episode_seed
+from util.progress import progress_bar
 
 # Held-out evaluation episodes (run.py --mode test, expert install, grader) reset with
 # episode_seed(seed, TEST_PURPOSE, i); training uses the purpose "train", so the seeds never coincide.
@@ -50,12 +51,8 @@ def evaluate(
 ) -> EvalResult:
     """Run ``episodes`` episodes of ``act_fn`` (obs (obs_dim,) → env action (act_dim,))."""
     res = EvalResult()
-    it = range(episodes)
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(it, desc="evaluate", unit="ep", leave=False)
-    for i in it:
+    bar = progress_bar(progress, total=episodes, desc="evaluate", unit="ep", leave=False)
+    for i in range(episodes):
         obs, _ = env.reset(seed=episode_seed(seed, purpose, i))
         total, length, term = 0.0, 0, False
         while True:
@@ -68,6 +65,10 @@ def evaluate(
         res.returns.append(total)
         res.lengths.append(length)
         res.terminated.append(term)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return res
 
 
