@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 from envs.builder import EnvConfig, env_dims, make_env
 from learning.checkpoint import load_policy, save_policy
 from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
 from learning.expert import ExpertConfig, expert_model_path
+from util.fsio import atomic_write
 
 
 def file_sha256(path: str | Path) -> str:
@@ -62,12 +62,10 @@ def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episode
     save_policy(dest, policy, {**meta, **{k: v for k, v in summary.items() if k != "source"}})
     summary["sha256"] = file_sha256(dest)
     summary["size_bytes"] = dest.stat().st_size
-    with open(dest.with_suffix(".json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
+    atomic_write(dest.with_suffix(".json"), json.dumps(summary, indent=2) + "\n", "expert summary")
     log = run_dir / "log.txt"
     if log.is_file():
-        shutil.copyfile(log, dest.with_name(f"expert_{env_cfg.name}_train_log.txt"))
+        atomic_write(dest.with_name(f"expert_{env_cfg.name}_train_log.txt"), log.read_bytes(), "expert training log")
     print(f"Installed {path} → {dest} ({summary['size_bytes'] / 1024:.0f} KiB): "
           f"Mean Return: {res.mean:.1f} ± {res.std:.1f}")
     return 0
