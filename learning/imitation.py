@@ -21,8 +21,7 @@ import copy
 import json
 import os
 import time
-from dataclasses import asdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
