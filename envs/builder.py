@@ -59,7 +59,7 @@ def resolve_env_config(name_or_path: str | os.PathLike) -> EnvConfig:
     path = ENV_CONFIG_DIR / f"{s}.yaml"
     if not path.is_file():
         raise ConfigError(
-            f"Unknown env '{s}'. Available names: {', '.join(available_envs())}; "
+            f"Unknown env {short(s)}. Available names: {', '.join(available_envs())}; "
             "or pass --env_config PATH to a YAML file with keys name, env_id, max_episode_steps, kwargs."
         )
     return load_config(EnvConfig, path)
@@ -79,7 +79,7 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any):
         try:
             env = gym.make(cfg.env_id, max_episode_steps=cfg.max_episode_steps, render_mode=render_mode, **kwargs)
         except gym.error.Error as e:
-            raise ConfigError(f"gymnasium cannot build env_id '{cfg.env_id}' (env '{cfg.name}'): {clip(str(e))}") from None
+            raise ConfigError(f"gymnasium cannot build env_id {short(cfg.env_id)} (env {short(cfg.name)}): {clip(str(e))}") from None
         except TypeError as e:  # an unknown keyword in the config's kwargs
             unknown = sorted(k for k in cfg.kwargs if f"'{k}'" in str(e)) or sorted(cfg.kwargs)
             raise ConfigError(f"env '{cfg.name}': {cfg.env_id} does not accept kwargs {', '.join(short(k, 40) for k in unknown)} "

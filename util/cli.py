@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from util.text import clip
+
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     from learning.checkpoint import CheckpointError
@@ -15,7 +17,7 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 def error_line(e: BaseException) -> str:
     """One line for a user error; OS errors name the path and the reason."""
     if isinstance(e, OSError) and e.filename is not None:
-        text = f"cannot use {e.filename}: {e.strerror or type(e).__name__}."
+        text = f"cannot use {clip(str(e.filename), 120)}: {e.strerror or type(e).__name__}."
     else:
         text = str(e) or type(e).__name__
     return " ".join(text.split())
