@@ -39,7 +39,30 @@ from util.config import REPO_ROOT
 FRAMEWORK_DIRS = ("learning", "envs", "util")
 SUPERVISOR = Path(__file__).with_name("supervisor.py")
 CHILD = Path(__file__).with_name("child.py")
-SECRET_PATHS = (REPO_ROOT / "grader", REPO_ROOT / "data" / "models")
+
+
+def secret_paths() -> list[Path]:
+    """What student code must not read: every top-level entry of the repository (solutions, hidden checks,
+    thresholds, the expert, its git history, runs of the reference solution in runs/ or output/...) except the
+    one holding the interpreter, and the git directory shared by a worktree. A child needs none of them: its
+    workspace is a copy."""
+    keep = Path(sys.prefix).resolve()
+    out = []
+    for entry in sorted(REPO_ROOT.iterdir()):
+        if entry.is_symlink():
+            continue
+        if entry.resolve() == keep or entry.resolve() in keep.parents:
+            continue
+        out.append(entry)
+    git = REPO_ROOT / ".git"
+    if git.is_file():      # a worktree: "gitdir: <common>/.git/worktrees/<name>"
+        try:
+            gitdir = Path(git.read_text().split("gitdir:", 1)[1].strip())
+            common = gitdir.parent.parent if gitdir.parent.name == "worktrees" else gitdir
+            out.append(common.resolve())
+        except (OSError, IndexError):
+            pass
+    return out
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 PEAK_SUPERVISOR_KB = [0]     # the largest supervisor seen by this process (tools/benchmark_grader.py)
 
@@ -126,7 +149,7 @@ def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
     import site
 
     argv = [policy.bwrap, *BWRAP_ISOLATION, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
-    hidden = [str(p) for p in SECRET_PATHS] + [os.path.expanduser("~")]
+    hidden = [str(p) for p in secret_paths() if p.is_dir()] + [os.path.expanduser("~")]
     hidden += [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
     for h in hidden:
         if os.path.isdir(h) and os.path.realpath(h) != "/":
@@ -246,7 +269,8 @@ def _prepare_root(pol: SandboxPolicy) -> None:
         n = kill_uid(uid)
         if n:
             pol.notes.append(f"killed {n} leftover process(es) of sandbox uid {uid}")
-    probe = _probe(pol.uids[0], [str(p) for p in SECRET_PATHS])
+    secrets = secret_paths()
+    probe = _probe(pol.uids[0], [str(p) for p in secrets])
     if not probe["python"]:
         raise SandboxError(
             f"the grader runs as root but its sandbox user (uid {pol.uids[0]}) cannot run {sys.executable} "
@@ -254,12 +278,15 @@ def _prepare_root(pol: SandboxPolicy) -> None:
             "can read, e.g. `/usr/bin/python3 -m venv /opt/grader-venv && /opt/grader-venv/bin/pip install -r "
             "requirements.txt`, and run the grader with that Python")
     if probe["readable"]:
-        for p in SECRET_PATHS:
-            if p.exists():
-                os.chmod(p, stat.S_IMODE(p.stat().st_mode) & ~0o077)
-        pol.notes.append("made " + ", ".join(str(p.relative_to(REPO_ROOT)) + "/" for p in SECRET_PATHS)
-                         + " private to root (chmod go-rwx) so that student code cannot read them")
-        probe = _probe(pol.uids[0], [str(p) for p in SECRET_PATHS])
+        changed = []
+        for p in secrets:
+            mode = stat.S_IMODE(p.lstat().st_mode)
+            if mode & 0o077:
+                os.chmod(p, mode & ~0o077)
+                changed.append(p.name if p.parent == REPO_ROOT else str(p))
+        pol.notes.append(f"made {', '.join(changed)} in {REPO_ROOT} private to root (chmod go-rwx) so that student "
+                         "code cannot read them (the interpreter's folder stays readable)")
+        probe = _probe(pol.uids[0], [str(p) for p in secrets])
         if probe["readable"]:
             raise SandboxError(f"student code could still read {probe['readable'][0]} after chmod go-rwx; "
                                "put the grader on a filesystem with Unix permissions")
@@ -267,21 +294,27 @@ def _prepare_root(pol: SandboxPolicy) -> None:
 
 _PROBE = r"""
 import json, os, sys
+
+def readable(p):
+    if not os.path.isdir(p):
+        open(p, "rb").close()
+        return True
+    names = os.listdir(p)
+    for n in names[:50]:
+        q = os.path.join(p, n)
+        try:
+            if os.path.isfile(q):
+                open(q, "rb").close()
+                return True
+        except OSError:
+            pass
+    return bool(names)
+
 out = {"readable": []}
 for p in json.loads(sys.argv[1]):
     try:
-        if os.path.isdir(p):
-            os.listdir(p)
-            for dirpath, _, files in os.walk(p):
-                for f in files:
-                    try:
-                        open(os.path.join(dirpath, f), "rb").close()
-                        out["readable"].append(os.path.join(dirpath, f)); break
-                    except OSError:
-                        pass
-        else:
-            open(p, "rb").close()
-        out["readable"].append(p)
+        if readable(p):
+            out["readable"].append(p)
     except OSError:
         pass
 try:
