@@ -150,7 +150,8 @@ SEARCH = '''    import gc, os, sys
     found = []
     repo = {repo!r}
     for p in [os.path.join(repo, "grader", "solution", "bc_solution.py"), os.path.join(repo, "grader", "thresholds.yaml"),
-              os.path.join(repo, "grader", "hidden", "variants.py"), os.path.join(repo, "data", "models", "expert_cheetah.pt")]:
+              os.path.join(repo, "grader", "hidden", "variants.py"), os.path.join(repo, "data", "models", "expert_cheetah.pt"),
+              os.path.join(repo, ".git", "HEAD"), os.path.join(repo, "learning", "bc_agent.py")]:
         try:
             found.append(p + ":" + open(p, "rb").read(60).decode("latin1"))
         except OSError:
