@@ -164,8 +164,10 @@ def ramp(value: float, low: float, full: float) -> float:
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
           unit_timeout: float = 120.0, train_timeout: float = 600.0, mem_mb: int = 2048,
           progress: bool = False, jobs: int = 2, only: set[str] | None = None) -> GradeReport:
-    """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run). Raises SubmissionError (unreadable submission), SandboxError (the machine cannot
-    isolate children) or IntegrityError (the grader's files changed during grading)."""
+    """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run).
+
+    Raises SubmissionError (unreadable submission), SandboxError (the machine cannot isolate children) or
+    IntegrityError (the grader's files changed during grading)."""
     t0 = time.time()
     before = manifest()
     policy = sandbox_policy(max(1, jobs))
@@ -248,9 +250,12 @@ def structure_checks(ctx: GradingContext) -> list[CheckResult]:
                 ctx.problems[n] = f"learning/{n} could not be inspected ({res})"
         notes.append(f"the submission could not be imported ({res})")
     for line in info:
-        agent, method, ok, detail = line.split(":", 3)
+        parts = line.split(":", 3)
+        if len(parts) != 4 or parts[0] not in ctx.manifest:
+            continue                      # the child's answer is untrusted data: ignore what it cannot mean
+        agent, method, ok, detail = parts
         fname = ctx.manifest[agent].file_name
-        if not ctx.present.get(fname):
+        if not ctx.present.get(fname) or (method != "IMPORT" and method not in ctx.manifest[agent].methods):
             continue
         if method == "IMPORT":
             ctx.present[fname] = False
