@@ -154,9 +154,18 @@ def _tag(v: Variant) -> str:
     return f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
 
 
+def part_names(key: str, v: Variant) -> list[str]:
+    """The scored parts of unit check ``key`` on variant ``v`` (names are the gradebook's columns)."""
+    tag = _tag(v)
+    return {"bc_loss": [f"BC loss ({tag}, batch {v.batch})"],
+            "dagger_select": [f"DAgger label ({tag})", f"DAgger executed action ({tag})"],
+            "dagger_aggregate": [f"DAgger aggregation ({tag})"],
+            "dart_step": [f"Noise injection: clean label ({tag})", f"Noise injection: noisy executed action ({tag})"]}[key]
+
+
 # ----------------------------------------------------------------------------------------------- BC loss
 def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    name = f"BC loss ({_tag(v)}, batch {v.batch})"
+    name, = part_names("bc_loss", v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
@@ -223,7 +232,6 @@ def _bc_diagnosis(pol, obs, act, loss) -> str:
 
 # ----------------------------------------------------------------------------------------------- DAgger
 def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    tag = _tag(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32)
@@ -243,7 +251,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         out, why = _unit(ctx, ctx.manifest["dagger"].file_name, d, job)
     finally:
         remove_check_dir(d)
-    label_name, exec_name = f"DAgger label ({tag})", f"DAgger executed action ({tag})"
+    label_name, exec_name = part_names("dagger_select", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
     expert_a = expert.act(obs).astype(np.float64)                       # (N, act_dim)
@@ -298,7 +306,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    name = f"DAgger aggregation ({_tag(v)})"
+    name, = part_names("dagger_aggregate", v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     n_old, n_new = v.batch, max(3, v.batch // 2 + int(rng.integers(1, 9)))
@@ -340,7 +348,6 @@ def _sorted_rows(x: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------- noise injection
 def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    tag = _tag(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
@@ -358,7 +365,7 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         out, why = _unit(ctx, ctx.manifest["dart"].file_name, d, job)
     finally:
         remove_check_dir(d)
-    label_name, noise_name = f"Noise injection: clean label ({tag})", f"Noise injection: noisy executed action ({tag})"
+    label_name, noise_name = part_names("dart_step", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
     clean = expert.act(obs).astype(np.float64)[:, None, :]            # (N, 1, act_dim)

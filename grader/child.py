@@ -123,7 +123,7 @@ def job_dagger_select(job, out):
         obs = f["obs"]
     res = {}
     for j, beta in enumerate(job["betas"]):
-        exe, lab = _call_pairs(lambda o: a.select_action(o, float(beta)), obs, job["repeats"], a.act_dim)
+        exe, lab = _call_pairs(lambda o, beta=beta: a.select_action(o, float(beta)), obs, job["repeats"], a.act_dim)
         res[f"exec_{j}"], res[f"label_{j}"] = exe, lab
     np.savez(os.path.join(out, "result.npz"), **res)
 
@@ -173,7 +173,6 @@ def job_train(job, out):
 
 def job_inspect(job, out):
     import importlib
-    import inspect
 
     import numpy as np
 

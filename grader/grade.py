@@ -21,12 +21,12 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
-from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, evaluate_trained, manifest_json)
+from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, evaluate_trained, manifest_json,
+                           part_names)
 from grader.feedback import describe_error
 from grader.integrity import manifest, verify
 from grader.sandbox import new_check_dir, read_output, remove_check_dir, sandbox_policy, make_scratch
 from learning.agents import todo_manifest
-from util.config import REPO_ROOT
 
 GRADER_DIR = Path(__file__).resolve().parent
 THRESHOLDS = GRADER_DIR / "thresholds.yaml"
@@ -187,7 +187,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, (_, fn) in UNIT_CHECKS.items():
             for v in variants.get(key, []) if only is None or key in only else []:
-                work.append((lambda fn=fn, v=v: fn(ctx, v), _unit_scorer(key, v, len(variants[key]))))
+                work.append((lambda fn=fn, v=v, key=key: _guarded(fn, ctx, key, v), _unit_scorer(key, v, len(variants[key]))))
         if include_performance:
             for pspec in load_thresholds()["performance"]:
                 if only is not None and pspec["agent"] not in only:
@@ -210,6 +210,16 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         shutil.rmtree(scratch, ignore_errors=True)
     verify(before, "while this submission was graded")
     return report
+
+
+def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: GradingContext, key: str,
+             v: Variant) -> list[CheckResult]:
+    """Run one unit check; an answer the check cannot interpret (e.g. a forged result file) scores 0."""
+    try:
+        return fn(ctx, v)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
+        return [CheckResult(name, 0, 1, why) for name in part_names(key, v)]
 
 
 def _unit_scorer(key: str, v: Variant, n: int) -> Callable[[CheckResult], None]:
@@ -294,7 +304,10 @@ def _inspect(ctx: GradingContext) -> tuple[str, list[str]]:
 
 def performance_check(ctx: GradingContext, spec: dict[str, Any]) -> CheckResult:
     name, pts = str(spec["name"]), float(spec["points"])
-    value, why = evaluate_trained(ctx, spec, int(spec["train_seed"]), int(spec["eval_seed"]))
+    try:
+        value, why = evaluate_trained(ctx, spec, int(spec["train_seed"]), int(spec["eval_seed"]))
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+        value, why = None, f"the trained model could not be evaluated ({type(e).__name__})"
     if value is None:
         return CheckResult(name, 0, pts, why, tags=["performance"])
     frac = ramp(value, float(spec["low"]), float(spec["full"]))

@@ -305,11 +305,10 @@ NOISE_BUGS = {
 @pytest.mark.parametrize("bug", sorted(NOISE_BUGS))
 def test_noise_injection_bugs_lose_their_points_with_the_right_feedback(bug, tmp_path):
     expr, phrase = NOISE_BUGS[bug]
-    clip = "" if bug in ("unclipped", "clipped to [-1, 1]", "NaN actions") else ""
     src = ("def noisy_expert_step(self, obs):\n    clean = self.expert_action(obs)\n"
            f"    noisy = {expr}\n" + (
                "    noisy = np.clip(noisy, self.action_low, self.action_high)\n"
-               if bug not in ("unclipped", "clipped to [-1, 1]", "NaN actions") else clip)
+               if bug not in ("unclipped", "clipped to [-1, 1]", "NaN actions") else "")
            + "    return noisy.astype(np.float32), clean\n")
     report = grade(write_submission(tmp_path / "sub", {"noisy_expert_step": src}), include_hidden=True,
                    include_performance=False, only={"dart_step"})
