@@ -3,8 +3,9 @@
 * :func:`atomic_write` writes through a temporary file unique to this process (``.<name>.<pid>.<rand>.tmp``)
   in the destination folder, then ``os.replace``s it: a kill at any instant leaves the old or the new
   file, never a shorter one, and two processes never share a temporary name.
-* :class:`FolderLock` holds an exclusive ``flock`` on ``<folder>/.lock``; the kernel drops it when the
-  holder dies, so a lock left by a killed run is taken over without any staleness heuristic.
+* :class:`FolderLock` holds an exclusive lock (``flock``; a byte-range lock on Windows) on ``<folder>/.lock``;
+  the operating system drops it when the holder dies, so a lock left by a killed run is taken over without
+  any staleness heuristic.
 """
 from __future__ import annotations
 
@@ -108,35 +109,33 @@ class FolderLock:
         self._fd: int | None = None
 
     def acquire(self) -> "FolderLock":
-        import fcntl
-
         path = self.folder / self.NAME
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise OutputPathError(f"cannot lock output folder {self.folder}: {e.strerror or e}.") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd)
         except OSError as e:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            os.lseek(fd, 0, os.SEEK_SET)
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
                 who = f" (process {holder})" if holder.isdigit() else ""
                 raise FolderBusyError(f"another run{who} is writing into {self.folder}. Wait for it to finish, "
                                       "or pick another --out_dir.") from None
             raise OutputPathError(f"cannot lock output folder {self.folder}: {e.strerror or e}.") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, str(os.getpid()).encode())
         self._fd = fd
         return self
 
     def release(self) -> None:
         if self._fd is not None:
-            import fcntl
-
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, 0)
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                _unlock(self._fd)
             os.close(self._fd)
             self._fd = None
 
@@ -145,3 +144,27 @@ class FolderLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+# The lock primitive: flock on POSIX; on Windows a byte-range lock far beyond the pid written at offset 0.
+# Both are dropped by the operating system when the holding process dies, however it dies.
+_WINDOWS_LOCK_OFFSET = 1 << 30
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
