@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     env_cfg = resolve_env_config(args.env_config or args.env)
     device = _check_device(args.device)
     out_dir = Path(args.out_dir) if args.out_dir else ROOT / "output" / f"{args.agent}_{env_cfg.name}"
-    from util.video import ensure_headless_gl, has_display
+    from envs.video import ensure_headless_gl, has_display
 
     ensure_headless_gl()
     if args.visualize and not has_display():
@@ -144,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         act = lambda o: policy.act(o, deterministic=True)  # noqa: E731
         if args.video:
             from envs.builder import episode_seed
-            from util.video import record_video
+            from envs.video import record_video
 
             path, ret = record_video(env_cfg, act, args.video, seed=episode_seed(seed, TEST_PURPOSE, 0),
                                      progress=not args.no_progress)
             print(f"Video: {path} (episode return {ret:.1f})")
         if args.visualize:
-            from util.video import visualize
+            from envs.video import visualize
 
             visualize(env_cfg, act, seed)
         return 0

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.builder import EnvConfig
-from learning.checkpoint import CheckpointError, load_policy
+from learning.checkpoint import load_policy
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT, ConfigError, from_dict, load_yaml_file
 

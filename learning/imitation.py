@@ -299,7 +299,7 @@ class ImitationAgent:
     def record_video(self, path: str | os.PathLike) -> Path:
         """Render one held-out episode of the current policy (mean action) to ``path`` (MP4, GIF fallback)."""
         from envs.builder import episode_seed
-        from util.video import record_video
+        from envs.video import record_video
 
         written, _ = record_video(self.env_cfg, lambda o: self.policy.act(o, deterministic=True), path,
                                   seed=episode_seed(self.cfg.seed, "video", self.iteration))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from util.fsio import atomic_write
+from util.logfile import read_log  # noqa: F401 - the log's reader lives beside its format
 
 
 def tensorboard_writer(log_dir: str | os.PathLike):
@@ -73,31 +74,3 @@ def _fmt(v: Any) -> str:
             return "nan"
         return f"{v:.6g}" if abs(v) < 1e5 else f"{v:.1f}"
     return str(v)
-
-
-def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
-    """Parse a log.txt into a list of {column: float} rows."""
-    path = Path(path)
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            lines = [ln.rstrip("\n") for ln in f if ln.strip()]
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a log.txt (binary or not UTF-8 text). Pass the log.txt of a run.") from None
-    if not lines:
-        raise ValueError(f"log file {path} is empty")
-    if "\t" not in lines[0] or "\x00" in lines[0]:
-        raise ValueError(f"{path} is not a log.txt (no tab-separated header). Pass the log.txt of a run.")
-    header = lines[0].split("\t")
-    rows = []
-    for ln in lines[1:]:
-        vals = ln.split("\t")
-        if len(vals) != len(header):
-            continue  # a row cut off by an interruption
-        row = {}
-        for k, v in zip(header, vals):
-            try:
-                row[k] = float(v)
-            except ValueError:
-                row[k] = float("nan")
-        rows.append(row)
-    return rows

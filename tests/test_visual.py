@@ -7,7 +7,7 @@ import pytest
 from envs.builder import resolve_env_config
 from learning.agents import agent_class
 from util.config import load_config
-from util.video import record_video
+from envs.video import record_video
 
 from conftest import ROOT, run_cli
 

@@ -8,10 +8,9 @@ from util.text import clip
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    from learning.checkpoint import CheckpointError
-    from util.config import ConfigError
-
-    return (ConfigError, CheckpointError, FileNotFoundError, ValueError)
+    """The project's user errors all derive from ValueError (ConfigError, CheckpointError, DemoError,
+    OutputPathError, ...); OS errors on user paths are user errors too."""
+    return (ValueError, OSError)
 
 
 def error_line(e: BaseException) -> str:
@@ -48,6 +47,6 @@ def run_main(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    except (*user_error_types(), OSError) as e:
+    except user_error_types() as e:
         print(f"error: {error_line(e)}", file=sys.stderr)
         return 2

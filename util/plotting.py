@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from learning.logger import read_log
+from util.logfile import read_log
 from util.fsio import atomic_save
 
 

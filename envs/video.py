@@ -7,6 +7,7 @@ from typing import Callable
 
 import numpy as np
 
+from envs.builder import make_env
 from util.progress import progress_bar
 
 
@@ -32,7 +33,6 @@ def record_video(env_cfg, act_fn: Callable[[np.ndarray], np.ndarray], path: str 
     atomically. Returns (file written, episode return).
     """
     ensure_headless_gl()
-    from envs.builder import make_env
     from util.fsio import atomic_path, check_output_file
 
     path = check_output_file(path, "video")
@@ -119,8 +119,6 @@ def visualize(env_cfg, act_fn, seed: int, episodes: int = 1) -> None:
     if not has_display():
         raise RuntimeError("--visualize needs a display, and none was found (DISPLAY is not set). "
                            "Record a video instead: --video out.mp4")
-    from envs.builder import make_env
-
     env = make_env(env_cfg, render_mode="human")
     try:
         for i in range(episodes):
