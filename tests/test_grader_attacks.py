@@ -24,12 +24,12 @@ from grader.submissions import write_submission  # noqa: E402
 from conftest import ROOT, run_cli  # noqa: E402
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
-UID_BASE = 64100
+UID_BASE = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64600"))   # set by conftest
 STUB_LOSS = "    return torch.zeros((), requires_grad=True)\n"
 
 
 def sandbox_processes() -> list[int]:
-    """Live processes of any sandbox uid (the batch gives workers ranges of 16)."""
+    """Live processes of the sandbox uids the tests' gradings claim from."""
     out = []
     for p in os.listdir("/proc"):
         if p.isdigit():
@@ -38,7 +38,7 @@ def sandbox_processes() -> list[int]:
                 state = Path(f"/proc/{p}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if UID_BASE <= uid < UID_BASE + 64 and state != b"Z":
+            if UID_BASE <= uid < UID_BASE + 256 and state != b"Z":
                 out.append(int(p))
     return out
 
