@@ -60,14 +60,12 @@ def student_class(job):
 def make_agent(job, policy_file=None, expert_file=None, cfg_over=None, expert=None):
     import numpy as np
 
-    from envs.builder import resolve_env_config
+    from learning.agents import build_agent
     from learning.checkpoint import load_policy
-    from util.config import from_dict
 
-    cls = student_class(job)
-    cfg = from_dict(cls.config_class, {"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, "grader config")
-    a = cls(resolve_env_config(job["env"]), cfg, os.path.join(os.getcwd(), "agent_out"), progress=False,
-            expert=expert)
+    a = build_agent(job["agent"], job["env"], out_dir=os.path.join(os.getcwd(), "agent_out"), agent_cls=student_class(job),
+                    config={"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, expert=expert, quiet=True,
+                    progress=False)
     if policy_file:
         a.policy, _ = load_policy(policy_file)
         a.action_low = a.policy.action_low.numpy().copy()
@@ -156,17 +154,16 @@ def job_train(job, out):
     import torch
 
     from envs.builder import env_dims, make_env, resolve_env_config
-    from util.config import from_dict
+    from learning.agents import build_agent
 
     torch.set_num_threads(1)
-    cls = student_class(job)
-    cfg = from_dict(cls.config_class, job["config"], "grader performance config")
     env_cfg = resolve_env_config(job["env"])
     expert = None
     fds = os.environ.get("GRADER_ORACLE_FDS")
     if fds:
         expert = RemoteExpert(fds, *env_dims(make_env(env_cfg)))
-    a = cls(env_cfg, cfg, os.path.join(os.getcwd(), "train_out"), progress=False, expert=expert, quiet=True)
+    a = build_agent(job["agent"], env_cfg, out_dir=os.path.join(os.getcwd(), "train_out"), config=job["config"],
+                    agent_cls=student_class(job), expert=expert, quiet=True, progress=False)
     a.run()
     a.save_model(os.path.join(out, "model.pt"))
 

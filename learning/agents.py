@@ -76,7 +76,8 @@ def default_agent_config(agent: str, env_name: str) -> Path:
 def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | None = None, *,
                 out_dir: str | os.PathLike, config_path: str | os.PathLike | None = None, solution: bool = False,
                 expert: Any = None, progress: bool = True, quiet: bool = False, device: str = "cpu",
-                video_every: int = 0, tensorboard: bool = True) -> Any:
+                video_every: int = 0, tensorboard: bool = True, config: dict[str, Any] | None = None,
+                agent_cls: type | None = None) -> Any:
     """The one way run.py and the tools build an agent ready to ``run()`` (or, for ``expert``, ``train()``).
 
     Args:
@@ -91,6 +92,9 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
         expert: an object with ``act(obs, deterministic=True)`` answering ``expert_action`` (default: the expert file).
         progress: progress bar on a terminal; quiet: no bar, no printed rows, no TensorBoard files.
         device: torch device for training; video_every: a video every N iterations; tensorboard: event files.
+        config: the whole agent config as a dict instead of a YAML file (the grader's own settings).
+        agent_cls: the class to build instead of the registered one (the grader: a student's class, possibly with
+            reference methods for the TODOs it inherits).
     Raises:
         ConfigError: unknown agent, missing or invalid config, a config for another agent or env.
     """
@@ -100,16 +104,22 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     env_cfg = env if isinstance(env, EnvConfig) else resolve_env_config(env)
     if name == "expert":
         return _build_expert_trainer(env_cfg, overrides, out_dir, config_path, progress, quiet)
-    cls = agent_class(name)
+    cls = agent_cls if agent_cls is not None else agent_class(name)
     if solution:
         from util.solutions import solution_hook
 
         cls = solution_hook()(cls, name)
-    path = Path(config_path) if config_path else default_agent_config(name, env_cfg.name)
-    if not path.is_file():
-        raise ConfigError(f"Agent config not found: {path}. Create it (copy a1/{name}_cheetah.yaml) "
-                          "or pass --agent_config PATH.")
-    cfg = load_config(cls.config_class, path, overrides)
+    if config is not None:
+        from util.config import from_dict
+
+        path = Path("<config>")
+        cfg = from_dict(cls.config_class, {**config, **(overrides or {})}, "agent config")
+    else:
+        path = Path(config_path) if config_path else default_agent_config(name, env_cfg.name)
+        if not path.is_file():
+            raise ConfigError(f"Agent config not found: {path}. Create it (copy a1/{name}_cheetah.yaml) "
+                              "or pass --agent_config PATH.")
+        cfg = load_config(cls.config_class, path, overrides)
     if cfg.agent != name:
         raise ConfigError(f"{path} is a config for agent '{cfg.agent}', not '{name}'. Pass the {name} config.")
     if cfg.env != env_cfg.name:
