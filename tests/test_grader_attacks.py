@@ -549,6 +549,7 @@ def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.optional
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt install bubblewrap)")
 def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_path):
     """GRADER_SANDBOX=user forces the ordinary-user path; with bubblewrap it must still hide the grader's secrets,
