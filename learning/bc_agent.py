@@ -1,5 +1,7 @@
 """Behavioral cloning (BC): imitation as supervised learning.
 
+Methods to edit: compute_loss (TODO 1, handout section 1).
+
 Given expert demonstrations D = {(o_i, a*_i)}, BC fits the policy by maximum likelihood:
 
     min_θ  L(θ) = E_{(o, a*) ~ D} [ -log π_θ(a* | o) ]
@@ -46,14 +48,14 @@ class BCAgent(ImitationAgent):
         Returns:
             loss: a scalar tensor (shape ()), differentiable w.r.t. the policy's parameters.
         """
-        # ============================ TODO (BC loss) ============================
+        # ============================ TODO 1 (BC loss) ============================
         # Compute  loss = mean over the batch of  -log π(a*_n | o_n)  where
         #   o_n = self.policy.normalize_obs(obs)                      (B, obs_dim)
         #   a*_n = self.policy.normalize_action(expert_actions)        (B, act_dim), in [-1, 1]
         #   π(·|o_n) = self.policy.dist(o_n)   — a torch Distribution; .log_prob(a*_n) has shape (B,)
         # Both the observations and the actions must be normalized (the policy is evaluated that way).
         loss = torch.zeros((), requires_grad=True)  # placeholder: replace this line
-        # ========================== END TODO (BC loss) ==========================
+        # ========================== END TODO 1 (BC loss) ==========================
         return loss
 
     def num_iterations(self) -> int:

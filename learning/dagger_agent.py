@@ -1,5 +1,7 @@
 """DAgger (Dataset Aggregation; Ross, Gordon & Bagnell, 2011).
 
+Methods to edit: select_action (TODO 2a) and aggregate (TODO 2b), handout section 2.
+
 BC trains on the expert's state distribution but is tested on its own, so its errors compound.
 DAgger collects data where the *learner* goes and asks the expert what it would have done there:
 
@@ -69,14 +71,14 @@ class DAggerAgent(BCAgent):
             action: the action the env executes, shape (act_dim,), env units.
             expert_label: the expert's action at ``obs``, shape (act_dim,), env units (what D stores).
         """
-        # ========================= TODO (DAgger: act and label) =========================
+        # ========================= TODO 2a (DAgger: act and label) =========================
         # 1. The label is always the expert's action at this state: self.expert_action(obs)  (act_dim,)
         # 2. With probability beta (draw u = self.rng.random(); expert if u < beta) execute the expert's
         #    action; otherwise execute a *sample* from the learner: self.learner_action(obs)  (act_dim,)
         # Use self.rng for the coin flip so runs are reproducible.
         action = np.zeros(self.act_dim, dtype=np.float32)        # placeholder: replace
         expert_label = np.zeros(self.act_dim, dtype=np.float32)  # placeholder: replace
-        # ======================= END TODO (DAgger: act and label) =======================
+        # ======================= END TODO 2a (DAgger: act and label) =======================
         return action, expert_label
 
     def aggregate(self, dataset: Dataset, visited_obs: np.ndarray, expert_labels: np.ndarray) -> Dataset:
@@ -89,11 +91,11 @@ class DAggerAgent(BCAgent):
         Returns:
             the new dataset of length N + M, holding every old pair followed by the new ones.
         """
-        # ========================= TODO (DAgger: aggregate) =========================
+        # ========================= TODO 2b (DAgger: aggregate) =========================
         # Build Dataset(visited_obs, expert_labels) and append it to `dataset` with dataset.concat(...).
         # Keep every earlier round's data: DAgger trains on the union of all rounds.
         new_dataset = dataset  # placeholder: replace
-        # ======================= END TODO (DAgger: aggregate) =======================
+        # ======================= END TODO 2b (DAgger: aggregate) =======================
         return new_dataset
 
     def num_iterations(self) -> int:

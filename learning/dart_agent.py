@@ -1,5 +1,7 @@
 """Noise injection (DART; Laskey et al., 2017): make the expert show how to recover.
 
+Methods to edit: noisy_expert_step (TODO 3, handout section 3).
+
 BC fails because the learner drifts into states the expert never visited. Instead of running the
 learner (DAgger), we can perturb the *expert* while it demonstrates: execute a noisy action
 
@@ -47,14 +49,14 @@ class DARTAgent(BCAgent):
             action: the noisy action the env executes, shape (act_dim,), env units, inside [low, high].
             clean_label: the expert's noise-free action at ``obs``, shape (act_dim,), env units (what D stores).
         """
-        # ========================= TODO (noise injection) =========================
+        # ========================= TODO 3 (noise injection) =========================
         # 1. clean = self.expert_action(obs)                                       (act_dim,)
         # 2. noise ε ~ N(0, σ²) per dimension with σ = self.cfg.noise_std · (self.action_high - self.action_low) / 2,
         #    drawn with self.rng.normal(...) so runs are reproducible                (act_dim,)
         # 3. execute clip(clean + ε, self.action_low, self.action_high); store the clean action as the label.
         action = np.zeros(self.act_dim, dtype=np.float32)       # placeholder: replace
         clean_label = np.zeros(self.act_dim, dtype=np.float32)  # placeholder: replace
-        # ======================= END TODO (noise injection) =======================
+        # ======================= END TODO 3 (noise injection) =======================
         return action, clean_label
 
     def num_iterations(self) -> int:
