@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,8 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
     args = p.parse_args(argv)
-    from grader.grade import (SubmissionError, error_results, format_table, grade, to_results_json,
-                              write_json_atomic)
+    from grader.grade import SubmissionError, error_results, format_table, grade, to_results_json, write_json_atomic
     from grader.integrity import IntegrityError
     from grader.sandbox import SandboxError, sandbox_policy
 

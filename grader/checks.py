@@ -109,10 +109,22 @@ def _read_arrays(res: ChildResult, show_message: bool) -> tuple[dict[str, np.nda
         return None, f"unreadable result ({type(e).__name__})"
 
 
-def _unit(ctx: GradingContext, file_name: str, d: CheckDir, job: dict) -> tuple[dict[str, np.ndarray] | None, str]:
+def _unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
+          policies: dict[str, GaussianMLPPolicy] | None = None, **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``)."""
+    file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
-    return _read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True)
+    d = new_check_dir(ctx.scratch, kind)
+    try:
+        for key, pol in (policies or {}).items():
+            save_policy(d.inputs / f"{key}.pt", pol, {})
+            job[key] = str(d.inputs / f"{key}.pt")
+        np.savez(d.inputs / "in.npz", **arrays)
+        job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
+        return _read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True)
+    finally:
+        remove_check_dir(d)
 
 
 # ----------------------------------------------------------------------------------------------- inputs
@@ -172,15 +184,7 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     pol = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
     obs = _sample_obs(pol, v.batch, rng)
     act = rng.uniform(low, high, (v.batch, act_dim)).astype(np.float32)
-    d = new_check_dir(ctx.scratch, "bc_loss")
-    try:
-        save_policy(d.inputs / "policy.pt", pol, {})
-        np.savez(d.inputs / "in.npz", obs=obs, actions=act)
-        job = ctx.agent_job("bc", kind="bc_loss", env=v.env, seed=v.seed, policy=str(d.inputs / "policy.pt"),
-                            inputs=str(d.inputs / "in.npz"))
-        out, why = _unit(ctx, ctx.manifest["bc"].file_name, d, job)
-    finally:
-        remove_check_dir(d)
+    out, why = _unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act}, {"policy": pol})
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     ref, ref_grads = _reference_bc(pol, obs, act)
@@ -240,17 +244,8 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     obs = _sample_obs(learner, v.batch, rng)
     betas = [1.0, 0.0, 0.35]
     repeats = 5
-    d = new_check_dir(ctx.scratch, "dagger_select")
-    try:
-        save_policy(d.inputs / "learner.pt", learner, {})
-        save_policy(d.inputs / "expert.pt", expert, {})
-        np.savez(d.inputs / "in.npz", obs=obs)
-        job = ctx.agent_job("dagger", kind="dagger_select", env=v.env, seed=v.seed, betas=betas, repeats=repeats,
-                            policy=str(d.inputs / "learner.pt"), expert=str(d.inputs / "expert.pt"),
-                            inputs=str(d.inputs / "in.npz"))
-        out, why = _unit(ctx, ctx.manifest["dagger"].file_name, d, job)
-    finally:
-        remove_check_dir(d)
+    out, why = _unit(ctx, "dagger", "dagger_select", v, {"obs": obs}, {"policy": learner, "expert": expert},
+                     betas=betas, repeats=repeats)
     label_name, exec_name = part_names("dagger_select", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
@@ -314,13 +309,8 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     old_a = rng.uniform(-1, 1, (n_old, act_dim)).astype(np.float32)
     new_o = rng.normal(size=(n_new, obs_dim)).astype(np.float32)
     new_a = rng.uniform(-1, 1, (n_new, act_dim)).astype(np.float32)
-    d = new_check_dir(ctx.scratch, "dagger_aggregate")
-    try:
-        np.savez(d.inputs / "in.npz", data_obs=old_o, data_actions=old_a, visited_obs=new_o, labels=new_a)
-        job = ctx.agent_job("dagger", kind="dagger_aggregate", env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"))
-        out, why = _unit(ctx, ctx.manifest["dagger"].file_name, d, job)
-    finally:
-        remove_check_dir(d)
+    out, why = _unit(ctx, "dagger", "dagger_aggregate", v,
+                     {"data_obs": old_o, "data_actions": old_a, "visited_obs": new_o, "labels": new_a})
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     o, a = out["obs"], out["actions"]
@@ -355,16 +345,8 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     noise_std = float(rng.uniform(0.15, 0.3))
     obs = _sample_obs(expert, v.batch, rng)
     repeats = 4
-    d = new_check_dir(ctx.scratch, "dart_step")
-    try:
-        save_policy(d.inputs / "expert.pt", expert, {})
-        np.savez(d.inputs / "in.npz", obs=obs)
-        job = ctx.agent_job("dart", kind="dart_step", env=v.env, seed=v.seed, noise_std=noise_std, repeats=repeats,
-                            policy=str(d.inputs / "expert.pt"), expert=str(d.inputs / "expert.pt"),
-                            inputs=str(d.inputs / "in.npz"))
-        out, why = _unit(ctx, ctx.manifest["dart"].file_name, d, job)
-    finally:
-        remove_check_dir(d)
+    out, why = _unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
+                     noise_std=noise_std, repeats=repeats)
     label_name, noise_name = part_names("dart_step", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -350,31 +349,12 @@ def readable_by_sandbox(paths: list[Path]) -> list[str]:
 
 def kill_uid(uid: int, deadline_s: float = 20.0) -> int:
     """SIGKILL every process of ``uid`` until none is left (root only). Returns the number of signals sent."""
-    sent, end = 0, time.time() + deadline_s
-    while time.time() < end:
-        victims = []
-        for p in os.listdir("/proc"):
-            if not p.isdigit():
-                continue
-            try:
-                if os.stat(f"/proc/{p}").st_uid != uid:
-                    continue
-                with open(f"/proc/{p}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state != b"Z":
-                victims.append(int(p))
-        if not victims:
-            return sent
-        for pid in victims:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                sent += 1
-            except OSError:
-                pass
-        time.sleep(0.02)
-    raise SandboxError(f"processes of sandbox uid {uid} could not be killed within {deadline_s:.0f} s")
+    from grader.supervisor import _uid, kill_matching
+
+    sent, clean = kill_matching(lambda pid, ppid: _uid(pid) == uid, deadline_s)
+    if not clean:
+        raise SandboxError(f"processes of sandbox uid {uid} could not be killed within {deadline_s:.0f} s")
+    return sent
 
 
 # ----------------------------------------------------------------------------------------------- workspace

@@ -65,10 +65,10 @@ def _reap() -> None:
             return
 
 
-def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[int, bool]:
-    """SIGKILL every descendant (they are all re-parented to us) and every process of ``sandbox_uid``.
+def kill_matching(match, deadline_s: float = 20.0, reap: bool = False) -> tuple[int, bool]:
+    """SIGKILL every live process (not zombies, not us) for which ``match(pid, ppid)`` holds, until none is left.
 
-    Returns (processes killed, True if none is left).
+    Returns (signals sent, True if none is left before ``deadline_s``). ``reap``: wait for our dead children.
     """
     me = os.getpid()
     killed = 0
@@ -76,15 +76,12 @@ def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[i
     while time.time() < end:
         victims = []
         for pid in _proc_entries():
-            if pid == me:
-                continue
-            st = _stat(pid)
-            if st is None or st[0] == "Z":
-                continue
-            if st[1] == me or (sandbox_uid is not None and _uid(pid) == sandbox_uid):
+            st = _stat(pid) if pid != me else None
+            if st is not None and st[0] != "Z" and match(pid, st[1]):
                 victims.append(pid)
         if not victims:
-            _reap()
+            if reap:
+                _reap()
             return killed, True
         for pid in victims:
             try:
@@ -93,8 +90,16 @@ def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[i
             except OSError:
                 pass
         time.sleep(0.01)
-        _reap()
+        if reap:
+            _reap()
     return killed, False
+
+
+def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[int, bool]:
+    """SIGKILL every descendant (they are all re-parented to us) and every process of ``sandbox_uid``."""
+    me = os.getpid()
+    return kill_matching(lambda pid, ppid: ppid == me or (sandbox_uid is not None and _uid(pid) == sandbox_uid),
+                         deadline_s, reap=True)
 
 
 # ----------------------------------------------------------------------------------------------- files
