@@ -15,11 +15,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 
-from learning.agents import AGENT_NAMES  # noqa: E402
-from util.cli import run_main  # noqa: E402
-from util.config import check_seed  # noqa: E402
+from learning.agents import AGENT_NAMES
+from util.cli import run_main
+from util.config import check_seed
 
 
 def build_parser() -> argparse.ArgumentParser:

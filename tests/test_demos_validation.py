@@ -140,7 +140,7 @@ def test_run_py_reports_a_bad_demo_file_as_one_error_line(tmp_path):
     (tmp_path / "demos").mkdir()
     bad = write(tmp_path / "demos", arrays, "hopper.npz")
     # run.py reads data/demos/<env>.npz; point learning.demos.DEMO_DIR at the bad copy instead
-    code = ("import sys, runpy; from pathlib import Path; sys.path.insert(0, '.');"
+    code = ("import sys, runpy; from pathlib import Path;"
             f"import learning.demos as d; d.DEMO_DIR = Path({str(tmp_path / 'demos')!r});"
             "sys.argv = ['run.py', '--agent', 'bc', '--env', 'hopper', '--no_progress', '--no_tensorboard',"
             f" '--out_dir', {str(tmp_path / 'out')!r}];"

@@ -11,7 +11,7 @@ from learning.lifecycle import Run, RunExistsError, settings_differences
 from learning.logger import TextLogger, read_log
 from util.fsio import FolderBusyError, FolderLock, atomic_write, temp_path
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 TINY_BC = "agent: bc\nenv: hopper\ndemo_episodes: 1\nepochs: 2\neval_every: 1\neval_episodes: 1\nfinal_eval_episodes: 1\n"
 
@@ -71,8 +71,8 @@ def test_second_run_into_a_locked_folder_stops_at_once(tmp_path):
 
 
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
-    code = ("import sys, time; sys.path.insert(0, %r); from util.fsio import FolderLock; "
-            "FolderLock(%r).acquire(); print('locked', flush=True); time.sleep(60)") % (str(ROOT), str(tmp_path))
+    code = ("import time; from util.fsio import FolderLock; "
+            "FolderLock(%r).acquire(); print('locked', flush=True); time.sleep(60)") % str(tmp_path)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "locked"
     with pytest.raises(FolderBusyError, match=str(child.pid)):

@@ -19,7 +19,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 VARIANTS = {  # name → (agent, config overrides)
     "BC (1 demo)": ("bc", {"demo_episodes": 1}),

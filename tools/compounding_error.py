@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from util.cli import run_main  # noqa: E402
+from util.cli import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "data", "envs",
            "learning", "util", "tests", "tools", "grader", ".ci"]

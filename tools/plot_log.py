@@ -12,9 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from util.cli import run_main  # noqa: E402
+from util.cli import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,9 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from learning.imitation import expert_reference
-    from util.plotting import plot_runs
-
     from util.fsio import check_output_file
+    from util.plotting import plot_runs
 
     check_output_file(args.out, "--out")
     for log in args.logs:

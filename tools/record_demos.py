@@ -21,9 +21,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from util.cli import run_main  # noqa: E402
+from util.cli import run_main
 
 if TYPE_CHECKING:
     import numpy as np

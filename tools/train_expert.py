@@ -11,9 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from util.cli import run_main  # noqa: E402
+from util.cli import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
