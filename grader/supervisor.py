@@ -366,6 +366,8 @@ def _write_all(fd: int, data: bytes, deadline: float) -> bool:
 
 
 def main() -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one BLAS thread: no per-thread
+        os.environ[var] = "1"                                                  # buffers (hundreds of MB)
     with open(sys.argv[1], encoding="utf-8") as f:
         spec = json.load(f)
     status = supervise(spec)
