@@ -133,8 +133,7 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
 
 def _build_expert_trainer(env_cfg: Any, overrides: dict[str, Any] | None, out_dir: str | os.PathLike,
                           config_path: str | os.PathLike | None, progress: bool, quiet: bool) -> Any:
-    from learning.expert import load_expert_config, td3_config
-    from learning.td3 import TD3Trainer
+    from learning.expert import TD3Trainer, load_expert_config, td3_config
 
     cfg, source = load_expert_config(env_cfg.name, None if config_path is None else str(config_path))
     if cfg.env != env_cfg.name:

@@ -137,7 +137,7 @@ def test_config_of_wrong_agent_or_unknown_key_is_refused(tmp_path):
 
 def test_build_agent_is_the_one_factory(tmp_path):
     from learning.agents import build_agent
-    from learning.td3 import TD3Trainer
+    from learning.expert import TD3Trainer
     from util.config import ConfigError
 
     a = build_agent("dagger", "hopper", {"seed": 4, "max_samples": 700}, out_dir=tmp_path, solution=True, quiet=True)

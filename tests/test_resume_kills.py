@@ -86,7 +86,7 @@ def test_expert_trainer_resumes_exactly_after_kills(tmp_path, kills):
 def test_expert_trainer_stops_at_a_step_boundary_on_sigterm(tmp_path):
     """The state saved on SIGTERM is exactly the uninterrupted run's state at that step."""
     from envs.builder import resolve_env_config
-    from learning.td3 import TD3Config, TD3Trainer
+    from learning.expert import TD3Config, TD3Trainer
 
     tiny = dict(total_steps=300, start_steps=50, learning_starts=50, batch_size=16, hidden_sizes=[16],
                 eval_interval=100, eval_episodes=1, checkpoint_interval=1000)

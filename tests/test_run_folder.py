@@ -117,7 +117,7 @@ def test_log_rows_survive_resume_and_files_are_replaced_atomically(tmp_path):
 
 def test_expert_trainer_refuses_to_clobber_too(tmp_path):
     from envs.builder import resolve_env_config
-    from learning.td3 import TD3Config, TD3Trainer
+    from learning.expert import TD3Config, TD3Trainer
 
     tiny = dict(total_steps=60, start_steps=50, learning_starts=50, batch_size=8, hidden_sizes=[8],
                 eval_interval=30, eval_episodes=1, checkpoint_interval=40)

@@ -5,7 +5,7 @@ import torch
 
 from envs.builder import resolve_env_config
 from learning.checkpoint import CheckpointError
-from learning.td3 import TD3Config, TD3Trainer
+from learning.expert import TD3Config, TD3Trainer
 
 TINY = dict(total_steps=600, start_steps=100, learning_starts=100, batch_size=32, hidden_sizes=[32, 32],
             eval_interval=200, eval_episodes=1, checkpoint_interval=250)

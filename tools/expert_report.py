@@ -21,7 +21,7 @@ HEADER = """# Data: environments, experts and demonstrations
 | `demos/` | `<env>.npz`: expert episodes, compressed, loadable with `np.load(..., allow_pickle=False)` |
 
 Experts are TD3 actors (256-256 ReLU MLP, tanh-squashed mean) trained by `tools/train_expert.py`
-(`learning/td3.py`). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
+(`learning/expert/td3.py`). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
 (reset seeds `episode_seed(0, "test", i)`, disjoint from the training episodes' `episode_seed(0, "train", i)`).
 `--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt`)
 by its mean over 20 *selection* episodes (`episode_seed(0, "select", i)`) and reports the 50 test episodes,

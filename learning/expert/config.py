@@ -43,7 +43,7 @@ def load_expert_config(env_name: str, path: str | None = None) -> tuple[ExpertCo
 
 
 def td3_config(cfg: ExpertConfig, source: str, overrides: dict[str, Any] | None = None):
-    from learning.td3 import TD3Config
+    from learning.expert.td3 import TD3Config
 
     data = dict(cfg.trainer)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})

@@ -33,9 +33,9 @@ from torch import nn
 from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
 from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
+from learning.expert.replay_buffer import ReplayBuffer
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
-from learning.replay_buffer import ReplayBuffer
 from util.config import check_seed
 from util.signals import StepBoundaryInterrupts
 
