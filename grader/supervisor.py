@@ -342,8 +342,17 @@ def supervise(spec: dict) -> dict:
         "oracle_over_budget": bool(oracle and oracle.over_budget),
         "oracle_budget": None if oracle is None else oracle.budget,
         "oracle_error": protocol_error if protocol_error != "closed" else "",
-        "supervisor_maxrss_kb": __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss,
+        "supervisor_maxrss_kb": _peak_rss_kb(),
     }
+
+
+def _peak_rss_kb() -> int:
+    """This process's own peak resident memory (VmHWM; getrusage's ru_maxrss also counts a forked child here)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _write_all(fd: int, data: bytes, deadline: float) -> bool:
