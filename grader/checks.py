@@ -342,7 +342,7 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
-    noise_std = float(rng.uniform(0.15, 0.3))
+    noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
     obs = _sample_obs(expert, v.batch, rng)
     repeats = 4
     out, why = _unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
@@ -373,6 +373,15 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     return results
 
 
+def _pooled_excess_kurtosis(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                            sigma: np.ndarray) -> float:
+    """Excess kurtosis of the standardized noise over all dimensions (unclipped samples only)."""
+    inside = (exe > low + 1e-4) & (exe < high - 1e-4)
+    z = ((exe - clean) / sigma)[inside]
+    z = (z - z.mean()) / (z.std() + 1e-12)
+    return float((z ** 4).mean() - 3.0)
+
+
 def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray, noise_std: float) -> list[str]:
     """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
     if not np.all(np.isfinite(exe)):
@@ -401,6 +410,10 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
     if np.all(ratios_a < 0.05):
         return ["the executed action carries no noise"]
     if np.all((0.8 < ratios_a) & (ratios_a < 1.25)) and np.all(np.abs(means) < 0.25):
+        kurt = _pooled_excess_kurtosis(exe, clean, low, high, sigma)
+        if kurt < -0.6:
+            return [f"the noise is not Gaussian (excess kurtosis {kurt:.2f}; a Gaussian has 0, uniform noise −1.2): "
+                    "draw it with self.rng.normal"]
         return []
     clean_dims = np.asarray(clipped) < 0.05      # dimensions whose spread is not truncated by clipping
     scale = (ratios_a * half)[clean_dims]        # measured noise std / noise_std, in env units

@@ -296,6 +296,10 @@ NOISE_BUGS = {
     "same noise every call": ("clean + np.random.default_rng(0).normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
                               "(self.action_high - self.action_low) / 2", "same"),
     "NaN actions": ("clean * np.nan", "NaN"),
+    "uniform noise": ("clean + self.rng.uniform(-3 ** 0.5, 3 ** 0.5, self.act_dim) * self.cfg.noise_std * "
+                      "(self.action_high - self.action_low) / 2", "not Gaussian"),
+    "hard-coded noise_std 0.2": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * 0.2 * "
+                                 "(self.action_high - self.action_low) / 2", "spread"),
     "clipped to [-1, 1]": ("np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
                            "(self.action_high - self.action_low) / 2, -1, 1)", "[-1, 1]"),
 }
