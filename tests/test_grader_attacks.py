@@ -288,7 +288,7 @@ def test_bc_performance_needs_imitation_not_the_expert(attack, tmp_path):
 NOISE_BUGS = {
     "missing (high-low)/2": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std", "misses the (high − low)/2"),
     "2x: (high-low)": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low)",
-                       "twice"),
+                       "σ"),     # heavy clipping at 2× hides the exact factor; the message still names σ
     "10x": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * 10 * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
             ""),
     "unclipped": ("clean + self.rng.normal(0.0, 4.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
