@@ -27,10 +27,11 @@ from grader.feedback import describe_error
 from grader.integrity import manifest, verify
 from grader.sandbox import new_check_dir, read_output, remove_check_dir, sandbox_policy, make_scratch
 from learning.agents import todo_manifest
+from util.errors import UserError
 
 GRADER_DIR = Path(__file__).resolve().parent
 THRESHOLDS = GRADER_DIR / "thresholds.yaml"
-MAX_STUDENT_FILE_BYTES = 256 * 1024
+MAX_STUDENT_FILE_BYTES = 64 * 1024      # the stubs are ~5 KB; room for comments, not for smuggled weights
 
 # points per check (rubric in a1/README.md); a check's points are split evenly over its variants
 UNIT_POINTS = {
@@ -57,7 +58,7 @@ def hidden_variants() -> dict[str, list[Variant]]:
     return HIDDEN_VARIANTS
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError):
     """The submission itself cannot be read (not a folder or zip, unsafe zip)."""
 
 

@@ -20,13 +20,14 @@ from typing import Any
 import torch
 
 from learning.policy import GaussianMLPPolicy
+from util.errors import UserError
 from util.fsio import atomic_save
 
 POLICY_FORMAT = "il-mujoco-policy"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A model/checkpoint file is missing, corrupt, unsafe or for another task."""
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from util.config import REPO_ROOT
+from util.errors import UserError
 
 DEMO_DIR = REPO_ROOT / "data" / "demos"
 FORMAT_NAME = "il-mujoco-demos"
@@ -43,7 +44,7 @@ EPISODE_KEYS = {"final_obs": "f", "episode_starts": "i", "episode_lengths": "i",
                 "episode_seeds": "i"}
 
 
-class DemoError(ValueError):
+class DemoError(UserError):
     """A demonstration file is missing, unsafe, corrupt or for another task."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from learning.checkpoint import CheckpointError
 from learning.logger import TextLogger
+from util.errors import UserError
 from util.fsio import FolderLock, atomic_write, ensure_folder, remove_stale_temporaries
 from util.progress import progress_bar
 from util.text import short
@@ -38,7 +39,7 @@ RUN_FILES = ("checkpoint.pt", "log.txt", "model.pt", "config.json", "curve.png",
 RUN_MARKERS = RUN_FILES[:4]
 
 
-class RunExistsError(ValueError):
+class RunExistsError(UserError):
     """The output folder already holds a run and neither resume nor overwrite was asked for."""
 
 

@@ -113,3 +113,16 @@ def test_values_in_messages_are_shortened(tmp_path):
 def test_shipped_configs_load_with_the_strict_loader():
     for p in sorted((ROOT / "a1").glob("*.yaml")) + sorted((ROOT / "data").glob("*/*.yaml")):
         assert isinstance(load_yaml_file(p), dict), p
+
+
+def test_user_errors_share_one_base():
+    from learning.checkpoint import CheckpointError
+    from learning.demos import DemoError
+    from learning.lifecycle import RunExistsError
+    from util.cli import user_error_types
+    from util.errors import UserError
+    from util.fsio import FolderBusyError, OutputPathError
+
+    for cls in (ConfigError, CheckpointError, DemoError, RunExistsError, FolderBusyError, OutputPathError):
+        assert issubclass(cls, UserError) and issubclass(cls, ValueError), cls
+    assert UserError in user_error_types()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from util.cli import run_main
+from util.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,7 +92,7 @@ def record(env_cfg: "EnvConfig", expert, episodes: int, seed: int, progress: boo
     }
 
 
-class ReplayMismatch(ValueError):
+class ReplayMismatch(UserError):
     """Replaying a demo file's actions does not reproduce its stored observations/rewards/flags."""
 
 

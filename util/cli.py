@@ -4,13 +4,16 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
+from util.errors import UserError
 from util.text import clip
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """The project's user errors all derive from ValueError (ConfigError, CheckpointError, DemoError,
-    OutputPathError, ...); OS errors on user paths are user errors too."""
-    return (ValueError, OSError)
+    """The project's user errors all derive from ``util.errors.UserError`` (ConfigError, CheckpointError,
+    DemoError, OutputPathError, FolderBusyError, RunExistsError, ...); OS errors on user paths are user errors too.
+    Plain ValueErrors stay one line as well: libraries' argument checks (gymnasium, numpy parsing a value the user
+    gave) raise them, and files of earlier releases raise ValueError for their own checks."""
+    return (UserError, ValueError, OSError)
 
 
 def error_line(e: BaseException) -> str:

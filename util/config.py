@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from util.errors import UserError
 from util.text import clip, short
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config file is missing, malformed or holds an invalid value."""
 
 

@@ -16,10 +16,12 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterator
 
+from util.errors import UserError
+
 TMP_SUFFIX = ".tmp"
 
 
-class OutputPathError(ValueError):
+class OutputPathError(UserError):
     """An output path cannot be used (a file where a folder should be, no permission, ...)."""
 
 
@@ -95,7 +97,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> None:
             p.unlink()
 
 
-class FolderBusyError(ValueError):
+class FolderBusyError(UserError):
     """Another live process holds the folder's lock."""
 
 
