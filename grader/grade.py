@@ -98,6 +98,8 @@ def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> 
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with z.open(info) as fin, open(target, "wb") as fout:
                         fout.write(fin.read(MAX_STUDENT_FILE_BYTES + 1))
+        except SubmissionError:
+            raise
         except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as e:
             raise SubmissionError(f"the zip {src.name} could not be unpacked ({type(e).__name__})") from None
         return dest
