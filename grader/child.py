@@ -57,14 +57,14 @@ def student_class(job):
     return type(cls.__name__, (cls,), methods) if methods else cls
 
 
-def make_agent(job, policy_file=None, expert_file=None, cfg_over=None, expert=None):
+def make_agent(job, policy_file=None, expert_file=None, cfg_over=None):
     import numpy as np
 
     from learning.agents import build_agent
     from learning.checkpoint import load_policy
 
     a = build_agent(job["agent"], job["env"], out_dir=os.path.join(os.getcwd(), "agent_out"), agent_cls=student_class(job),
-                    config={"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, expert=expert, quiet=True,
+                    config={"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, quiet=True,
                     progress=False)
     if policy_file:
         a.policy, _ = load_policy(policy_file)

@@ -339,14 +339,6 @@ def _probe(uid: int, paths: list[str]) -> dict:
         return {"readable": [], "python": False, "python_error": f"{type(e).__name__}: {e}"[:200]}
 
 
-def readable_by_sandbox(paths: list[Path]) -> list[str]:
-    """Which of ``paths`` the sandbox user can read (root mode only; [] otherwise)."""
-    pol = sandbox_policy()
-    if not pol.root:
-        return []
-    return _probe(pol.uids[0], [str(p) for p in paths])["readable"]
-
-
 def kill_uid(uid: int, deadline_s: float = 20.0) -> int:
     """SIGKILL every process of ``uid`` until none is left (root only). Returns the number of signals sent."""
     from grader.supervisor import _uid, kill_matching
@@ -433,7 +425,6 @@ class ChildResult:
     all_dead: bool = True
     oracle_over_budget: bool = False
     oracle_budget: int | None = None
-    oracle_queries: int | None = None
     oracle_error: str = ""
     supervisor_error: str = ""
 
@@ -500,7 +491,7 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                           seconds=float(status.get("seconds", 0.0)), out=d.out,
                           all_dead=bool(status.get("all_dead", False)),
                           oracle_over_budget=bool(status.get("oracle_over_budget")),
-                          oracle_budget=status.get("oracle_budget"), oracle_queries=status.get("oracle_queries"),
+                          oracle_budget=status.get("oracle_budget"),
                           oracle_error=str(status.get("oracle_error", "")), supervisor_error=err)
         if not res.all_dead and not err:
             raise SandboxError("a check left processes that could not be killed; grading stopped")

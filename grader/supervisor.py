@@ -198,7 +198,6 @@ class Oracle:
         self.budget = int(spec["budget"])
         self.cache: dict[bytes, object] = {}
         self.over_budget = False
-        self.requests = 0
 
     def act(self, obs):
         """(N, obs_dim) float32 → (N, act_dim) deterministic env actions, as GaussianMLPPolicy.act."""
@@ -224,7 +223,6 @@ class Oracle:
             acts = self.act(batch).reshape(len(fresh), self.act_dim)
             for k, a in zip(fresh, acts):
                 self.cache[k] = a.copy()
-        self.requests += 1
         out = np.stack([self.cache[k] for k in keys]).astype(np.float32)
         return HEADER.pack(0, rows) + out.tobytes()
 

@@ -3,7 +3,6 @@
 Each attack is a real submission graded for real (as root in CI: children under sandbox uids). It must earn
 nothing, leave nothing running or on disk, and change no other score or file.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 
 from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
+from grader.integrity import manifest  # noqa: E402
 from grader.submissions import write_submission  # noqa: E402
 
 from conftest import ROOT, run_cli  # noqa: E402
@@ -30,26 +30,10 @@ STUB_LOSS = "    return torch.zeros((), requires_grad=True)\n"
 
 def sandbox_processes() -> list[int]:
     """Live processes of the sandbox uids the tests' gradings claim from."""
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                uid = os.stat(f"/proc/{p}").st_uid
-                state = Path(f"/proc/{p}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if UID_BASE <= uid < UID_BASE + 256 and state != b"Z":
-                out.append(int(p))
-    return out
+    from grader.supervisor import _proc_entries, _stat, _uid
 
-
-def tracked_digest() -> str:
-    h = hashlib.sha256()
-    for sub in ("grader", "learning", "envs", "util", "data"):
-        for f in sorted((ROOT / sub).rglob("*")):
-            if f.is_file() and "__pycache__" not in f.parts:
-                h.update(str(f).encode() + f.read_bytes())
-    return h.hexdigest()
+    return [pid for pid in _proc_entries() if UID_BASE <= (_uid(pid) or -1) < UID_BASE + 256
+            and (_stat(pid) or ("Z",))[0] != "Z"]
 
 
 def loss_attack(body: str) -> dict[str, str]:
@@ -106,7 +90,7 @@ def test_daemon_cannot_forge_results_after_the_grader_exits(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not ROOT_MODE, reason="the ordinary-user mode cannot protect the grader's files (documented)")
 def test_daemon_editing_the_grader_changes_no_later_grade(tmp_path):
-    before = tracked_digest()
+    before = manifest()
     edit = (f'[open(p, "a").write("\\nBONUS = 15\\n") for p in ({str(ROOT / "grader" / "checks.py")!r}, '
             f'{str(ROOT / "grader" / "thresholds.yaml")!r})]')
     subs = tmp_path / "subs"
@@ -117,7 +101,7 @@ def test_daemon_editing_the_grader_changes_no_later_grade(tmp_path):
                 str(tmp_path / "res"), "--", "--only", "bc_loss", "--no-hidden", timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     time.sleep(4)
-    assert tracked_digest() == before
+    assert manifest() == before
     alice = json.loads((tmp_path / "res" / "b_alice.json").read_text())
     mallory = json.loads((tmp_path / "res" / "a_mallory.json").read_text())
     assert alice["score"] == 15 and mallory["score"] == 0
@@ -609,3 +593,38 @@ def test_only_regular_student_files_are_taken_from_a_submission(tmp_path):
     files = {p.name: p for p in out.rglob("*") if p.is_file()}
     assert set(files) == {"dart_agent.py", "dagger_agent.py"}
     assert files["dart_agent.py"].stat().st_size == MAX_STUDENT_FILE_BYTES + 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="root mode's network namespace and IPC cleanup")
+def test_no_network_and_no_ipc_left_behind(tmp_path):
+    """A child cannot reach a server on this machine (own network namespace, where the kernel allows it), and a
+    SysV shared-memory segment it creates is removed with its check."""
+    import socket
+
+    from grader.sandbox import sandbox_policy
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    body = f'''    import ctypes, socket
+    ctypes.CDLL(None).shmget(0, 4096, 0o1000 | 0o600)          # IPC_PRIVATE, IPC_CREAT
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+        reached = "CONNECTED"
+    except OSError:
+        reached = "NOCONNECT"
+    raise RuntimeError(reached)
+'''
+    try:
+        report = grade(write_submission(tmp_path / "sub", loss_attack(body)), include_hidden=False,
+                       include_performance=False, only={"bc_loss"})
+    finally:
+        server.close()
+    bc = next(t for t in report.tests if t.name.startswith("BC loss"))
+    assert bc.score == 0
+    if sandbox_policy().netns:
+        assert "NOCONNECT" in bc.output, bc.output
+    owners = [int(ln.split()[7]) for ln in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
+    assert not [o for o in owners if UID_BASE <= o < UID_BASE + 256]
