@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_samples", type=int, default=None,
                    help="cap on expert-labelled samples in the training set (overrides the config's max_samples)")
     p.add_argument("--total_steps", type=int, default=None,
-                   help="--agent expert: environment steps of TD3 training (overrides the config's trainer.total_steps)")
+                   help="--agent expert: environment steps of expert training (overrides the config's trainer.total_steps)")
     p.add_argument("--test_episodes", type=int, default=None,
                    help="episodes for the final / test evaluation (default: config's final_eval_episodes, or 10)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config's seed; test mode: default 0)")
@@ -80,7 +80,7 @@ def _check_args(args: argparse.Namespace) -> None:
         check_seed(args.seed, "--seed")
     if args.agent == "expert" and args.max_samples is not None:
         raise ValueError("--max_samples counts expert-labelled samples of the imitation agents; "
-                         "for --agent expert use --total_steps (environment steps of TD3 training).")
+                         "for --agent expert use --total_steps (environment steps of expert training).")
     if args.agent != "expert" and args.total_steps is not None:
         raise ValueError("--total_steps is for --agent expert; the imitation agents' budget is --max_samples.")
     for flag, value in (("--test_episodes", args.test_episodes), ("--max_samples", args.max_samples),

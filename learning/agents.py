@@ -81,7 +81,7 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     """The one way run.py and the tools build an agent ready to ``run()`` (or, for ``expert``, ``train()``).
 
     Args:
-        name: bc, dagger, dart, or expert (the TD3 trainer).
+        name: bc, dagger, dart, or expert (the expert trainer its config names: TD3, SAC or TQC).
         env: a short name (cheetah, ...), an env YAML path, or an :class:`EnvConfig`.
         overrides: config keys replacing the YAML's (e.g. ``{"seed": 3, "max_samples": 5000}``; for the
             expert, keys of the ``trainer:`` section such as ``total_steps``).
@@ -133,10 +133,12 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
 
 def _build_expert_trainer(env_cfg: Any, overrides: dict[str, Any] | None, out_dir: str | os.PathLike,
                           config_path: str | os.PathLike | None, progress: bool, quiet: bool) -> Any:
-    from learning.expert import TD3Trainer, load_expert_config, td3_config
+    from learning.expert import load_expert_config, trainer_classes, trainer_config
 
     cfg, source = load_expert_config(env_cfg.name, None if config_path is None else str(config_path))
     if cfg.env != env_cfg.name:
         raise ConfigError(f"{source} says env: {cfg.env}, but the run is on env '{env_cfg.name}'. "
                           "Pass the expert config for this env or fix its env: key.")
-    return TD3Trainer(env_cfg, td3_config(cfg, source, overrides), out_dir, progress=progress, quiet=quiet)
+    trainer_cfg = trainer_config(cfg, source, overrides)
+    _, trainer_cls = trainer_classes(trainer_cfg.algo)
+    return trainer_cls(env_cfg, trainer_cfg, out_dir, progress=progress, quiet=quiet)

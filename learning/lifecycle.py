@@ -140,7 +140,8 @@ class Run:
             (self.out_dir / name).unlink(missing_ok=True)
         for p in self.out_dir.glob("events.out.tfevents.*"):
             p.unlink(missing_ok=True)
-        shutil.rmtree(self.out_dir / "videos", ignore_errors=True)
+        for folder in ("videos", "snapshots"):
+            shutil.rmtree(self.out_dir / folder, ignore_errors=True)
 
     def start(self, columns: list[str], resume_iteration: int | None, total: int, initial: int, desc: str,
               unit: str, **bar_kwargs: Any) -> None:

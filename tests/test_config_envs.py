@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from envs.builder import (EnvConfig, available_envs, env_dims, episode_seed, make_env, resolve_env_config)
-from learning.expert import ExpertConfig, load_expert_config, td3_config
+from learning.expert import ExpertConfig, load_expert_config, trainer_config
 from util.config import ConfigError, load_config
 
 EXPECTED = {"cheetah": ("HalfCheetah-v5", 17, 6), "walker": ("Walker2d-v5", 17, 6),
@@ -76,11 +76,11 @@ def test_expert_trainer_config_is_validated(tmp_path):
     p.write_text("agent: expert\nenv: hopper\nmodel_file: m.pt\ntrainer:\n  batch_sise: 100\n")
     cfg, src = load_expert_config("hopper", str(p))
     with pytest.raises(ConfigError) as e:
-        td3_config(cfg, src)
+        trainer_config(cfg, src)
     assert "batch_sise" in str(e.value) and str(p) in str(e.value)
     for name in ("cheetah", "walker", "hopper", "ant"):  # the shipped configs are valid
         cfg, src = load_expert_config(name)
-        assert isinstance(cfg, ExpertConfig) and td3_config(cfg, src).algo == "td3"
+        assert isinstance(cfg, ExpertConfig) and trainer_config(cfg, src).algo == "td3"
 
 
 def test_episode_i_under_seed_s_is_reproducible():

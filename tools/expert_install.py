@@ -8,7 +8,7 @@ from pathlib import Path
 from envs.builder import EnvConfig, env_dims, make_env
 from learning.checkpoint import load_policy, save_policy
 from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
-from learning.expert import ExpertConfig, expert_model_path
+from learning.expert import ExpertConfig, expert_config_path, expert_model_path
 from util.fsio import atomic_write
 
 
@@ -24,11 +24,16 @@ SELECT_PURPOSE = "select"  # candidate selection uses its own episodes, disjoint
 
 
 def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episodes: int,
-                   select_episodes: int = 20) -> int:
+                   select_episodes: int = 20, min_return: float | None = None,
+                   config_source: Path | None = None) -> int:
     """Choose the candidate with the best mean over ``select_episodes`` selection episodes, then measure
     it on ``episodes`` held-out test episodes (the number reported), and ship it.
 
-    Candidates: run_dir/best_model.pt, run_dir/model.pt and run_dir/snapshots/*.pt.
+    Candidates: run_dir/best_model.pt, run_dir/model.pt and run_dir/snapshots/*.pt. A half-trained run never
+    replaces a better expert: the chosen candidate must beat the currently shipped expert's selection mean
+    (and ``min_return``, if given), or nothing is installed (exit 2). When the config used is not
+    ``data/agents/expert_<env>.yaml`` (e.g. ``data/training/expert_<env>.yaml``), it is copied there too, so
+    the shipped config states the settings that trained the shipped expert.
     """
     env = make_env(env_cfg)
     obs_dim, act_dim = env_dims(env)
@@ -45,24 +50,44 @@ def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episode
               f"{100 * sel.survival_rate:.0f}% reach the time limit (trained {meta.get('train_steps')} steps)")
         if best is None or sel.mean > best[1].mean:
             best = (policy, sel, meta, path)
-    policy, _, meta, path = best
+    policy, sel, meta, path = best
+    dest = expert_model_path(cfg)
+    if min_return is not None and sel.mean < min_return:
+        print(f"error: the best candidate ({path.name}, selection mean {sel.mean:.1f}) is below --min_return "
+              f"{min_return:g}; nothing installed. Train longer (--resume or --warm_start) and install again.")
+        return 2
+    if dest.is_file():
+        shipped, _ = load_policy(dest, obs_dim, act_dim, env_cfg.env_id)
+        old = evaluate_policy(env, shipped, select_episodes, TEST_SEED, SELECT_PURPOSE)
+        print(f"shipped {dest.name}: selection mean {old.mean:.1f} ± {old.std:.1f}, "
+              f"{100 * old.survival_rate:.0f}% reach the time limit")
+        if sel.mean <= old.mean:
+            print(f"error: the best candidate ({path.name}, selection mean {sel.mean:.1f}) does not beat the shipped "
+                  f"expert ({old.mean:.1f}); nothing installed. Train longer, or delete {dest} first to replace it "
+                  "anyway.")
+            return 2
     res = evaluate_policy(env, policy, episodes, TEST_SEED, TEST_PURPOSE, progress=True)
     print(f"chosen {path.name}: held-out mean {res.mean:.1f} ± {res.std:.1f} over {episodes} episodes, "
           f"{100 * res.survival_rate:.0f}% reach the time limit")
-    dest = expert_model_path(cfg)
     summary = {
         "env": env_cfg.name, "env_id": env_cfg.env_id, "source": path.name, "candidates": len(paths),
         "select_episodes": select_episodes,
         "eval_episodes": episodes, "eval_seed": TEST_SEED, "eval_purpose": TEST_PURPOSE,
         "return_mean": round(res.mean, 2), "return_std": round(res.std, 2),
         "survival_rate": round(res.survival_rate, 4),
-        "train_steps": meta.get("train_steps"), "train_wall_time_s": meta.get("train_wall_time_s"),
+        "algo": meta.get("algo", "td3"), "train_steps": meta.get("train_steps"),
+        "refill_steps": meta.get("refill_steps", 0), "train_wall_time_s": meta.get("train_wall_time_s"),
+        "train_cpu_time_s": meta.get("train_cpu_time_s"),
         "gymnasium_version": meta.get("gymnasium_version"), "mujoco_version": meta.get("mujoco_version"),
     }
     save_policy(dest, policy, {**meta, **{k: v for k, v in summary.items() if k != "source"}})
     summary["sha256"] = file_sha256(dest)
     summary["size_bytes"] = dest.stat().st_size
     atomic_write(dest.with_suffix(".json"), json.dumps(summary, indent=2) + "\n", "expert summary")
+    shipped_config = expert_config_path(env_cfg.name)
+    if config_source is not None and config_source.resolve() != shipped_config.resolve():
+        atomic_write(shipped_config, config_source.read_bytes(), "expert config")
+        print(f"Copied the training config {config_source} → {shipped_config}")
     log = run_dir / "log.txt"
     if log.is_file():
         atomic_write(dest.with_name(f"expert_{env_cfg.name}_train_log.txt"), log.read_bytes(), "expert training log")

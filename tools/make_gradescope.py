@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             src = ROOT / item
             files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
             for f in files:
-                if f.name.endswith("_train_log.txt"):
-                    continue
+                if f.name.endswith("_train_log.txt") or f.relative_to(ROOT).parts[:2] == ("data", "training"):
+                    continue   # training logs and compact training checkpoints are not needed to grade
                 z.write(f, str(f.relative_to(ROOT)))
     names = zipfile.ZipFile(out).namelist()
     for required in ("setup.sh", "run_autograder", "grader/__main__.py", "grader/thresholds.yaml", "grader/solution/bc_solution.py"):

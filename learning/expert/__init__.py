@@ -1,11 +1,17 @@
-"""The TD3 expert: its config and policy file (``config.py``), the trainer (``td3.py``) and its replay buffer.
+"""The expert: its config and policy file (``config.py``) and the off-policy trainers that make it.
 
-The imitation framework needs only ``load_expert``; ``tools/train_expert.py`` and ``run.py --agent expert`` train.
+``off_policy.py`` holds the loop, replay, checkpoints and warm start every trainer shares; ``td3.py``, ``sac.py``
+(SAC and TQC) the algorithms; ``networks.py`` the critics. The imitation framework needs only ``load_expert``;
+``tools/train_expert.py`` and ``run.py --agent expert`` train.
 """
 from learning.expert.config import AGENT_CONFIG_DIR, ExpertConfig, expert_config_path, expert_model_path
-from learning.expert.config import load_expert, load_expert_config, td3_config
+from learning.expert.config import load_expert, load_expert_config, trainer_classes, trainer_config
+from learning.expert.off_policy import OffPolicyConfig, OffPolicyTrainer, save_compact
 from learning.expert.replay_buffer import ReplayBuffer
+from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer
 from learning.expert.td3 import TD3Config, TD3Trainer
 
-__all__ = ["AGENT_CONFIG_DIR", "ExpertConfig", "ReplayBuffer", "TD3Config", "TD3Trainer", "expert_config_path",
-           "expert_model_path", "load_expert", "load_expert_config", "td3_config"]
+__all__ = ["AGENT_CONFIG_DIR", "ExpertConfig", "OffPolicyConfig", "OffPolicyTrainer", "ReplayBuffer", "SACConfig",
+           "SACTrainer", "TD3Config", "TD3Trainer", "TQCConfig", "TQCTrainer", "expert_config_path",
+           "expert_model_path", "load_expert", "load_expert_config", "save_compact", "trainer_classes",
+           "trainer_config"]

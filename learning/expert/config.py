@@ -15,7 +15,7 @@ AGENT_CONFIG_DIR = REPO_ROOT / "data" / "agents"
 
 @dataclass
 class ExpertConfig:
-    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer`` holds the TD3 hyper-parameters."""
+    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer`` holds the trainer's settings (``algo``: td3, sac or tqc)."""
 
     agent: str
     env: str
@@ -42,12 +42,23 @@ def load_expert_config(env_name: str, path: str | None = None) -> tuple[ExpertCo
     return from_dict(ExpertConfig, load_yaml_file(p), str(p)), str(p)
 
 
-def td3_config(cfg: ExpertConfig, source: str, overrides: dict[str, Any] | None = None):
-    from learning.expert.td3 import TD3Config
+def trainer_classes(algo: str) -> tuple[type, type]:
+    """(config dataclass, trainer class) for ``trainer.algo``: td3, sac or tqc."""
+    from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer
+    from learning.expert.td3 import TD3Config, TD3Trainer
 
+    table = {"td3": (TD3Config, TD3Trainer), "sac": (SACConfig, SACTrainer), "tqc": (TQCConfig, TQCTrainer)}
+    if algo not in table:
+        raise ConfigError(f"trainer.algo must be one of {', '.join(sorted(table))}, got {algo!r}.")
+    return table[algo]
+
+
+def trainer_config(cfg: ExpertConfig, source: str, overrides: dict[str, Any] | None = None):
+    """The validated trainer settings of an expert config (``trainer:`` section, ``algo`` defaults to td3)."""
     data = dict(cfg.trainer)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return from_dict(TD3Config, data, f"{source} (section 'trainer')")
+    config_cls, _ = trainer_classes(str(data.setdefault("algo", "td3")))
+    return from_dict(config_cls, data, f"{source} (section 'trainer')")
 
 
 def expert_model_path(cfg: ExpertConfig) -> Path:

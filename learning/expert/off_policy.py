@@ -1,0 +1,506 @@
+"""What every off-policy expert trainer shares: the environment loop, replay, evaluation, log, checkpoints.
+
+An algorithm (:mod:`learning.expert.td3`, :mod:`learning.expert.sac`) subclasses :class:`OffPolicyTrainer`
+and supplies its networks and optimizers (``saved_modules``), its exploration action and one gradient
+``update`` on a replay batch. It also supplies ``policy()``: the deterministic actor as an ordinary
+:class:`GaussianMLPPolicy` (tanh-squashed mean), which is what is evaluated and written to ``model.pt``,
+so every expert file has the same plain layout whatever algorithm trained it.
+
+Two ways to continue a run:
+
+* ``resume`` (exact): ``checkpoint.pt`` (networks, optimizers, RNG states, counters, the unfinished
+  episode's MuJoCo state) and ``replay.npz`` (the replay data) are written together every
+  ``checkpoint_interval`` steps, at the end and on Ctrl-C / SIGTERM. Signals act only between two
+  environment steps and a step's log row is written before its checkpoint, so an interrupted-and-resumed
+  run gives the same networks and the same log as an uninterrupted one, whatever the moment of the kill.
+* ``warm_start`` (from a compact checkpoint, :func:`save_compact`): only ``checkpoint.pt``, ``log.txt`` and
+  the candidate models, a few MB, small enough to commit (``data/training/<env>/``) and so to survive a
+  move to a fresh machine. The replay buffer (hundreds of MB) is not kept: the warm-started run refills it
+  with ``refill_steps`` environment steps of the current actor with its exploration noise, without
+  updates, then trains on as before. It is deterministic (the same compact checkpoint gives the same run)
+  but not bit-identical to a run that was never stopped, whose replay held older experience too.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
+from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
+from learning.evaluation import evaluate_policy
+from learning.expert.replay_buffer import ReplayBuffer
+from learning.lifecycle import Run
+from learning.policy import GaussianMLPPolicy
+from util.config import check_seed
+from util.errors import UserError
+from util.signals import StepBoundaryInterrupts
+
+LOG_COLUMNS = [
+    "Iteration", "Samples", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
+    "Critic_Loss", "Actor_Loss", "Q_Mean", "Episodes", "Steps_Per_Sec",
+]
+# what a compact checkpoint folder holds (checkpoint.pt is required, the rest is copied when present),
+# plus the run's snapshots/ (the policies of its best evaluations: candidates for --install)
+COMPACT_FILES = ("checkpoint.pt", "log.txt", "config.json", "best_model.pt", "model.pt")
+SNAPSHOTS = "snapshots"
+KEEP_SNAPSHOTS = 5
+
+
+@dataclass
+class OffPolicyConfig:
+    """Settings every off-policy trainer has (``trainer:`` section of ``data/agents/expert_<env>.yaml``)."""
+
+    algo: str = ""
+    total_steps: int = 1_000_000
+    start_steps: int = 10_000          # uniform random actions before the actor acts
+    learning_starts: int = 10_000      # first gradient update
+    buffer_size: int = 1_000_000
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005                 # Polyak rate of the target networks
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])   # the actor (the shipped policy)
+    eval_interval: int = 10_000        # one log row (iteration) per eval_interval steps
+    eval_episodes: int = 5
+    checkpoint_interval: int = 25_000
+    refill_steps: int = 100_000        # warm start: environment steps that refill the replay before updates resume
+    seed: int = 0
+
+    ALGO = ""
+
+    def validate(self) -> None:
+        if self.algo != self.ALGO:
+            raise ValueError(f"trainer.algo must be '{self.ALGO}' for this trainer, got '{self.algo}'")
+        for name in ("total_steps", "buffer_size", "batch_size", "eval_interval", "checkpoint_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"trainer.{name} must be positive")
+        for name in ("start_steps", "learning_starts", "refill_steps", "eval_episodes"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"trainer.{name} must be at least 0")
+        if not 0 < self.gamma < 1 or not 0 < self.tau <= 1:
+            raise ValueError("trainer.gamma must be in (0,1) and tau in (0,1]")
+        if not self.hidden_sizes or any(h <= 0 for h in self.hidden_sizes):
+            raise ValueError("trainer.hidden_sizes must be a non-empty list of positive widths")
+        check_seed(self.seed, "trainer.seed")
+
+
+class OffPolicyTrainer:
+    """Trains an expert policy on one env by an off-policy actor-critic; see the module docstring.
+
+    Subclasses build their networks in ``__init__`` (after calling this one) and implement
+    ``saved_modules``, ``explore_action``, ``update`` and ``policy``.
+    """
+
+    ALGO = ""
+
+    def __init__(self, env_cfg: EnvConfig, cfg: OffPolicyConfig, run_dir: str | os.PathLike, progress: bool = True,
+                 quiet: bool = False):
+        """``quiet``: no progress bar and no printed log rows."""
+        self.env_cfg, self.cfg = env_cfg, cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress and not quiet
+        self.echo = not quiet
+        self.env = make_env(env_cfg)
+        self.eval_env = make_env(env_cfg)
+        self.obs_dim, self.act_dim = env_dims(self.env)
+        self.act_low, self.act_high = action_bounds(self.env)
+        torch.manual_seed(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.replay = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.total_steps))
+
+        # counters (all saved in the checkpoint)
+        self.step = 0
+        self.updates = 0
+        self.episode = 0
+        self.iteration = 0
+        self.wall_time = 0.0
+        self.cpu_time = 0.0               # CPU seconds of this process (its cost in core-seconds)
+        self.best_eval = -float("inf")
+        self.refill_left = 0              # warm start: refill steps still to take before training goes on
+        self.refill_steps_total = 0       # environment steps spent refilling replays (not counted in `step`)
+        self.warm_starts = 0
+        self.snapshots: list[tuple[float, int]] = []   # (evaluation return, step) of the kept snapshots/
+        self.recent_returns: list[float] = []
+        self.last_losses: dict[str, float] = {}
+        self._obs: np.ndarray | None = None           # current observation of the unfinished episode
+        self._ep_return = 0.0
+        self._episode_obs: list[np.ndarray] = []
+
+    # ------------------------------------------------------------------ what an algorithm supplies
+    def saved_modules(self) -> dict[str, Any]:
+        """Name → nn.Module / optimizer / tensor holder saved in (and restored from) the checkpoint."""
+        raise NotImplementedError
+
+    def explore_action(self, obs: np.ndarray) -> np.ndarray:
+        """The behaviour action for raw obs (obs_dim,) after ``start_steps``: normalized, (act_dim,) in [-1, 1]."""
+        raise NotImplementedError
+
+    def update(self) -> None:
+        """One gradient update from a replay batch; sets ``self.last_losses``; increments ``self.updates``."""
+        raise NotImplementedError
+
+    def policy(self) -> GaussianMLPPolicy:
+        """The deterministic actor as a plain policy (what is evaluated and saved as ``model.pt``)."""
+        raise NotImplementedError
+
+    @property
+    def uses_obs_statistics(self) -> bool:
+        """Whether running observation statistics are kept (then each episode's observations are collected)."""
+        return False
+
+    def update_obs_statistics(self, episode_obs: np.ndarray) -> None:
+        """Merge one finished episode's observations (T+1, obs_dim) into running statistics, if kept."""
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    @property
+    def replay_path(self) -> Path:
+        return self.run_dir / "replay.npz"
+
+    @property
+    def checkpoint_format(self) -> str:
+        return f"il-mujoco-{self.ALGO}-checkpoint"
+
+    def sample_batch(self) -> tuple[torch.Tensor, ...]:
+        """A uniform replay batch: obs (B, obs_dim), act (B, act_dim) normalized, rew (B,), next_obs, terminated (B,)."""
+        idx = self.replay.sample_indices(self.cfg.batch_size, self.rng)
+        return tuple(torch.from_numpy(x) for x in self.replay.get(idx))
+
+    def _to_env_action(self, a: np.ndarray) -> np.ndarray:
+        return self.act_low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.act_high - self.act_low)
+
+    # ------------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.checkpoint_format,
+            "version": 1,
+            "env_id": self.env_cfg.env_id,
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            **{name: m.state_dict() for name, m in self.saved_modules().items()},
+            "torch_rng": torch.get_rng_state(),
+            "np_rng": self.rng.bit_generator.state,
+            "counters": {
+                "step": self.step, "updates": self.updates, "episode": self.episode,
+                "iteration": self.iteration, "wall_time": self.wall_time, "best_eval": self.best_eval,
+                "cpu_time": self.cpu_time, "replay_size": self.replay.size, "replay_ptr": self.replay.ptr,
+                "refill_left": self.refill_left, "refill_steps_total": self.refill_steps_total,
+                "warm_starts": self.warm_starts, "snapshots": [list(x) for x in self.snapshots],
+            },
+            "recent_returns": list(self.recent_returns),
+            "last_losses": dict(self.last_losses),
+            # the unfinished episode, so that a resumed run continues it exactly
+            "episode_state": None if self._obs is None else {
+                "obs": torch.from_numpy(np.asarray(self._obs, np.float32).copy()),
+                "ep_return": self._ep_return,
+                "episode_obs": torch.from_numpy(np.asarray(self._episode_obs, np.float32))
+                if self.uses_obs_statistics else None,
+                "env": get_env_state(self.env),
+            },
+        }
+
+    def save_checkpoint(self) -> None:
+        self.replay.save(self.replay_path)          # replay first: the checkpoint names its size
+        atomic_torch_save(self.state_dict(), self.checkpoint_path)
+
+    def _read_checkpoint(self, path: Path, hint: str) -> dict[str, Any]:
+        ck = safe_torch_load(path, "trainer checkpoint", hint)
+        if not isinstance(ck, dict) or ck.get("format") != self.checkpoint_format:
+            found = ck.get("format") if isinstance(ck, dict) else None
+            raise CheckpointError(f"{path} is not a {self.ALGO.upper()} trainer checkpoint"
+                                  f"{f' (it is {found!r})' if found else ''}. {hint}")
+        if ck["env_id"] != self.env_cfg.env_id or ck["obs_dim"] != self.obs_dim or ck["act_dim"] != self.act_dim:
+            raise CheckpointError(f"{path} is for {ck['env_id']}, not {self.env_cfg.env_id}. {hint}")
+        try:
+            for name, m in self.saved_modules().items():
+                m.load_state_dict(ck[name])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(
+                f"{path} does not match the configured networks ({str(e).splitlines()[0]}). "
+                "Continue with the same trainer config it was written with."
+            ) from None
+        return ck
+
+    def _restore_counters(self, ck: dict[str, Any]) -> None:
+        c = ck["counters"]
+        torch.set_rng_state(ck["torch_rng"])
+        self.rng.bit_generator.state = ck["np_rng"]
+        self.step, self.updates, self.episode = c["step"], c["updates"], c["episode"]
+        self.iteration, self.wall_time, self.best_eval = c["iteration"], c["wall_time"], c["best_eval"]
+        self.refill_left = c.get("refill_left", 0)
+        self.cpu_time = c.get("cpu_time", c["wall_time"])   # older checkpoints: wall time, an upper bound
+        self.refill_steps_total = c.get("refill_steps_total", 0)
+        self.warm_starts = c.get("warm_starts", 0)
+        self.snapshots = [(float(r), int(st)) for r, st in c.get("snapshots", [])]
+        self.recent_returns = list(ck["recent_returns"])
+        self.last_losses = dict(ck["last_losses"])
+
+    def load_checkpoint(self) -> None:
+        """Exact resume from ``run_dir``: checkpoint.pt and replay.npz."""
+        hint = (f"Start again with --overwrite instead of --resume, or point --run_dir at a folder holding a "
+                f"{self.ALGO.upper()} checkpoint for {self.env_cfg.env_id}.")
+        ck = self._read_checkpoint(self.checkpoint_path, hint)
+        if not self.replay_path.is_file():
+            raise CheckpointError(
+                f"replay data {self.replay_path} is missing; cannot resume exactly. To continue from the networks "
+                f"alone (the replay is refilled), use --warm_start {self.run_dir} with a new --run_dir.")
+        self.replay.load(self.replay_path)
+        c = ck["counters"]
+        # the replay file can be newer than the checkpoint only if a save was cut between the two writes
+        self.replay.size, self.replay.ptr = c["replay_size"], c["replay_ptr"]
+        self._restore_counters(ck)
+        ep = ck.get("episode_state")
+        if ep is not None:
+            self.env.reset(seed=episode_seed(self.cfg.seed, "train", self.episode))
+            set_env_state(self.env, ep["env"])
+            self._obs = ep["obs"].numpy().copy()
+            self._ep_return = float(ep["ep_return"])
+            self._episode_obs = list(ep["episode_obs"].numpy()) if ep.get("episode_obs") is not None else [self._obs]
+        else:
+            self._obs = None
+
+    def load_warm_start(self, source: Path) -> None:
+        """Continue from a compact checkpoint (networks, optimizers, RNG, counters; no replay).
+
+        The unfinished episode is dropped (the next one starts) and no update happens during the next
+        ``refill_steps`` steps, so the new replay holds the current actor's experience before training resumes.
+        """
+        path = source / "checkpoint.pt" if source.is_dir() else source
+        hint = (f"--warm_start takes a compact checkpoint folder written by --save_compact (or a run folder) "
+                f"of a {self.ALGO.upper()} run on {self.env_cfg.env_id}.")
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}. {hint}")
+        ck = self._read_checkpoint(path, hint)
+        self._restore_counters(ck)
+        self.episode += 1
+        self._obs = None
+        self.recent_returns = []
+        refill = min(self.cfg.refill_steps, self.replay.capacity)
+        self.refill_left = refill
+        self.warm_starts += 1
+        print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
+              f"{self.best_eval:.1f}): refilling the replay with {refill} steps before updates resume.")
+
+    def policy_meta(self) -> dict[str, Any]:
+        import gymnasium
+        import mujoco
+
+        return {
+            "env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name, "algo": self.ALGO,
+            "train_steps": self.step, "train_wall_time_s": round(self.wall_time, 1),
+            "train_cpu_time_s": round(self.cpu_time, 1), "seed": self.cfg.seed,
+            "refill_steps": self.refill_steps_total, "warm_starts": self.warm_starts,
+            "gymnasium_version": gymnasium.__version__, "mujoco_version": mujoco.__version__,
+        }
+
+    # ------------------------------------------------------------------ main loop
+    def run_settings(self) -> dict[str, Any]:
+        """What defines this run (written to config.json; ``resume`` must match it)."""
+        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
+
+    def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
+              warm_start: str | os.PathLike | None = None) -> dict[str, float]:
+        """Run until ``total_steps`` (or ``max_steps`` more steps); returns final stats.
+
+        The run folder follows :class:`learning.lifecycle.Run`'s rules (lock; ``resume`` or ``overwrite``
+        needed when it already holds a run). ``warm_start``: a compact checkpoint folder to continue from,
+        into a new run folder. SIGINT/SIGTERM stop at the next step boundary with a checkpoint.
+        """
+        source = None if warm_start is None else Path(warm_start)
+        if source is not None:
+            if resume:
+                raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
+                                "--run_dir; --warm_start starts a new run from a compact checkpoint.")
+            if source.resolve() == self.run_dir.resolve():
+                raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
+                                "--run_dir (the compact checkpoint is never overwritten by training).")
+        with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
+                 echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
+            resume_iteration = None
+            if run.resuming:
+                self.load_checkpoint()
+                resume_iteration = self.iteration
+            elif source is not None:
+                self.load_warm_start(source)
+                folder = source if source.is_dir() else source.parent
+                if (folder / "log.txt").is_file():  # the earlier rows continue the learning curve
+                    shutil.copyfile(folder / "log.txt", self.run_dir / "log.txt")
+                    resume_iteration = self.iteration
+                for name in ("best_model.pt", *(f"{SNAPSHOTS}/step_{st:08d}.pt" for _, st in self.snapshots)):
+                    if (folder / name).is_file():   # earlier candidates stay candidates
+                        (self.run_dir / name).parent.mkdir(exist_ok=True)
+                        shutil.copyfile(folder / name, self.run_dir / name)
+            run.start(LOG_COLUMNS, resume_iteration, total=self.cfg.total_steps, initial=self.step,
+                      desc=f"{self.ALGO} {self.env_cfg.name}", unit="step", mininterval=5.0)
+            self._train_loop(run, signals, max_steps)
+        save_policy(self.run_dir / "model.pt", self.policy(), self.policy_meta())
+        return {"step": self.step, "best_eval": self.best_eval}
+
+    def _train_loop(self, run: Run, signals: StepBoundaryInterrupts, max_steps: int | None) -> None:
+        cfg = self.cfg
+        stop_at = cfg.total_steps if max_steps is None else min(cfg.total_steps, self.step + max_steps)
+        next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
+        self._wall_base, self._session_start = self.wall_time, time.time()
+        self._cpu_base, self._session_cpu_start = self.cpu_time, time.process_time()
+        if self._obs is None:
+            self._start_episode()
+        t_iter, steps_iter = time.time(), self.step
+        while self.step < stop_at:
+            if signals.requested:  # a step boundary: the saved state is exactly an uninterrupted run's
+                self._tick_wall_time()
+                self.save_checkpoint()
+                print(f"\nInterrupted at step {self.step}: checkpoint saved to {self.checkpoint_path}; "
+                      "continue with --resume.")
+                raise KeyboardInterrupt
+            if self.refill_left > 0:   # warm start: refill the replay first (these steps are not counted)
+                self._refill_step()
+                continue
+            self._env_step()
+            run.advance(1)
+            if self.step % cfg.eval_interval == 0:  # the row first: a kill before the checkpoint redoes both
+                now = time.time()
+                self._tick_wall_time()
+                row = self._evaluate_and_log(run, steps_per_sec=(self.step - steps_iter) / max(1e-9, now - t_iter))
+                t_iter, steps_iter = time.time(), self.step
+                run.advance(0, test=f"{row['Test_Return']:.0f}", best=f"{self.best_eval:.0f}")
+            if self.step >= next_checkpoint:
+                self._tick_wall_time()
+                self.save_checkpoint()
+                next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
+        self._tick_wall_time()
+        self.save_checkpoint()
+
+    def _start_episode(self) -> None:
+        self._obs, _ = self.env.reset(seed=episode_seed(self.cfg.seed, "train", self.episode))
+        self._ep_return, self._episode_obs = 0.0, [self._obs]
+
+    def _act_and_store(self, explore_uniform: bool) -> tuple[bool, bool]:
+        """Act once (uniformly or with the exploration policy), store the transition. Returns (terminated, truncated)."""
+        obs = self._obs
+        if explore_uniform:
+            a = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
+        else:
+            a = np.clip(self.explore_action(obs), -1.0, 1.0).astype(np.float32)
+        next_obs, r, terminated, truncated, _ = self.env.step(self._to_env_action(a))
+        self.replay.add(obs, a, r, next_obs, terminated)
+        self._ep_return += float(r)
+        self._obs = next_obs
+        if self.uses_obs_statistics:
+            self._episode_obs.append(next_obs)
+        return terminated, truncated
+
+    def _end_episode_if(self, done: bool) -> None:
+        if done:
+            self.recent_returns.append(self._ep_return)
+            self.episode += 1
+            if self.uses_obs_statistics:
+                self.update_obs_statistics(np.asarray(self._episode_obs))
+            self._start_episode()
+
+    def _env_step(self) -> None:
+        """One environment step, its replay entry and (after learning_starts) one gradient update."""
+        terminated, truncated = self._act_and_store(explore_uniform=self.step < self.cfg.start_steps)
+        self.step += 1
+        if self.step >= self.cfg.learning_starts:
+            self.update()
+        self._end_episode_if(terminated or truncated)
+
+    def _refill_step(self) -> None:
+        """Warm start: one step of the current actor (with exploration noise) into the replay; no update, no step count."""
+        terminated, truncated = self._act_and_store(explore_uniform=False)
+        self.refill_steps_total += 1
+        self.refill_left -= 1
+        self._end_episode_if(terminated or truncated)
+        if self.refill_left == 0:
+            self.recent_returns = []   # the next log row's training return is the training episodes' only
+
+    def _tick_wall_time(self) -> None:
+        """Total training wall (and CPU) time = time before this session + time in this session."""
+        self.wall_time = self._wall_base + (time.time() - self._session_start)
+        self.cpu_time = self._cpu_base + (time.process_time() - self._session_cpu_start)
+
+    def _evaluate_and_log(self, run: Run, steps_per_sec: float) -> dict[str, float]:
+        cfg = self.cfg
+        policy = self.policy()
+        res = evaluate_policy(self.eval_env, policy, cfg.eval_episodes, cfg.seed, purpose="eval")
+        self.iteration += 1
+        train_ret = float(np.mean(self.recent_returns)) if self.recent_returns else float("nan")
+        row = {
+            "Iteration": self.iteration, "Samples": self.step, "Wall_Time": round(self.wall_time, 2),
+            "Train_Return": train_ret, "Test_Return": res.mean, "Test_Return_Std": res.std,
+            "Critic_Loss": self.last_losses.get("Critic_Loss", float("nan")),
+            "Actor_Loss": self.last_losses.get("Actor_Loss", float("nan")),
+            "Q_Mean": self.last_losses.get("Q_Mean", float("nan")),
+            "Episodes": self.episode, "Steps_Per_Sec": round(steps_per_sec, 1),
+        }
+        run.log(row)
+        self.recent_returns = []
+        save_policy(self.run_dir / "model.pt", policy, self.policy_meta())
+        if res.mean > self.best_eval:
+            self.best_eval = res.mean
+            save_policy(self.run_dir / "best_model.pt", policy, {**self.policy_meta(), "eval_return": res.mean})
+        self._keep_snapshot(policy, res.mean)
+        return row
+
+    def snapshot_path(self, step: int) -> Path:
+        return self.run_dir / SNAPSHOTS / f"step_{step:08d}.pt"
+
+    def _keep_snapshot(self, policy: GaussianMLPPolicy, eval_return: float) -> None:
+        """Keep the policies of the ``KEEP_SNAPSHOTS`` best evaluations in snapshots/ (install's candidates).
+
+        A 5-episode evaluation is noisy, so --install re-measures all of them on its own selection episodes.
+        """
+        if len(self.snapshots) >= KEEP_SNAPSHOTS and eval_return <= min(self.snapshots)[0]:
+            return
+        self.snapshot_path(self.step).parent.mkdir(exist_ok=True)
+        save_policy(self.snapshot_path(self.step), policy, {**self.policy_meta(), "eval_return": eval_return})
+        self.snapshots.append((eval_return, self.step))
+        if len(self.snapshots) > KEEP_SNAPSHOTS:
+            dropped = min(self.snapshots)
+            self.snapshots.remove(dropped)
+            self.snapshot_path(dropped[1]).unlink(missing_ok=True)
+
+
+def save_compact(run_dir: str | os.PathLike, dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+    """Copy a run's compact checkpoint (``COMPACT_FILES``, no replay) into ``dest``; returns the files written.
+
+    ``dest`` must be empty or absent unless ``overwrite`` (then its compact files are replaced).
+    """
+    src, out = Path(run_dir), Path(dest)
+    if not (src / "checkpoint.pt").is_file():
+        raise CheckpointError(f"{src} holds no checkpoint.pt: train (or resume) there first, or pick the run folder "
+                              "with --run_dir.")
+    if out.resolve() == src.resolve():
+        raise UserError(f"--save_compact {out} is the run folder itself: name another folder (e.g. data/training/<env>).")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--save_compact {out} is a file, not a folder: name a folder.")
+    present = [f for f in COMPACT_FILES if (out / f).exists()]
+    if present and not overwrite:
+        raise UserError(f"{out} already holds a compact checkpoint ({', '.join(present)}). Add --overwrite to "
+                        "replace it, or name another folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SNAPSHOTS).mkdir(exist_ok=True)
+    names = [n for n in COMPACT_FILES if (src / n).is_file()]
+    names += [f"{SNAPSHOTS}/{p.name}" for p in sorted((src / SNAPSHOTS).glob("step_*.pt"))]
+    written = []
+    for name in names:
+        tmp = out / f".{name.replace('/', '_')}.{os.getpid()}.tmp"
+        shutil.copyfile(src / name, tmp)
+        os.replace(tmp, out / name)
+        written.append(out / name)
+    # a stale file from an older compact checkpoint would mislead a warm start or an install
+    for p in [out / n for n in COMPACT_FILES] + list((out / SNAPSHOTS).glob("step_*.pt")):
+        if p.exists() and p not in written:
+            p.unlink()
+    return written
+
