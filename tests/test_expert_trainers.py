@@ -181,6 +181,10 @@ def test_install_refuses_a_candidate_weaker_than_the_shipped_expert(tmp_path):
     out = subprocess.run([*tool, "--install", "--eval_episodes", "2"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "does not beat the shipped expert" in out.stdout and shipped.read_bytes() == before
+    out = subprocess.run([*tool, "--install", "--min_survival", "1.01"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "error: --min_survival is a fraction" in out.stderr
+    out = subprocess.run([*tool, "--min_return", "5000"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "apply to --install only" in out.stderr
     out = subprocess.run([*tool, "--save_compact", str(tmp_path / "c"), "--resume"], cwd=REPO_ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2 and "error: --save_compact and --resume exclude each other" in out.stderr

@@ -24,12 +24,14 @@ SELECT_PURPOSE = "select"  # candidate selection uses its own episodes, disjoint
 
 
 def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episodes: int,
-                   select_episodes: int = 20, min_return: float | None = None,
+                   select_episodes: int = 20, min_return: float | None = None, min_survival: float = 0.0,
                    config_source: Path | None = None) -> int:
     """Choose the candidate with the best mean over ``select_episodes`` selection episodes, then measure
     it on ``episodes`` held-out test episodes (the number reported), and ship it.
 
-    Candidates: run_dir/best_model.pt, run_dir/model.pt and run_dir/snapshots/*.pt. A half-trained run never
+    Candidates: run_dir/best_model.pt, run_dir/model.pt and run_dir/snapshots/*.pt; those whose episodes reach
+    the time limit less often than ``min_survival`` (a fraction) on the selection episodes are passed over. A
+    half-trained run never
     replaces a better expert: the chosen candidate must beat the currently shipped expert's selection mean
     (and ``min_return``, if given), or nothing is installed (exit 2). When the config used is not
     ``data/agents/expert_<env>.yaml`` (e.g. ``data/training/expert_<env>.yaml``), it is copied there too, so
@@ -48,8 +50,14 @@ def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episode
         sel = evaluate_policy(env, policy, select_episodes, TEST_SEED, SELECT_PURPOSE)
         print(f"{path.name}: selection mean {sel.mean:.1f} ± {sel.std:.1f} over {select_episodes} episodes, "
               f"{100 * sel.survival_rate:.0f}% reach the time limit (trained {meta.get('train_steps')} steps)")
+        if sel.survival_rate < min_survival:
+            continue
         if best is None or sel.mean > best[1].mean:
             best = (policy, sel, meta, path)
+    if best is None:
+        print(f"error: no candidate reaches the time limit in {100 * min_survival:g}% of the selection episodes "
+              "(--min_survival); nothing installed. Train longer and install again.")
+        return 2
     policy, sel, meta, path = best
     dest = expert_model_path(cfg)
     if min_return is not None and sel.mean < min_return:

@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "copy it to the config's model_file")
     p.add_argument("--min_return", type=float, default=None,
                    help="with --install: refuse a candidate whose selection mean is below this floor")
+    p.add_argument("--min_survival", type=float, default=0.0,
+                   help="with --install: only candidates whose selection episodes reach the time limit at least this "
+                        "often (a fraction, e.g. 0.98) are eligible")
+    p.add_argument("--select_episodes", type=int, default=20, help="with --install: selection episodes (default 20)")
     p.add_argument("--eval_episodes", type=int, default=50, help="episodes for --install (default 50)")
     return p
 
@@ -62,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                              ("--warm_start", args.warm_start is not None), ("--resume", args.resume)) if on]
     if len(modes) > 1:
         raise ValueError(f"{' and '.join(modes)} exclude each other: give one of them.")
-    if args.min_return is not None and not args.install:
-        raise ValueError("--min_return applies to --install only.")
+    if not args.install and (args.min_return is not None or args.min_survival or args.select_episodes != 20):
+        raise ValueError("--min_return, --min_survival and --select_episodes apply to --install only.")
+    if not 0.0 <= args.min_survival <= 1.0:
+        raise ValueError(f"--min_survival is a fraction in [0, 1] (got {args.min_survival}).")
+    if args.select_episodes < 1 or args.eval_episodes < 1:
+        raise ValueError("--select_episodes and --eval_episodes must be at least 1.")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -78,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         from tools.expert_install import install_expert
 
         cfg, source = load_expert_config(env_cfg.name, args.agent_config)
-        return install_expert(env_cfg, cfg, run_dir, args.eval_episodes, min_return=args.min_return,
-                              config_source=Path(source))
+        return install_expert(env_cfg, cfg, run_dir, args.eval_episodes, select_episodes=args.select_episodes,
+                              min_return=args.min_return, min_survival=args.min_survival, config_source=Path(source))
     if args.save_compact is not None:
         from learning.expert import save_compact
 
