@@ -8,10 +8,17 @@ writes it to ``--out``.
 
     python tools/benchmark_a1.py                          # all tasks, 3 seeds, 50 episodes
     python tools/benchmark_a1.py --envs cheetah --seeds 1 --eval_episodes 10 --jobs 2
+
+Each finished cell (task, variant, seed) is stored in ``<out_dir>/cells/`` under a key made of everything that
+determines it (the expert file, the demos, the a1/ config, the reference TODO code, the seed and the number of
+episodes), so an interrupted benchmark continues where it stopped and a cell is recomputed only when one of
+those changed (``--recompute`` recomputes all).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import sys
 import time
@@ -50,6 +57,27 @@ def run_one(job: tuple[str, str, int, int, str]) -> dict:
             "env_steps": a.env_steps, "seconds": time.time() - t0, "log": str(out / "log.txt")}
 
 
+def cell_key(env_name: str, variant: str, seed: int, episodes: int) -> str:
+    """A digest of everything that determines one cell's result (files by content, not by date)."""
+    from grader.solution import SOLUTION_METHODS
+    from learning.expert import expert_model_path, load_expert_config
+
+    agent, overrides = VARIANTS[variant]
+    h = hashlib.sha256(json.dumps([env_name, variant, overrides, seed, episodes]).encode())
+    for path in (expert_model_path(load_expert_config(env_name)[0]), ROOT / "data" / "demos" / f"{env_name}.npz",
+                 ROOT / "a1" / f"{agent}_{env_name}.yaml", ROOT / "data" / "envs" / f"{env_name}.yaml"):
+        h.update(path.read_bytes() if path.is_file() else b"absent")
+    for methods in SOLUTION_METHODS.values():
+        for fn in methods.values():
+            h.update(inspect.getsource(fn).encode())
+    return h.hexdigest()[:16]
+
+
+def cell_path(out_dir: str, env_name: str, variant: str, seed: int, key: str) -> Path:
+    tag = variant.lower().replace(" ", "_").replace("(", "").replace(")", "")
+    return Path(out_dir) / "cells" / f"{env_name}_{tag}_seed{seed}_{key}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cheetah", "walker", "hopper", "ant"])
@@ -59,17 +87,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="parallel child processes (default 2)")
     p.add_argument("--out_dir", default=str(ROOT / "output" / "benchmark"))
     p.add_argument("--out", default=str(ROOT / "output" / "benchmark" / "benchmark_a1.md"))
+    p.add_argument("--recompute", action="store_true", help="ignore the cells stored in <out_dir>/cells/")
     args = p.parse_args(argv)
     import numpy as np
 
     from learning.imitation import expert_reference
 
     jobs = [(e, v, s, args.eval_episodes, args.out_dir) for e in args.envs for v in args.variants for s in range(args.seeds)]
-    results = []
+    results, todo = [], []
+    for job in jobs:
+        e, v, s = job[:3]
+        path = cell_path(args.out_dir, e, v, s, cell_key(e, v, s, args.eval_episodes))
+        if path.is_file() and not args.recompute:
+            results.append(json.loads(path.read_text()))
+        else:
+            todo.append((job, path))
+    if results:
+        print(f"{len(results)} of {len(jobs)} cells stored in {Path(args.out_dir) / 'cells'} are reused "
+              "(--recompute to train them again).")
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for r in pool.map(run_one, jobs):
+        for (job, path), r in zip(todo, pool.map(run_one, [job for job, _ in todo])):
             results.append(r)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(r, indent=1))
+            tmp.replace(path)      # a cell is stored whole or not at all
             print(f"[{len(results)}/{len(jobs)}] {r['env']:8s} {r['variant']:16s} seed {r['seed']}: "
                   f"{r['return']:8.1f}  ({r['samples']} samples, {r['seconds']:.0f}s)", flush=True)
     lines = [f"Reference solutions, {args.seeds} training seeds, deterministic action, {args.eval_episodes} held-out "
