@@ -9,8 +9,16 @@ import torch
 
 from envs.builder import resolve_env_config
 from learning.checkpoint import CheckpointError, load_policy
-from learning.expert import (SACConfig, SACTrainer, TD3Config, TD3Trainer, TQCConfig, TQCTrainer, save_compact,
-                             trainer_classes)
+from learning.expert import (
+    SACConfig,
+    SACTrainer,
+    TD3Config,
+    TD3Trainer,
+    TQCConfig,
+    TQCTrainer,
+    save_compact,
+    trainer_classes,
+)
 from learning.expert.sac import QuantileHuberLoss
 from util.config import REPO_ROOT
 from util.errors import UserError

@@ -78,6 +78,39 @@ def cell_path(out_dir: str, env_name: str, variant: str, seed: int, key: str) ->
     return Path(out_dir) / "cells" / f"{env_name}_{tag}_seed{seed}_{key}.json"
 
 
+DOCS = (ROOT / "a1" / "benchmark.md", ROOT / "a1" / "README.md")
+MARK_BEGIN, MARK_END = "<!-- benchmark-table -->", "<!-- /benchmark-table -->"
+
+
+def results_table(results: list[dict], envs: list[str], variants: list[str]) -> str:
+    """Markdown table: per task and variant, mean ± std over seeds, % of the expert, seeds and samples."""
+    import numpy as np
+
+    from learning.imitation import expert_reference
+
+    lines = ["| task | expert | " + " | ".join(variants) + " |", "|---|---|" + "---|" * len(variants)]
+    for e in envs:
+        exp = expert_reference(e)
+        cells = []
+        for v in variants:
+            rs = [r for r in results if r["env"] == e and r["variant"] == v]
+            m, s = float(np.mean([r["return"] for r in rs])), float(np.std([r["return"] for r in rs]))
+            pct = f" ({100 * m / exp:.0f}%)" if exp else ""
+            cells.append(f"{m:.0f} ± {s:.0f}{pct}<br>n={len(rs)}, {rs[0]['samples'] / 1000:g}k samples")
+        lines.append(f"| {e} | {f'{exp:.0f}' if exp else '?'} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace_marked_table(doc: Path, table: str) -> None:
+    """Replace the text between the benchmark-table markers of ``doc`` with ``table``."""
+    text = doc.read_text(encoding="utf-8")
+    if text.count(MARK_BEGIN) != 1 or text.count(MARK_END) != 1:
+        raise ValueError(f"{doc} must hold the markers {MARK_BEGIN} and {MARK_END} once each around its table.")
+    head, rest = text.split(MARK_BEGIN)
+    _, tail = rest.split(MARK_END)
+    doc.write_text(f"{head}{MARK_BEGIN}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--envs", nargs="+", default=["cheetah", "walker", "hopper", "ant"])
@@ -88,10 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out_dir", default=str(ROOT / "output" / "benchmark"))
     p.add_argument("--out", default=str(ROOT / "output" / "benchmark" / "benchmark_a1.md"))
     p.add_argument("--recompute", action="store_true", help="ignore the cells stored in <out_dir>/cells/")
+    p.add_argument("--update_docs", action="store_true",
+                   help="also write the table into a1/benchmark.md and a1/README.md (between their benchmark-table markers)")
     args = p.parse_args(argv)
-    import numpy as np
-
-    from learning.imitation import expert_reference
 
     jobs = [(e, v, s, args.eval_episodes, args.out_dir) for e in args.envs for v in args.variants for s in range(args.seeds)]
     results, todo = [], []
@@ -115,26 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             tmp.replace(path)      # a cell is stored whole or not at all
             print(f"[{len(results)}/{len(jobs)}] {r['env']:8s} {r['variant']:16s} seed {r['seed']}: "
                   f"{r['return']:8.1f}  ({r['samples']} samples, {r['seconds']:.0f}s)", flush=True)
-    lines = [f"Reference solutions, {args.seeds} training seeds, deterministic action, {args.eval_episodes} held-out "
-             f"episodes per seed; mean ± std over seeds (% of expert). Samples = expert-labelled training pairs.", "",
-             "| task | expert | " + " | ".join(args.variants) + " |",
-             "|---|---|" + "---|" * len(args.variants)]
-    for e in args.envs:
-        exp = expert_reference(e)
-        cells = []
-        for v in args.variants:
-            rs = [r for r in results if r["env"] == e and r["variant"] == v]
-            m, s = float(np.mean([r["return"] for r in rs])), float(np.std([r["return"] for r in rs]))
-            pct = f" ({100 * m / exp:.0f}%)" if exp else ""
-            cells.append(f"{m:.0f} ± {s:.0f}{pct}<br>{rs[0]['samples']} samples")
-        lines.append(f"| {e} | {exp:.0f} | " + " | ".join(cells) + " |" if exp else f"| {e} | ? | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
+    table = results_table(results, args.envs, args.variants)
     print("\n" + table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table + "\n")
+    out.write_text(f"Reference solutions, {args.seeds} training seeds, deterministic action, {args.eval_episodes} "
+                   "held-out episodes per seed.\n\n" + table + "\n")
     (out.with_suffix(".json")).write_text(json.dumps(results, indent=1))
     print(f"\nWrote {out} ({time.time() - t0:.0f}s)")
+    if args.update_docs:
+        for doc in DOCS:
+            replace_marked_table(doc, table)
+            print(f"Updated the table in {doc}")
     return 0
 
 

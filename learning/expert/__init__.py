@@ -4,8 +4,16 @@
 (SAC and TQC) the algorithms; ``networks.py`` the critics. The imitation framework needs only ``load_expert``;
 ``tools/train_expert.py`` and ``run.py --agent expert`` train.
 """
-from learning.expert.config import AGENT_CONFIG_DIR, ExpertConfig, expert_config_path, expert_model_path
-from learning.expert.config import load_expert, load_expert_config, trainer_classes, trainer_config
+from learning.expert.config import (
+           AGENT_CONFIG_DIR,
+           ExpertConfig,
+           expert_config_path,
+           expert_model_path,
+           load_expert,
+           load_expert_config,
+           trainer_classes,
+           trainer_config,
+)
 from learning.expert.off_policy import OffPolicyConfig, OffPolicyTrainer, save_compact
 from learning.expert.replay_buffer import ReplayBuffer
 from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer

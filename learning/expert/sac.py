@@ -246,7 +246,7 @@ class QuantileHuberLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        n, b, m = q.shape
+        _, b, m = q.shape
         count = b * m * y.shape[-1]
         tau = ((torch.arange(m, dtype=q.dtype) + 0.5) / m).view(1, 1, m, 1)
         delta = y.detach()[None, :, None, :] - q.detach()[..., None]          # (n, B, M, K)

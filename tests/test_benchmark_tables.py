@@ -1,0 +1,32 @@
+"""tools/benchmark_a1.py: the table it writes into the handout, and its cell keys (instructor-only: not released)."""
+from pathlib import Path
+
+import pytest
+
+from tools import benchmark_a1
+
+
+def test_table_replaces_only_the_marked_part_of_each_doc(tmp_path):
+    for doc in benchmark_a1.DOCS:   # the shipped docs carry the markers once
+        text = doc.read_text(encoding="utf-8")
+        assert text.count(benchmark_a1.MARK_BEGIN) == 1 and text.count(benchmark_a1.MARK_END) == 1, doc
+    p = tmp_path / "doc.md"
+    p.write_text(f"intro\n\n{benchmark_a1.MARK_BEGIN}\n| old |\n{benchmark_a1.MARK_END}\n\noutro\n")
+    results = [{"env": "hopper", "variant": "DAgger", "seed": s, "return": r, "samples": 20000}
+               for s, r in enumerate((3000.0, 3200.0, 3400.0))]
+    table = benchmark_a1.results_table(results, ["hopper"], ["DAgger"])
+    benchmark_a1.replace_marked_table(p, table)
+    text = p.read_text()
+    assert text.startswith("intro\n\n") and text.endswith("\n\noutro\n") and "| old |" not in text
+    assert "3200 ± 163" in text and "n=3, 20k samples" in text
+    p.write_text("no markers\n")
+    with pytest.raises(ValueError, match="markers"):
+        benchmark_a1.replace_marked_table(p, table)
+
+
+def test_cell_key_follows_what_determines_the_cell():
+    key = benchmark_a1.cell_key("hopper", "DAgger", 0, 50)
+    assert key == benchmark_a1.cell_key("hopper", "DAgger", 0, 50)
+    assert len({key, benchmark_a1.cell_key("hopper", "DAgger", 1, 50), benchmark_a1.cell_key("hopper", "DAgger", 0, 10),
+                benchmark_a1.cell_key("walker", "DAgger", 0, 50), benchmark_a1.cell_key("hopper", "BC (5 demos)", 0, 50)}) == 5
+    assert Path(benchmark_a1.cell_path("out", "hopper", "BC (5 demos)", 2, key)).name == f"hopper_bc_5_demos_seed2_{key}.json"
