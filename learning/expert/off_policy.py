@@ -22,6 +22,7 @@ Two ways to continue a run:
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -36,7 +37,7 @@ from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_e
 from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
 from learning.expert.replay_buffer import ReplayBuffer
-from learning.lifecycle import Run
+from learning.lifecycle import Run, settings_differences
 from learning.policy import GaussianMLPPolicy
 from util.config import check_seed
 from util.errors import UserError
@@ -280,6 +281,14 @@ class OffPolicyTrainer:
         if not path.is_file():
             raise CheckpointError(f"no checkpoint at {path}. {hint}")
         ck = self._read_checkpoint(path, hint)
+        saved = path.parent / "config.json"
+        if saved.is_file():   # e.g. a longer total_steps is a reason to warm start; say what changed
+            try:
+                diffs = settings_differences(json.loads(saved.read_text(encoding="utf-8")), self.run_settings())
+            except (OSError, ValueError):
+                diffs = ["(its config.json is unreadable)"]
+            if diffs:
+                print(f"note: this run's settings differ from the checkpoint's run: {'; '.join(diffs)}")
         self._restore_counters(ck)
         self.episode += 1
         self._obs = None
