@@ -263,6 +263,7 @@ def test_gradescope_zip(tmp_path):
         assert {"setup.sh", "run_autograder", "grader/__main__.py", "grader/thresholds.yaml"} <= names
         assert (z.getinfo("run_autograder").external_attr >> 16) & 0o111
         assert "/autograder/results/results.json" in z.read("run_autograder").decode()
+        assert not any(n.startswith("data/training/") for n in names)   # compact training checkpoints stay home
 
 
 @pytest.mark.slow
@@ -271,6 +272,7 @@ def test_student_release_has_no_solutions_and_its_self_check_runs(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     rel = tmp_path / "release"
     assert not (rel / "grader" / "solution").exists() and not (rel / "grader" / "hidden").exists()
+    assert not (rel / "data" / "training").exists() and (rel / "data" / "models").is_dir()
     assert (rel / "learning" / "bc_agent.py").read_text() == (ROOT / "learning" / "bc_agent.py").read_text()
 
 
