@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "output" / "benchmark" / "benchmark_a1.md"))
     p.add_argument("--recompute", action="store_true", help="ignore the cells stored in <out_dir>/cells/")
     p.add_argument("--update_docs", action="store_true",
-                   help="also write the table into a1/benchmark.md and a1/README.md (between their benchmark-table markers)")
+                   help="also write the table into a1/benchmark.md and a1/README.md "
+                        "(between their benchmark-table markers)")
     args = p.parse_args(argv)
 
     jobs = [(e, v, s, args.eval_episodes, args.out_dir) for e in args.envs for v in args.variants for s in range(args.seeds)]

@@ -5,7 +5,7 @@
     python tools/train_expert.py --env cheetah --resume        # continue after an interruption (same machine)
     python tools/train_expert.py --env cheetah --save_compact data/training/cheetah   # networks, no replay: commit it
     python tools/train_expert.py --env cheetah --warm_start data/training/cheetah     # continue on another machine
-    python tools/train_expert.py --env cheetah --install       # select on held-out episodes, ship if it beats the shipped one
+    python tools/train_expert.py --env cheetah --install       # ship the best candidate if it beats the shipped one
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", required=True, help="task short name (cheetah, walker, hopper, ant) or a data/envs-style YAML path")
     p.add_argument("--agent_config", default=None, help="expert config YAML (default: data/agents/expert_<env>.yaml)")
     p.add_argument("--run_dir", default=None, help="where checkpoints and log.txt go (default: runs/expert_<env>)")
-    p.add_argument("--resume", action="store_true", help="continue exactly from run_dir/checkpoint.pt and run_dir/replay.npz")
+    p.add_argument("--resume", action="store_true",
+                   help="continue exactly from run_dir/checkpoint.pt and run_dir/replay.npz")
     p.add_argument("--warm_start", default=None, metavar="DIR",
                    help="start a new run in run_dir from a compact checkpoint folder (written by --save_compact): "
                         "networks, optimizers and counters are restored, the replay is refilled by the actor")

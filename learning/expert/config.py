@@ -15,7 +15,7 @@ AGENT_CONFIG_DIR = REPO_ROOT / "data" / "agents"
 
 @dataclass
 class ExpertConfig:
-    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer`` holds the trainer's settings (``algo``: td3, sac or tqc)."""
+    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer``: the trainer's settings (``algo``: td3, sac or tqc)."""
 
     agent: str
     env: str

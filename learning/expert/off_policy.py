@@ -172,7 +172,8 @@ class OffPolicyTrainer:
         return f"il-mujoco-{self.ALGO}-checkpoint"
 
     def sample_batch(self) -> tuple[torch.Tensor, ...]:
-        """A uniform replay batch: obs (B, obs_dim), act (B, act_dim) normalized, rew (B,), next_obs, terminated (B,)."""
+        """A uniform replay batch: obs (B, obs_dim), act (B, act_dim) normalized, rew (B,), next_obs (B, obs_dim),
+        terminated (B,)."""
         idx = self.replay.sample_indices(self.cfg.batch_size, self.rng)
         return tuple(torch.from_numpy(x) for x in self.replay.get(idx))
 
@@ -393,7 +394,9 @@ class OffPolicyTrainer:
         self._ep_return, self._episode_obs = 0.0, [self._obs]
 
     def _act_and_store(self, explore_uniform: bool) -> tuple[bool, bool]:
-        """Act once (uniformly or with the exploration policy), store the transition. Returns (terminated, truncated)."""
+        """Act once (uniformly or with the exploration policy) and store the transition.
+
+        Returns (terminated, truncated)."""
         obs = self._obs
         if explore_uniform:
             a = self.rng.uniform(-1.0, 1.0, self.act_dim).astype(np.float32)
@@ -424,7 +427,9 @@ class OffPolicyTrainer:
         self._end_episode_if(terminated or truncated)
 
     def _refill_step(self) -> None:
-        """Warm start: one step of the current actor (with exploration noise) into the replay; no update, no step count."""
+        """Warm start: one step of the current actor (with its exploration) into the replay.
+
+        No update, and ``step`` does not count it (``refill_steps_total`` does)."""
         terminated, truncated = self._act_and_store(explore_uniform=False)
         self.refill_steps_total += 1
         self.refill_left -= 1
@@ -489,7 +494,8 @@ def save_compact(run_dir: str | os.PathLike, dest: str | os.PathLike, overwrite:
         raise CheckpointError(f"{src} holds no checkpoint.pt: train (or resume) there first, or pick the run folder "
                               "with --run_dir.")
     if out.resolve() == src.resolve():
-        raise UserError(f"--save_compact {out} is the run folder itself: name another folder (e.g. data/training/<env>).")
+        raise UserError(f"--save_compact {out} is the run folder itself: name another folder "
+                        "(e.g. data/training/<env>).")
     if out.exists() and not out.is_dir():
         raise UserError(f"--save_compact {out} is a file, not a folder: name a folder.")
     present = [f for f in COMPACT_FILES if (out / f).exists()]

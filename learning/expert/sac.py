@@ -103,7 +103,8 @@ class SquashedGaussianActor(nn.Module):
     def sample(self, obs_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised sample a (B, act_dim) in (-1, 1) and log π(a|s) (B,).
 
-        log π(a|s) = log N(u; μ, σ²) - Σ_i log(1 - tanh(u_i)²), with log(1 - tanh(u)²) = 2 (log 2 - u - softplus(-2u)).
+        log π(a|s) = log N(u; μ, σ²) - Σ_i log(1 - tanh(u_i)²),
+        with log(1 - tanh(u)²) = 2 (log 2 - u - softplus(-2u)) (stable for large |u|).
         """
         mu, log_std = self(obs_n)
         std = log_std.exp()
@@ -179,7 +180,8 @@ class SACTrainer(OffPolicyTrainer):
             next_act, next_logp = self.actor.sample(nobs_n)
             # y = r + γ (1 - d) (Q'(s', a') - α log π(a'|s')): (B,) for SAC, (B, atoms) for TQC
             soft_q = self.critic_target_values(nobs_n, next_act) - alpha * _expand_like(next_logp, self.critic_out_dim)
-            y = _expand_like(rew, self.critic_out_dim) + cfg.gamma * _expand_like(1.0 - term, self.critic_out_dim) * soft_q
+            k = self.critic_out_dim
+            y = _expand_like(rew, k) + cfg.gamma * _expand_like(1.0 - term, k) * soft_q
         q = self.critic(obs_n, act)
         critic_loss = self.critic_loss(q, y)
         self.critic_opt.zero_grad(set_to_none=True)
@@ -225,8 +227,8 @@ class TQCTrainer(SACTrainer):
     def critic_loss(self, q: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Quantile Huber loss of the critics' quantiles q (n, B, M) against target atoms y (B, K).
 
-        ρ_τ(δ) = |τ_m - 1{δ < 0}| · Huber(δ), δ = y_k - q_m, τ_m = (2m + 1) / 2M; averaged over atoms and batch,
-        summed over critics (see :class:`QuantileHuberLoss`).
+        ρ_τ(δ) = |τ_m - 1{δ < 0}| · Huber(δ), δ = y_k - q_m, τ_m = (2m + 1) / 2M;
+        averaged over atoms and batch, summed over critics (see :class:`QuantileHuberLoss`).
         """
         return QuantileHuberLoss.apply(q, y)
 
