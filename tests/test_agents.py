@@ -1,6 +1,5 @@
 """Imitation agents: stubs run, reference solutions learn, signatures agree, runs resume and repeat."""
 import inspect
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ pytest.importorskip("grader.solution", reason="reference solutions are not part 
 from grader.solution import SOLUTION_METHODS, TODO_METHODS, solution_class  # noqa: E402
 from learning.agents import agent_class
 from learning.imitation import expert_reference
-from learning.logger import read_log
 from util.config import load_config
 
 from conftest import ROOT, SMALL, log_rows

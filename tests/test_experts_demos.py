@@ -10,7 +10,7 @@ from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
 from learning.expert import expert_model_path, load_expert, load_expert_config
 from tools.expert_install import file_sha256
 
-from conftest import ENVS, ROOT
+from conftest import ENVS
 
 
 @pytest.mark.parametrize("name", ENVS)

@@ -2,10 +2,7 @@
 attacks are contained, results.json follows Gradescope's format, batches resume."""
 import csv
 import json
-import os
-import shutil
 import zipfile
-from pathlib import Path
 
 import pytest
 
