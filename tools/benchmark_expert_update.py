@@ -14,6 +14,9 @@ import sys
 import tempfile
 import time
 
+from util.cli import run_main
+from util.errors import UserError
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -22,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--algos", nargs="+", default=["td3", "sac", "tqc"], choices=["td3", "sac", "tqc"])
     args = p.parse_args(argv)
     if args.updates < 1:
-        raise SystemExit("error: --updates must be at least 1")
+        raise UserError(f"--updates must be at least 1 (got {args.updates}).")
     import numpy as np
     import torch
 
@@ -58,4 +61,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))
