@@ -6,8 +6,10 @@ training seeds (default 5); so are the untouched stubs, over ``--stub_seeds`` se
   full = 0.95 × the worst reference return          (every reference run earns full marks)
   low  = the best stub return + 15% of the gap      (the stubs — e.g. DAgger without its TODOs, which is
                                                      BC on the round-0 demos — earn nothing, with a margin)
-``--stubs_only`` keeps ``full`` and re-derives ``low`` from fresh stub runs.
-The file is rewritten with these values and their provenance.
+``--stubs_only`` keeps ``full`` and re-derives ``low`` from fresh stub runs. ``--envs`` recalibrates only
+the checks on those tasks (e.g. after retraining one expert) and leaves the others as they are.
+The file is rewritten with these values; each check records what it was calibrated against (the expert's
+sha256 prefix, the command and the date) under ``calibration``.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from util.config import REPO_ROOT
+from util.fsio import atomic_write
 
 STUB_MARGIN = 0.15
 
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stub_seeds", type=int, default=3, help="stub training seeds (at least 3; default 3)")
     p.add_argument("--stubs_only", action="store_true", help="keep full; re-derive low from the stubs only")
     p.add_argument("--jobs", type=int, default=2, help="parallel training runs (default 2)")
+    p.add_argument("--envs", nargs="+", default=None, metavar="ENV",
+                   help="recalibrate only the checks on these tasks (default: every check)")
     p.add_argument("--thresholds", default=str(REPO_ROOT / "grader" / "thresholds.yaml"))
     args = p.parse_args(argv)
     if args.seeds < 5 or args.stub_seeds < 3:
@@ -67,9 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.thresholds)
     doc = yaml.safe_load(path.read_text())
+    tasks = sorted({spec["env"] for spec in doc["performance"]})
+    unknown = sorted(set(args.envs or []) - set(tasks))
+    if unknown:
+        print(f"error: --envs {' '.join(unknown)}: no performance check in {path} runs on "
+              f"{'that task' if len(unknown) == 1 else 'those tasks'}; choose from {', '.join(tasks)}", file=sys.stderr)
+        return 2
+    specs = [spec for spec in doc["performance"] if args.envs is None or spec["env"] in args.envs]
     scratch = Path(tempfile.mkdtemp(prefix="calibrate_"))
     jobs = []
-    for spec in doc["performance"]:
+    for spec in specs:
         if not args.stubs_only:
             jobs += [(spec, 10_000 + s, True, scratch, args.jobs) for s in range(args.seeds)]
         jobs += [(spec, 20_000 + s, False, scratch, args.jobs) for s in range(args.stub_seeds)]
@@ -80,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             returns = list(tqdm(pool.map(_one, jobs), total=len(jobs), desc="calibrate", unit="run"))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    what = ("--stubs_only" if args.stubs_only else f"--seeds {args.seeds}") + f" --stub_seeds {args.stub_seeds}"
+    today = datetime.date.today().isoformat()
     k = 0
-    for spec in doc["performance"]:
+    for spec in specs:
         if args.stubs_only:
             ref = spec["calibration"]["reference_returns"]
         else:
@@ -96,19 +110,22 @@ def main(argv: list[str] | None = None) -> int:
                   "the check cannot separate them — change its config", file=sys.stderr)
         spec.pop("student_methods", None)        # derived from the TODO manifest now
         spec["full"], spec["low"] = round(float(full), 1), round(float(min(low, full - 1)), 1)
+        expert = REPO_ROOT / "data" / "models" / f"expert_{spec['env']}.pt"
+        sha = hashlib.sha256(expert.read_bytes()).hexdigest()[:16]
+        if args.stubs_only and spec["calibration"].get("expert_sha256", sha) != sha:
+            print(f"warning: {spec['name']}: `full` was measured with another expert "
+                  f"({spec['calibration']['expert_sha256']}, now {sha}); recalibrate without --stubs_only",
+                  file=sys.stderr)
         spec["calibration"] = {"reference_returns": [round(float(r), 1) for r in ref],
-                               "stub_returns": [round(float(r), 1) for r in stub]}
+                               "stub_returns": [round(float(r), 1) for r in stub],
+                               "expert_sha256": sha,
+                               "command": f"python -m grader calibrate {what}", "date": today}
         print(f"{spec['name']}: reference {[round(r) for r in ref]}, stubs {[round(r) for r in stub]} "
               f"→ low {spec['low']:.0f}, full {spec['full']:.0f}")
-    experts = {}
-    for spec in doc["performance"]:
-        f = REPO_ROOT / "data" / "models" / f"expert_{spec['env']}.pt"
-        experts[spec["env"]] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
-    what = "--stubs_only" if args.stubs_only else f"--seeds {args.seeds}"
-    doc["provenance"] = (f"python -m grader calibrate {what} --stub_seeds {args.stub_seeds} on "
-                         f"{datetime.date.today().isoformat()}: full = 0.95 x worst reference return, "
-                         f"low = best stub return + {int(STUB_MARGIN * 100)}% of the gap; experts (sha256 prefix) {experts}")
+    doc["provenance"] = (f"python -m grader calibrate: full = 0.95 x worst reference return, low = best stub return "
+                         f"+ {int(STUB_MARGIN * 100)}% of the gap; each check's `calibration` names the expert "
+                         "(sha256 prefix), command and date it was calibrated with")
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
-    path.write_text(header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120))
+    atomic_write(path, header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120), "thresholds")
     print(f"Wrote {path}")
     return 0
