@@ -30,3 +30,32 @@ def test_cell_key_follows_what_determines_the_cell():
     assert len({key, benchmark_a1.cell_key("hopper", "DAgger", 1, 50), benchmark_a1.cell_key("hopper", "DAgger", 0, 10),
                 benchmark_a1.cell_key("walker", "DAgger", 0, 50), benchmark_a1.cell_key("hopper", "BC (5 demos)", 0, 50)}) == 5
     assert Path(benchmark_a1.cell_path("out", "hopper", "BC (5 demos)", 2, key)).name == f"hopper_bc_5_demos_seed2_{key}.json"
+
+
+def test_updating_the_docs_for_some_tasks_keeps_the_other_rows(tmp_path):
+    def table(envs, ret, variants=("DAgger", "Noise injection")):
+        results = [{"env": e, "variant": v, "seed": 0, "return": ret, "samples": 20000} for e in envs for v in variants]
+        return benchmark_a1.results_table(results, list(envs), list(variants))
+
+    p = tmp_path / "doc.md"
+    p.write_text(f"intro\n{benchmark_a1.MARK_BEGIN}\n{table(['cheetah', 'walker', 'hopper'], 1000.0)}\n"
+                 f"{benchmark_a1.MARK_END}\noutro\n")
+    benchmark_a1.replace_marked_table(p, table(["walker", "ant"], 2000.0), merge=True)
+    rows = [ln for ln in p.read_text().splitlines() if ln.startswith("| ") and not ln.startswith("| task")]
+    assert [r.split("|")[1].strip() for r in rows] == ["cheetah", "walker", "hopper", "ant"]   # in place, new last
+    assert ["2000 ± 0" in r for r in rows] == [False, True, False, True]
+    assert p.read_text().startswith("intro\n") and p.read_text().endswith("\noutro\n")
+    with pytest.raises(ValueError, match="other columns"):
+        benchmark_a1.replace_marked_table(p, table(["walker"], 3000.0, variants=("DAgger",)), merge=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--envs", "walkr"], "error: --envs: unknown task walkr"),
+    (["--variants", "DAgger", "--update_docs"], "error: --update_docs writes whole rows"),
+])
+def test_bad_arguments_are_one_error_line(args, message, tmp_path):
+    from conftest import run_cli
+
+    r = run_cli("tools/benchmark_a1.py", *args, "--out_dir", str(tmp_path), timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith(message), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())

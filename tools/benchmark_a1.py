@@ -101,13 +101,34 @@ def results_table(results: list[dict], envs: list[str], variants: list[str]) -> 
     return "\n".join(lines)
 
 
-def replace_marked_table(doc: Path, table: str) -> None:
-    """Replace the text between the benchmark-table markers of ``doc`` with ``table``."""
+def merge_table_rows(old: str, new: str) -> str:
+    """``new``'s rows replace the rows of the same tasks in ``old``; the other tasks' rows are kept, in place.
+
+    Raises ValueError when the two tables have different columns (benchmark every variant to update a doc)."""
+    old_lines, new_lines = old.strip().splitlines(), new.strip().splitlines()
+    if len(old_lines) < 2 or old_lines[:2] != new_lines[:2]:
+        if not old.strip():
+            return new
+        raise ValueError("the table in the doc has other columns than this run's; run every variant "
+                         "(leave --variants out) to update the docs")
+    def task(row: str) -> str:
+        return row.split("|")[1].strip()
+
+    rows = {task(r): r for r in new_lines[2:]}
+    merged = [rows.pop(task(r), r) for r in old_lines[2:]]
+    return "\n".join(old_lines[:2] + merged + list(rows.values()))
+
+
+def replace_marked_table(doc: Path, table: str, merge: bool = False) -> None:
+    """Replace the text between the benchmark-table markers of ``doc`` with ``table`` (``merge``: only the rows
+    of ``table``'s tasks, see :func:`merge_table_rows`)."""
     text = doc.read_text(encoding="utf-8")
     if text.count(MARK_BEGIN) != 1 or text.count(MARK_END) != 1:
         raise ValueError(f"{doc} must hold the markers {MARK_BEGIN} and {MARK_END} once each around its table.")
     head, rest = text.split(MARK_BEGIN)
-    _, tail = rest.split(MARK_END)
+    current, tail = rest.split(MARK_END)
+    if merge:
+        table = merge_table_rows(current, table)
     doc.write_text(f"{head}{MARK_BEGIN}\n{table}\n{MARK_END}{tail}", encoding="utf-8")
 
 
@@ -122,10 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "output" / "benchmark" / "benchmark_a1.md"))
     p.add_argument("--recompute", action="store_true", help="ignore the cells stored in <out_dir>/cells/")
     p.add_argument("--update_docs", action="store_true",
-                   help="also write the table into a1/benchmark.md and a1/README.md "
-                        "(between their benchmark-table markers)")
+                   help="also write the table into a1/benchmark.md and a1/README.md (between their "
+                        "benchmark-table markers): the rows of the --envs tasks; the other tasks' rows stay")
     args = p.parse_args(argv)
 
+    if args.update_docs and args.variants != list(VARIANTS):
+        raise ValueError("--update_docs writes whole rows: leave --variants out (every variant) to update the docs.")
+    from envs.builder import available_envs
+
+    unknown = sorted(set(args.envs) - set(available_envs()))
+    if unknown:
+        raise ValueError(f"--envs: unknown task {', '.join(unknown)}; choose from {', '.join(available_envs())}.")
     jobs = [(e, v, s, args.eval_episodes, args.out_dir) for e in args.envs for v in args.variants for s in range(args.seeds)]
     results, todo = [], []
     for job in jobs:
@@ -158,10 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nWrote {out} ({time.time() - t0:.0f}s)")
     if args.update_docs:
         for doc in DOCS:
-            replace_marked_table(doc, table)
-            print(f"Updated the table in {doc}")
+            replace_marked_table(doc, table, merge=True)
+            print(f"Updated the rows of {', '.join(args.envs)} in the table of {doc}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from util.cli import run_main
+
+    sys.exit(run_main(main))
