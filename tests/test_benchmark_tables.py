@@ -59,3 +59,17 @@ def test_bad_arguments_are_one_error_line(args, message, tmp_path):
     r = run_cli("tools/benchmark_a1.py", *args, "--out_dir", str(tmp_path), timeout=120)
     assert r.returncode == 2 and r.stderr.startswith(message), r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
+def test_the_docs_tables_were_measured_with_the_shipped_experts():
+    from learning.imitation import expert_reference
+
+    for doc in benchmark_a1.DOCS:
+        table = doc.read_text(encoding="utf-8").split(benchmark_a1.MARK_BEGIN)[1].split(benchmark_a1.MARK_END)[0]
+        rows = [ln.split("|") for ln in table.strip().splitlines()[2:]]
+        assert rows, f"{doc}: the benchmark table has no rows"
+        for row in rows:
+            task, expert = row[1].strip(), row[2].strip()
+            assert expert == f"{expert_reference(task):.0f}", (
+                f"{doc}: the {task} row was measured with another expert; "
+                f"run: python tools/benchmark_a1.py --envs {task} --update_docs")
