@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -24,8 +23,9 @@ from pathlib import Path
 
 import yaml
 
+from learning.expert import expert_model_path, load_expert_config
 from util.config import REPO_ROOT
-from util.fsio import atomic_write
+from util.fsio import atomic_write, file_sha256
 
 STUB_MARGIN = 0.15
 
@@ -110,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                   "the check cannot separate them — change its config", file=sys.stderr)
         spec.pop("student_methods", None)        # derived from the TODO manifest now
         spec["full"], spec["low"] = round(float(full), 1), round(float(min(low, full - 1)), 1)
-        expert = REPO_ROOT / "data" / "models" / f"expert_{spec['env']}.pt"
-        sha = hashlib.sha256(expert.read_bytes()).hexdigest()[:16]
+        sha = file_sha256(expert_model_path(load_expert_config(spec["env"])[0]))[:16]
         if args.stubs_only and spec["calibration"].get("expert_sha256", sha) != sha:
             print(f"warning: {spec['name']}: `full` was measured with another expert "
                   f"({spec['calibration']['expert_sha256']}, now {sha}); recalibrate without --stubs_only",

@@ -8,7 +8,7 @@ from envs.builder import env_dims, make_env, resolve_env_config
 from learning.demos import DemoError, demo_path, load_demos
 from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
 from learning.expert import expert_model_path, load_expert, load_expert_config
-from tools.expert_install import file_sha256
+from util.fsio import file_sha256
 
 from conftest import ENVS
 

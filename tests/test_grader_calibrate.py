@@ -1,5 +1,4 @@
 """`python -m grader calibrate`: the thresholds' bookkeeping, and that they match the shipped experts."""
-import hashlib
 import shutil
 
 import pytest
@@ -9,12 +8,14 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 
 import grader.calibrate as calibrate  # noqa: E402
 from grader.grade import THRESHOLDS, load_thresholds  # noqa: E402
+from learning.expert import expert_model_path, load_expert_config  # noqa: E402
+from util.fsio import file_sha256  # noqa: E402
 
-from conftest import ROOT, run_cli  # noqa: E402
+from conftest import run_cli  # noqa: E402
 
 
 def expert_sha(env: str) -> str:
-    return hashlib.sha256((ROOT / "data" / "models" / f"expert_{env}.pt").read_bytes()).hexdigest()[:16]
+    return file_sha256(expert_model_path(load_expert_config(env)[0]))[:16]
 
 
 def test_every_performance_check_was_calibrated_with_the_shipped_expert():

@@ -1,7 +1,6 @@
 """Pick the better of a run's candidate experts on held-out episodes and ship it."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -9,16 +8,7 @@ from envs.builder import EnvConfig, env_dims, make_env
 from learning.checkpoint import load_policy, save_policy
 from learning.evaluation import TEST_PURPOSE, TEST_SEED, evaluate_policy
 from learning.expert import ExpertConfig, expert_config_path, expert_model_path
-from util.fsio import atomic_write
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
+from util.fsio import atomic_write, file_sha256
 
 SELECT_PURPOSE = "select"  # candidate selection uses its own episodes, disjoint from the reported test episodes
 

@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from envs.builder import env_dims, make_env, resolve_env_config
     from learning.expert import expert_model_path, load_expert, load_expert_config
-    from tools.expert_install import file_sha256
+    from util.fsio import file_sha256
 
     env_cfg = resolve_env_config(args.env)
     obs_dim, act_dim = env_dims(make_env(env_cfg))
