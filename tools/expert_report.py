@@ -27,14 +27,15 @@ the config's `trainer.algo`); whatever the algorithm, the file has the same layo
 (reset seeds `episode_seed(0, "test", i)`, disjoint from the training episodes' `episode_seed(0, "train", i)`).
 `--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt`)
 by its mean over 20 *selection* episodes (`episode_seed(0, "select", i)`) and reports the 50 test episodes,
-so the reported number is not the maximum of noisy measurements. (cheetah and hopper were installed before
-selection episodes existed: the better of two candidates on the test episodes.) The floor column gives the
+so the reported number is not the maximum of noisy measurements. (hopper was installed before selection
+episodes existed: the better of two candidates on the test episodes.) The floor column gives the
 required return (and, for tasks that can fall, 98% of episodes reaching the time limit); `--install` also refuses
 any candidate that does not beat the shipped expert on the selection episodes.
-Core-hours are the training process's CPU time (one torch thread); ≈ marks experts trained before CPU time
-was recorded, with four runs sharing two cores: half their wall time. Training steps are gradient steps with one environment step
-each; a run continued from a compact checkpoint (`--warm_start`) also took the refill steps listed, environment
-steps without updates.
+Core-hours are the training process's CPU time (one torch thread); ≈ marks a partly estimated cost: experts
+trained before CPU time was recorded, with four runs sharing two cores (half their wall time), and runs whose
+first steps predate the counter (`train_cpu_time_note` in the expert's JSON says how they were estimated).
+Training steps are gradient steps with one environment step each; a run continued from a compact checkpoint
+(`--warm_start`) also took the refill steps listed, environment steps without updates.
 
 ## Experts
 
@@ -174,7 +175,10 @@ def main() -> int:
         floor = FLOORS[name]
         met = d["return_mean"] >= floor and (name == "cheetah" or d["survival_rate"] >= 0.98)
         cpu = d.get("train_cpu_time_s")
-        cost = f"{cpu / 3600:.2f}" if cpu else f"≈ {wall / 2 / 3600:.2f}"
+        if not cpu:
+            cost = f"≈ {wall / 2 / 3600:.2f}"
+        else:   # a note means part of the counter was estimated (a run that predates CPU-time recording)
+            cost = f"≈ {cpu / 3600:.2f}" if d.get("train_cpu_time_note") else f"{cpu / 3600:.2f}"
         refill = f" (+ {d['refill_steps']:,})" if d.get("refill_steps") else ""
         rows.append(f"| {name} | {d['env_id']} | {d.get('algo', 'td3').upper()} | {d['return_mean']:.0f} ± "
                     f"{d['return_std']:.0f} | {100 * d['survival_rate']:.0f}% | {d['train_steps']:,}{refill} | "
@@ -187,10 +191,15 @@ def main() -> int:
             with np.load(demo, allow_pickle=False) as f:
                 meta = json.loads(str(f["meta_json"]))
                 demo_rows.append(f"| {name} | {len(f['episode_lengths'])} | {int(f['episode_lengths'].sum()):,} | "
-                                 f"{meta['return_mean']:.0f} ± {meta['return_std']:.0f} | {demo.stat().st_size / 1e6:.2f} MB |")
+                                 f"{meta['return_mean']:.0f} ± {meta['return_std']:.0f} | "
+                                 f"{f['episode_returns'].min():.0f} | {demo.stat().st_size / 1e6:.2f} MB |")
     text = HEADER + "\n".join(rows) + "\n"
-    text += "\n## Demonstrations\n\n| task | episodes | steps | return (mean ± std) | file size |\n|---|---|---|---|---|\n"
-    text += "\n".join(demo_rows) + "\n" + COMMANDS
+    text += "\n## Demonstrations\n\n| task | episodes | steps | return (mean ± std) | lowest episode | file size |\n|---|---|---|---|---|---|\n"
+    text += "\n".join(demo_rows) + "\n"
+    text += ("\nThe demos are the expert's deterministic episodes from their own reset seeds, recorded as they came "
+             "(none is\nfiltered out). A cheetah that flips onto its back keeps running upside down, slowly: "
+             "HalfCheetah never\nterminates, so a flip shows only as a low return (the lowest-episode column).\n")
+    text += COMMANDS
     out = ROOT / "data" / "README.md"
     out.write_text(text)
     print(text)
