@@ -73,3 +73,8 @@ def test_the_docs_tables_were_measured_with_the_shipped_experts():
             assert expert == f"{expert_reference(task):.0f}", (
                 f"{doc}: the {task} row was measured with another expert; "
                 f"run: python tools/benchmark_a1.py --envs {task} --update_docs")
+            cells = [c.strip() for c in row[3:-1]]
+            assert cells and all("n=3," in c for c in cells), (
+                f"{doc}: the {task} row has cells with fewer than the 3 training seeds the handout promises; "
+                f"run: python tools/benchmark_a1.py --envs {task} --update_docs")
+        assert sorted(r[1].strip() for r in rows) == sorted(["cheetah", "walker", "hopper", "ant"]), doc
