@@ -113,6 +113,29 @@ def test_warm_start_survives_an_interruption_during_the_refill(tmp_path):
     assert _rows(tmp_path / "full" / "log.txt") == _rows(tmp_path / "part" / "log.txt")
 
 
+def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
+    """The part of a run's CPU-time counter that was estimated (a run older than the counter) stays marked."""
+    _make("sac", tmp_path / "run").train(max_steps=300)
+    save_compact(tmp_path / "run", tmp_path / "compact")
+    path = tmp_path / "compact" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    assert ck["counters"]["cpu_time_estimated"] == 0.0 and ck["counters"]["cpu_time"] > 0
+    ck["counters"]["cpu_time_estimated"] = 123.0     # part of cpu_time, which counts measured and estimated
+    ck["counters"]["cpu_time"] += 123.0
+    torch.save(ck, path)
+    t = _make("sac", tmp_path / "w1", total_steps=400)
+    t.train(warm_start=tmp_path / "compact")
+    meta = load_policy(tmp_path / "w1" / "model.pt")[1]
+    assert meta["train_cpu_time_estimated_s"] == 123.0 and meta["train_cpu_time_s"] > 123.0
+    for key in ("cpu_time", "cpu_time_estimated"):   # a checkpoint from before CPU time was recorded
+        del ck["counters"][key]
+    torch.save(ck, path)
+    t = _make("sac", tmp_path / "w2", total_steps=400)
+    t.train(warm_start=tmp_path / "compact")
+    meta = load_policy(tmp_path / "w2" / "model.pt")[1]
+    assert meta["train_cpu_time_estimated_s"] == round(ck["counters"]["wall_time"], 1)
+
+
 def test_compact_checkpoint_and_warm_start_errors(tmp_path):
     with pytest.raises(CheckpointError, match="holds no checkpoint.pt"):
         save_compact(tmp_path / "nothing", tmp_path / "c")

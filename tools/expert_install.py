@@ -76,6 +76,7 @@ def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episode
         "algo": meta.get("algo", "td3"), "train_steps": meta.get("train_steps"),
         "refill_steps": meta.get("refill_steps", 0), "train_wall_time_s": meta.get("train_wall_time_s"),
         "train_cpu_time_s": meta.get("train_cpu_time_s"),
+        "train_cpu_time_estimated_s": meta.get("train_cpu_time_estimated_s", 0.0),
         "gymnasium_version": meta.get("gymnasium_version"), "mujoco_version": meta.get("mujoco_version"),
     }
     save_policy(dest, policy, {**meta, **{k: v for k, v in summary.items() if k != "source"}})

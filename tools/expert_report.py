@@ -33,7 +33,7 @@ required return (and, for tasks that can fall, 98% of episodes reaching the time
 any candidate that does not beat the shipped expert on the selection episodes.
 Core-hours are the training process's CPU time (one torch thread); ≈ marks a partly estimated cost: experts
 trained before CPU time was recorded, with four runs sharing two cores (half their wall time), and runs whose
-first steps predate the counter (`train_cpu_time_note` in the expert's JSON says how they were estimated).
+first steps predate the counter (`train_cpu_time_estimated_s` in the expert's JSON: the estimated part).
 Training steps are gradient steps with one environment step each; a run continued from a compact checkpoint
 (`--warm_start`) also took the refill steps listed, environment steps without updates.
 
@@ -177,8 +177,8 @@ def main() -> int:
         cpu = d.get("train_cpu_time_s")
         if not cpu:
             cost = f"≈ {wall / 2 / 3600:.2f}"
-        else:   # a note means part of the counter was estimated (a run that predates CPU-time recording)
-            cost = f"≈ {cpu / 3600:.2f}" if d.get("train_cpu_time_note") else f"{cpu / 3600:.2f}"
+        else:   # ≈ when part of the counter was estimated (a run that predates CPU-time recording)
+            cost = f"≈ {cpu / 3600:.2f}" if d.get("train_cpu_time_estimated_s") else f"{cpu / 3600:.2f}"
         refill = f" (+ {d['refill_steps']:,})" if d.get("refill_steps") else ""
         rows.append(f"| {name} | {d['env_id']} | {d.get('algo', 'td3').upper()} | {d['return_mean']:.0f} ± "
                     f"{d['return_std']:.0f} | {100 * d['survival_rate']:.0f}% | {d['train_steps']:,}{refill} | "

@@ -122,6 +122,7 @@ class OffPolicyTrainer:
         self.iteration = 0
         self.wall_time = 0.0
         self.cpu_time = 0.0               # CPU seconds of this process (its cost in core-seconds)
+        self.cpu_time_estimated = 0.0     # the part of cpu_time that was estimated, not measured (older runs)
         self.best_eval = -float("inf")
         self.refill_left = 0              # warm start: refill steps still to take before training goes on
         self.refill_steps_total = 0       # environment steps spent refilling replays (not counted in `step`)
@@ -194,7 +195,8 @@ class OffPolicyTrainer:
             "counters": {
                 "step": self.step, "updates": self.updates, "episode": self.episode,
                 "iteration": self.iteration, "wall_time": self.wall_time, "best_eval": self.best_eval,
-                "cpu_time": self.cpu_time, "replay_size": self.replay.size, "replay_ptr": self.replay.ptr,
+                "cpu_time": self.cpu_time, "cpu_time_estimated": self.cpu_time_estimated,
+                "replay_size": self.replay.size, "replay_ptr": self.replay.ptr,
                 "refill_left": self.refill_left, "refill_steps_total": self.refill_steps_total,
                 "warm_starts": self.warm_starts, "snapshots": [list(x) for x in self.snapshots],
             },
@@ -240,6 +242,7 @@ class OffPolicyTrainer:
         self.iteration, self.wall_time, self.best_eval = c["iteration"], c["wall_time"], c["best_eval"]
         self.refill_left = c.get("refill_left", 0)
         self.cpu_time = c.get("cpu_time", c["wall_time"])   # older checkpoints: wall time, an upper bound
+        self.cpu_time_estimated = c.get("cpu_time_estimated", 0.0 if "cpu_time" in c else c["wall_time"])
         self.refill_steps_total = c.get("refill_steps_total", 0)
         self.warm_starts = c.get("warm_starts", 0)
         self.snapshots = [(float(r), int(st)) for r, st in c.get("snapshots", [])]
@@ -307,7 +310,8 @@ class OffPolicyTrainer:
         return {
             "env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name, "algo": self.ALGO,
             "train_steps": self.step, "train_wall_time_s": round(self.wall_time, 1),
-            "train_cpu_time_s": round(self.cpu_time, 1), "seed": self.cfg.seed,
+            "train_cpu_time_s": round(self.cpu_time, 1),
+            "train_cpu_time_estimated_s": round(self.cpu_time_estimated, 1), "seed": self.cfg.seed,
             "refill_steps": self.refill_steps_total, "warm_starts": self.warm_starts,
             "gymnasium_version": gymnasium.__version__, "mujoco_version": mujoco.__version__,
         }
