@@ -2,7 +2,10 @@
 
 For every performance check in grader/thresholds.yaml, the reference solution is trained and evaluated
 exactly as the grader does it (same sandbox, same expert oracle and sample budget), over ``--seeds``
-training seeds (default 5); so are the untouched stubs, over ``--stub_seeds`` seeds (default 3).
+training seeds (default 5); so are the untouched stubs, over ``--stub_seeds`` seeds (default 3). Both also run
+once at the check's own grading seeds (its ``train_seed`` and ``eval_seed``: exactly what the grader runs), so the
+shipped reference earns full marks and the shipped stubs nothing by construction; the other seeds give the margin
+for submissions whose random streams differ.
   full = 0.95 × the worst reference return          (every reference run earns full marks)
   low  = the best stub return + 15% of the gap      (the stubs — e.g. DAgger without its TODOs, which is
                                                      BC on the round-0 demos — earn nothing, with a margin)
@@ -30,8 +33,8 @@ from util.fsio import atomic_write, file_sha256
 STUB_MARGIN = 0.15
 
 
-def _one(args: tuple[dict, int, bool, Path, int]) -> float:
-    spec, seed, reference, scratch_parent, jobs = args
+def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
+    spec, seed, eval_seed, reference, scratch_parent, jobs = args
     from grader.checks import GradingContext, evaluate_trained
     from grader.grade import find_student_files
     from grader.sandbox import make_scratch, sandbox_policy
@@ -46,7 +49,7 @@ def _one(args: tuple[dict, int, bool, Path, int]) -> float:
     try:
         ctx = GradingContext(sandbox_policy(jobs), scratch, private, files, manifest,
                              present={f: True for f in files}, train_timeout=1800)
-        value, why = evaluate_trained(ctx, spec, seed, int(spec["eval_seed"]) + seed)
+        value, why = evaluate_trained(ctx, spec, seed, eval_seed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
@@ -82,9 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="calibrate_"))
     jobs = []
     for spec in specs:
+        # first the check's own seeds (what the grader runs: the shipped reference must earn full marks and the
+        # stubs nothing by construction), then the calibration seeds (margin for other random streams)
+        grading = (int(spec["train_seed"]), int(spec["eval_seed"]))
         if not args.stubs_only:
-            jobs += [(spec, 10_000 + s, True, scratch, args.jobs) for s in range(args.seeds)]
-        jobs += [(spec, 20_000 + s, False, scratch, args.jobs) for s in range(args.stub_seeds)]
+            jobs += [(spec, *grading, True, scratch, args.jobs)]
+            jobs += [(spec, 10_000 + s, int(spec["eval_seed"]) + 10_000 + s, True, scratch, args.jobs)
+                     for s in range(args.seeds)]
+        jobs += [(spec, *grading, False, scratch, args.jobs)]
+        jobs += [(spec, 20_000 + s, int(spec["eval_seed"]) + 20_000 + s, False, scratch, args.jobs)
+                 for s in range(args.stub_seeds)]
     try:
         from tqdm import tqdm
 
@@ -97,16 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     k = 0
     for spec in specs:
         if args.stubs_only:
-            ref = spec["calibration"]["reference_returns"]
+            old = spec["calibration"]
+            ref_at_grading, ref = old.get("reference_at_grading_seeds"), old["reference_returns"]
         else:
-            ref = returns[k:k + args.seeds]
-            k += args.seeds
-        stub = returns[k:k + args.stub_seeds]
-        k += args.stub_seeds
-        full = 0.95 * min(ref)
-        low = max(stub) + STUB_MARGIN * (full - max(stub))
+            ref_at_grading, ref = returns[k], returns[k + 1:k + 1 + args.seeds]
+            k += 1 + args.seeds
+        stub_at_grading, stub = returns[k], returns[k + 1:k + 1 + args.stub_seeds]
+        k += 1 + args.stub_seeds
+        full = 0.95 * min(ref + ([ref_at_grading] if ref_at_grading is not None else []))
+        best_stub = max(stub + [stub_at_grading])
+        low = best_stub + STUB_MARGIN * (full - best_stub)
         if low >= full:
-            print(f"warning: {spec['name']}: stubs ({max(stub):.0f}) reach the reference ({min(ref):.0f}); "
+            print(f"warning: {spec['name']}: stubs ({best_stub:.0f}) reach the reference ({full / 0.95:.0f}); "
                   "the check cannot separate them — change its config", file=sys.stderr)
         spec.pop("student_methods", None)        # derived from the TODO manifest now
         spec["full"], spec["low"] = round(float(full), 1), round(float(min(low, full - 1)), 1)
@@ -115,14 +127,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {spec['name']}: `full` was measured with another expert "
                   f"({spec['calibration']['expert_sha256']}, now {sha}); recalibrate without --stubs_only",
                   file=sys.stderr)
-        spec["calibration"] = {"reference_returns": [round(float(r), 1) for r in ref],
+        spec["calibration"] = {"reference_at_grading_seeds": None if ref_at_grading is None
+                               else round(float(ref_at_grading), 1),
+                               "stub_at_grading_seeds": round(float(stub_at_grading), 1),
+                               "reference_returns": [round(float(r), 1) for r in ref],
                                "stub_returns": [round(float(r), 1) for r in stub],
                                "expert_sha256": sha,
                                "command": f"python -m grader calibrate {what}", "date": today}
-        print(f"{spec['name']}: reference {[round(r) for r in ref]}, stubs {[round(r) for r in stub]} "
+        print(f"{spec['name']}: reference {[round(r) for r in ref]} (grading seeds: {'kept' if ref_at_grading is None else round(ref_at_grading)}), "
+              f"stubs {[round(r) for r in stub]} (grading seeds: {round(stub_at_grading)}) "
               f"→ low {spec['low']:.0f}, full {spec['full']:.0f}")
     doc["provenance"] = (f"python -m grader calibrate: full = 0.95 x worst reference return, low = best stub return "
-                         f"+ {int(STUB_MARGIN * 100)}% of the gap; each check's `calibration` names the expert "
+                         f"+ {int(STUB_MARGIN * 100)}% of the gap, over the calibration seeds and the check's own "
+                         "grading seeds; each check's `calibration` names the expert "
                          "(sha256 prefix), command and date it was calibrated with")
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     atomic_write(path, header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120), "thresholds")

@@ -57,11 +57,14 @@ def test_reference_bc_loss_is_the_mean_nll():
 @pytest.mark.slow
 @pytest.mark.parametrize("agent", ["bc", "dagger", "dart"])
 def test_reference_agents_learn_on_a_short_budget(agent, tmp_path):
-    """Each reference agent gets well above the untouched stub on cheetah with a small budget."""
+    """Each reference agent gets well above the untouched stub on cheetah with the grader's budgets.
+
+    (With the TQC cheetah expert, 5 demos or 5k samples are too few: BC on 5 demos reaches about 18% of it.)
+    """
     budget = {
-        "bc": {"demo_episodes": 5, "epochs": 30, "eval_every": 30, "eval_episodes": 1, "final_eval_episodes": 2},
-        "dagger": {"max_samples": 5000, "eval_episodes": 1, "final_eval_episodes": 2},
-        "dart": {"max_samples": 5000, "eval_episodes": 1, "final_eval_episodes": 2},
+        "bc": {"demo_episodes": 25, "epochs": 30, "eval_every": 30, "eval_episodes": 1, "final_eval_episodes": 2},
+        "dagger": {"max_samples": 20000, "eval_episodes": 1, "final_eval_episodes": 2},
+        "dart": {"max_samples": 20000, "eval_episodes": 1, "final_eval_episodes": 2},
     }[agent]
     res = make_agent(agent, "cheetah", tmp_path, solution=True, **budget).run()
     stub = make_agent(agent, "cheetah", tmp_path / "stub", **budget).run()

@@ -1,10 +1,12 @@
 """Env builder, config validation and seeding."""
+import json
+
 import numpy as np
 import pytest
 
 from envs.builder import (EnvConfig, available_envs, env_dims, episode_seed, make_env, resolve_env_config)
-from learning.expert import ExpertConfig, load_expert_config, trainer_config
-from util.config import ConfigError, load_config
+from learning.expert import ExpertConfig, expert_model_path, load_expert_config, trainer_config
+from util.config import REPO_ROOT, ConfigError, load_config
 
 EXPECTED = {"cheetah": ("HalfCheetah-v5", 17, 6), "walker": ("Walker2d-v5", 17, 6),
             "hopper": ("Hopper-v5", 11, 3), "ant": ("Ant-v5", 105, 8)}
@@ -78,9 +80,13 @@ def test_expert_trainer_config_is_validated(tmp_path):
     with pytest.raises(ConfigError) as e:
         trainer_config(cfg, src)
     assert "batch_sise" in str(e.value) and str(p) in str(e.value)
-    for name in ("cheetah", "walker", "hopper", "ant"):  # the shipped configs are valid
+    for name in ("cheetah", "walker", "hopper", "ant"):  # the shipped configs are valid and name the expert's algo
         cfg, src = load_expert_config(name)
-        assert isinstance(cfg, ExpertConfig) and trainer_config(cfg, src).algo == "td3"
+        summary = json.loads(expert_model_path(cfg).with_suffix(".json").read_text())
+        assert isinstance(cfg, ExpertConfig) and trainer_config(cfg, src).algo == summary.get("algo", "td3")
+    for path in sorted((REPO_ROOT / "data" / "training").glob("expert_*.yaml")):   # so are the runs in progress
+        cfg, src = load_expert_config(path.stem.split("_")[1], str(path))
+        assert trainer_config(cfg, src).algo in ("td3", "sac", "tqc")
 
 
 def test_episode_i_under_seed_s_is_reproducible():

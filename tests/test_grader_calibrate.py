@@ -32,9 +32,12 @@ def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch)
     before = yaml.safe_load(path.read_text())
     calls = []
 
-    def fake_run(job):  # reference runs of seed s return 1000 + s, stub runs 100 + s
-        spec, seed, reference, _, _ = job
+    def fake_run(job):  # calibration seed s: reference 1000 + s, stubs 100 + s; grading seeds: 990 and 110
+        spec, seed, eval_seed, reference, _, _ = job
         calls.append((spec["env"], seed, reference))
+        if seed == spec["train_seed"]:
+            assert eval_seed == spec["eval_seed"]
+            return 990.0 if reference else 110.0
         return 1000.0 + seed % 10 if reference else 100.0 + seed % 10
 
     monkeypatch.setattr(calibrate, "_one", fake_run)
@@ -42,15 +45,16 @@ def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch)
     after = yaml.safe_load(path.read_text())
     assert {env for env, _, _ in calls} == {"hopper"}
     n_hopper = sum(spec["env"] == "hopper" for spec in before["performance"])
-    assert len(calls) == n_hopper * (5 + 3)
+    assert len(calls) == n_hopper * (1 + 5 + 1 + 3)
     assert [s["name"] for s in after["performance"]] == [s["name"] for s in before["performance"]]
     for old, new in zip(before["performance"], after["performance"]):
         if old["env"] != "hopper":
             assert new == old
             continue
-        assert new["full"] == pytest.approx(0.95 * 1000.0)          # 0.95 × the worst reference return
-        assert new["low"] == pytest.approx(round(102.0 + 0.15 * (950.0 - 102.0), 1))  # best stub + 15% of the gap
+        assert new["full"] == pytest.approx(0.95 * 990.0)          # 0.95 × the worst reference return
+        assert new["low"] == pytest.approx(round(110.0 + 0.15 * (940.5 - 110.0), 1))  # best stub + 15% of the gap
         cal = new["calibration"]
+        assert cal["reference_at_grading_seeds"] == 990.0 and cal["stub_at_grading_seeds"] == 110.0
         assert cal["reference_returns"] == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]
         assert cal["stub_returns"] == [100.0, 101.0, 102.0]
         assert cal["expert_sha256"] == expert_sha("hopper")
