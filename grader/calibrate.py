@@ -59,6 +59,14 @@ def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
     return value
 
 
+def _seed_plan(spec: dict, n: int, base: int) -> list[tuple[int, int]]:
+    """(train_seed, eval_seed) pairs for one check: first its own grading seeds (exactly what the grader runs, so the
+    shipped reference earns full marks and the stubs nothing by construction), then ``n`` calibration seeds offset
+    by ``base`` (a margin for submissions with other random streams)."""
+    train, ev = int(spec["train_seed"]), int(spec["eval_seed"])
+    return [(train, ev)] + [(base + s, ev + base + s) for s in range(n)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,16 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="calibrate_"))
     jobs = []
     for spec in specs:
-        # first the check's own seeds (what the grader runs: the shipped reference must earn full marks and the
-        # stubs nothing by construction), then the calibration seeds (margin for other random streams)
-        grading = (int(spec["train_seed"]), int(spec["eval_seed"]))
-        if not args.stubs_only:
-            jobs += [(spec, *grading, True, scratch, args.jobs)]
-            jobs += [(spec, 10_000 + s, int(spec["eval_seed"]) + 10_000 + s, True, scratch, args.jobs)
-                     for s in range(args.seeds)]
-        jobs += [(spec, *grading, False, scratch, args.jobs)]
-        jobs += [(spec, 20_000 + s, int(spec["eval_seed"]) + 20_000 + s, False, scratch, args.jobs)
-                 for s in range(args.stub_seeds)]
+        plans = [] if args.stubs_only else [(True, _seed_plan(spec, args.seeds, 10_000))]
+        plans += [(False, _seed_plan(spec, args.stub_seeds, 20_000))]
+        jobs += [(spec, train, ev, reference, scratch, args.jobs) for reference, plan in plans for train, ev in plan]
     try:
         from tqdm import tqdm
 
@@ -114,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             k += 1 + args.seeds
         stub_at_grading, stub = returns[k], returns[k + 1:k + 1 + args.stub_seeds]
         k += 1 + args.stub_seeds
-        full = 0.95 * min(ref + ([ref_at_grading] if ref_at_grading is not None else []))
+        worst_ref = min(ref + ([ref_at_grading] if ref_at_grading is not None else []))
+        full = 0.95 * worst_ref
         best_stub = max(stub + [stub_at_grading])
         low = best_stub + STUB_MARGIN * (full - best_stub)
         if low >= full:
-            print(f"warning: {spec['name']}: stubs ({best_stub:.0f}) reach the reference ({full / 0.95:.0f}); "
+            print(f"warning: {spec['name']}: stubs ({best_stub:.0f}) reach the reference ({worst_ref:.0f}); "
                   "the check cannot separate them — change its config", file=sys.stderr)
         spec.pop("student_methods", None)        # derived from the TODO manifest now
         spec["full"], spec["low"] = round(float(full), 1), round(float(min(low, full - 1)), 1)
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                                "stub_returns": [round(float(r), 1) for r in stub],
                                "expert_sha256": sha,
                                "command": f"python -m grader calibrate {what}", "date": today}
-        print(f"{spec['name']}: reference {[round(r) for r in ref]} (grading seeds: {'kept' if ref_at_grading is None else round(ref_at_grading)}), "
+        ref_grading = "kept" if ref_at_grading is None else round(ref_at_grading)
+        print(f"{spec['name']}: reference {[round(r) for r in ref]} (grading seeds: {ref_grading}), "
               f"stubs {[round(r) for r in stub]} (grading seeds: {round(stub_at_grading)}) "
               f"→ low {spec['low']:.0f}, full {spec['full']:.0f}")
     doc["provenance"] = (f"python -m grader calibrate: full = 0.95 x worst reference return, low = best stub return "
