@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task short name: cheetah, walker, hopper, ant (or any name with a data/envs/<name>.yaml)")
     p.add_argument("--mode", choices=["train", "test"], default="train",
                    help="train (default) or test: evaluate a saved model with its deterministic action")
-    p.add_argument("--env_config", default=None, help="explicit env YAML (overrides --env), e.g. for another gymnasium id")
+    p.add_argument("--env_config", default=None,
+                   help="explicit env YAML (overrides --env), e.g. for another gymnasium id")
     p.add_argument("--agent_config", default=None,
                    help="explicit agent YAML (default a1/<agent>_<env>.yaml; expert: data/agents/expert_<env>.yaml)")
     p.add_argument("--model_file", default=None,
@@ -36,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_samples", type=int, default=None,
                    help="cap on expert-labelled samples in the training set (overrides the config's max_samples)")
     p.add_argument("--total_steps", type=int, default=None,
-                   help="--agent expert: environment steps of expert training (overrides the config's trainer.total_steps)")
+                   help="--agent expert: environment steps of expert training "
+                        "(overrides the config's trainer.total_steps)")
     p.add_argument("--test_episodes", type=int, default=None,
                    help="episodes for the final / test evaluation (default: config's final_eval_episodes, or 10)")
-    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config's seed; test mode: default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (overrides the config's seed; test mode: default 0)")
     p.add_argument("--out_dir", default=None, help="output folder (default output/<agent>_<env>/)")
     p.add_argument("--device", default="cpu", help="torch device for training: cpu (default) or cuda")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from <out_dir>/checkpoint.pt")
@@ -55,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="test mode: open MuJoCo's live viewer (needs a display; use --video on headless machines)")
     p.add_argument("--no_tensorboard", action="store_true",
                    help="do not write TensorBoard event files (written beside log.txt when tensorboard is installed)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; small MLPs gain little from more)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1; small MLPs gain little from more)")
     p.add_argument("--no_progress", action="store_true", help="print log rows instead of a progress bar")
     return p
 

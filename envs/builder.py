@@ -79,10 +79,12 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None, **extra: Any):
         try:
             env = gym.make(cfg.env_id, max_episode_steps=cfg.max_episode_steps, render_mode=render_mode, **kwargs)
         except gym.error.Error as e:
-            raise ConfigError(f"gymnasium cannot build env_id {short(cfg.env_id)} (env {short(cfg.name)}): {clip(str(e))}") from None
+            raise ConfigError(f"gymnasium cannot build env_id {short(cfg.env_id)} (env {short(cfg.name)}): "
+                              f"{clip(str(e))}") from None
         except TypeError as e:  # an unknown keyword in the config's kwargs
             unknown = sorted(k for k in cfg.kwargs if f"'{k}'" in str(e)) or sorted(cfg.kwargs)
-            raise ConfigError(f"env '{cfg.name}': {cfg.env_id} does not accept kwargs {', '.join(short(k, 40) for k in unknown)} "
+            raise ConfigError(f"env '{cfg.name}': {cfg.env_id} does not accept kwargs "
+                              f"{', '.join(short(k, 40) for k in unknown)} "
                               f"({clip(str(e))}). Fix the kwargs: section of its env config.") from None
     if total_mass is not None:
         _set_total_mass(env.unwrapped.model, env.unwrapped.data, total_mass)

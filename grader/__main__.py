@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         "Grade one submission (a folder or .zip holding learning/*_agent.py and a1/*.yaml). "
         "Subcommands: 'batch DIR' grades a folder of submissions, 'calibrate' rewrites grader/thresholds.yaml."))
     p.add_argument("submission", nargs="?", help="submission folder or .zip")
-    p.add_argument("--out", default="results.json", help="where to write Gradescope results.json (default ./results.json)")
+    p.add_argument("--out", default="results.json",
+                   help="where to write Gradescope results.json (default ./results.json)")
     p.add_argument("--self-check", action="store_true",
                    help="run the public unit checks on this working tree (for students; no performance checks)")
     p.add_argument("--no-performance", action="store_true", help="skip the training-based performance checks")

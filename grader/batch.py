@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --jobs must be >= 1", file=sys.stderr)
         return 2
     for made in _make_private([root, res_dir]):
-        print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other students' files")
+        print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other "
+              "students' files")
     # ordinary-user mode with bubblewrap: hide both folders from the children (grader.sandbox.bwrap_argv)
     os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
         [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]

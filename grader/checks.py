@@ -172,7 +172,8 @@ def part_names(key: str, v: Variant) -> list[str]:
     return {"bc_loss": [f"BC loss ({tag}, batch {v.batch})"],
             "dagger_select": [f"DAgger label ({tag})", f"DAgger executed action ({tag})"],
             "dagger_aggregate": [f"DAgger aggregation ({tag})"],
-            "dart_step": [f"Noise injection: clean label ({tag})", f"Noise injection: noisy executed action ({tag})"]}[key]
+            "dart_step": [f"Noise injection: clean label ({tag})",
+                          f"Noise injection: noisy executed action ({tag})"]}[key]
 
 
 # ----------------------------------------------------------------------------------------------- BC loss
@@ -219,7 +220,8 @@ def _bc_diagnosis(pol, obs, act, loss) -> str:
     with torch.no_grad():
         on, an = pol.normalize_obs(o), pol.normalize_action(a)
         cands = {
-            "the sign is flipped (maximise the log-likelihood = minimise its negative)": pol.dist(on).log_prob(an).mean(),
+            "the sign is flipped (maximise the log-likelihood = minimise its negative)":
+                pol.dist(on).log_prob(an).mean(),
             "observations are not normalized (use self.policy.normalize_obs)": -pol.dist(o).log_prob(an).mean(),
             "actions are not normalized (use self.policy.normalize_action)": -pol.dist(on).log_prob(a).mean(),
             "neither observations nor actions are normalized": -pol.dist(o).log_prob(a).mean(),
@@ -317,18 +319,21 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     if o.ndim != 2 or a.ndim != 2 or o.shape[1] != obs_dim or a.shape[1] != act_dim or len(o) != len(a):
         return [CheckResult(name, 0, 1, f"the returned dataset has obs {o.shape} / actions {a.shape}")]
     if len(o) == n_old and np.allclose(o, old_o):
-        return [CheckResult(name, 0, 1, "aggregate returns the dataset unchanged (the placeholder): append the new pairs")]
+        return [CheckResult(name, 0, 1, "aggregate returns the dataset unchanged (the placeholder): append the "
+                                        "new pairs")]
     if len(o) == n_new:
         return [CheckResult(name, 0, 1, f"the dataset holds only this round's {n_new} pairs: earlier rounds' data were "
                                         "dropped (DAgger aggregates: D ← D ∪ D_i)")]
     if len(o) != n_old + n_new:
-        return [CheckResult(name, 0, 1, f"the dataset has {len(o)} pairs; expected {n_old} old + {n_new} new = {n_old + n_new}")]
+        return [CheckResult(name, 0, 1, f"the dataset has {len(o)} pairs; expected {n_old} old + {n_new} new "
+                                        f"= {n_old + n_new}")]
     want = _sorted_rows(np.concatenate([np.concatenate([old_o, new_o]), np.concatenate([old_a, new_a])], 1))
     got = _sorted_rows(np.concatenate([o, a], 1))
     if not np.allclose(want, got, atol=1e-6):
         return [CheckResult(name, 0, 1, "the dataset does not hold exactly the old pairs plus the new (visited state, "
                                         "expert label) pairs")]
-    return [CheckResult(name, 1, 1, f"dataset grew from {n_old} to {n_old + n_new} with the new expert-labelled states")]
+    return [CheckResult(name, 1, 1, f"dataset grew from {n_old} to {n_old + n_new} with the new expert-labelled "
+                                    "states")]
 
 
 def _sorted_rows(x: np.ndarray) -> np.ndarray:
@@ -361,14 +366,16 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     elif np.allclose(lab, clean, atol=1e-4):
         results.append(CheckResult(label_name, 1, 1, "labels are the expert's clean actions"))
     elif np.allclose(lab, exe, atol=1e-6):
-        results.append(CheckResult(label_name, 0, 1, "the stored label is the noisy executed action; store the clean expert action"))
+        results.append(CheckResult(label_name, 0, 1, "the stored label is the noisy executed action; store the clean "
+                                                     "expert action"))
     else:
         results.append(CheckResult(label_name, 0, 1, "labels differ from the expert's clean actions"))
     problems = _noise_problems(exe, clean, low.astype(np.float64), high.astype(np.float64), noise_std)
     if problems:
         results.append(CheckResult(noise_name, 0, 1, "; ".join(problems)))
     else:
-        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = {noise_std:.2f}·(high−low)/2 "
+        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = "
+                                                     f"{noise_std:.2f}·(high−low)/2 "
                                                      "in every dimension, clipped to the bounds, fresh at every call"))
     return results
 
@@ -382,7 +389,8 @@ def _pooled_excess_kurtosis(exe: np.ndarray, clean: np.ndarray, low: np.ndarray,
     return float((z ** 4).mean() - 3.0)
 
 
-def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray, noise_std: float) -> list[str]:
+def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    noise_std: float) -> list[str]:
     """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
     if not np.all(np.isfinite(exe)):
         return ["the executed actions contain NaN or infinite values"]
@@ -390,7 +398,8 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
     wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
     unit_clip = np.any(np.isclose(np.abs(exe), 1.0, atol=1e-6)) and np.all(np.abs(exe) <= 1.0 + 1e-6)
     if unit_clip and (outside or not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4)):
-        return ["executed actions are clipped to [-1, 1] instead of the env's bounds [self.action_low, self.action_high]"]
+        return ["executed actions are clipped to [-1, 1] instead of the env's bounds "
+                "[self.action_low, self.action_high]"]
     if outside:
         return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
     if exe.shape[1] > 1 and np.allclose(exe[:, 0], exe[:, 1]):
@@ -516,7 +525,7 @@ def load_trained_policy(path: Path, env: str) -> tuple[GaussianMLPPolicy | None,
         data = torch.load(path, map_location="cpu", weights_only=True)
         sizes = data["spec"]["hidden_sizes"]
         dims = [obs_dim, *[int(h) for h in sizes], act_dim]
-        if len(sizes) > 16 or sum(a * b for a, b in zip(dims[:-1], dims[1:])) > MAX_POLICY_PARAMS:
+        if len(sizes) > 16 or sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True)) > MAX_POLICY_PARAMS:
             return None, "the trained model is larger than the grader accepts"
         policy, _ = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
     except CheckpointError as e:
@@ -548,7 +557,8 @@ def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_
         return None, why
     if copies_expert(policy, spec["env"]):
         return None, "the trained model carries the expert's weights instead of learned ones"
-    res = evaluate_policy(make_env(resolve_env_config(spec["env"])), policy, int(spec["eval_episodes"]), eval_seed, "grader")
+    res = evaluate_policy(make_env(resolve_env_config(spec["env"])), policy, int(spec["eval_episodes"]), eval_seed,
+                          "grader")
     return float(res.mean), f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes"
 
 
@@ -561,5 +571,6 @@ UNIT_CHECKS: dict[str, tuple[str, Callable[[GradingContext, Variant], list[Check
 
 
 def manifest_json(manifest: dict[str, TodoFile]) -> dict[str, dict[str, Any]]:
-    return {k: {"module": v.module, "class_name": v.class_name, "methods": list(v.methods)} for k, v in manifest.items()}
+    return {k: {"module": v.module, "class_name": v.class_name, "methods": list(v.methods)}
+            for k, v in manifest.items()}
 

@@ -53,7 +53,8 @@ def student_class(job):
     import importlib
 
     cls = getattr(importlib.import_module(job["module"]), job["class_name"])
-    methods = {m: getattr(importlib.import_module(f"grader_ref.{mod}"), m) for m, mod in job.get("reference", {}).items()}
+    methods = {m: getattr(importlib.import_module(f"grader_ref.{mod}"), m)
+               for m, mod in job.get("reference", {}).items()}
     return type(cls.__name__, (cls,), methods) if methods else cls
 
 
@@ -63,7 +64,8 @@ def make_agent(job, policy_file=None, expert_file=None, cfg_over=None):
     from learning.agents import build_agent
     from learning.checkpoint import load_policy
 
-    a = build_agent(job["agent"], job["env"], out_dir=os.path.join(os.getcwd(), "agent_out"), agent_cls=student_class(job),
+    a = build_agent(job["agent"], job["env"], out_dir=os.path.join(os.getcwd(), "agent_out"),
+                    agent_cls=student_class(job),
                     config={"agent": job["agent"], "env": job["env"], **(cfg_over or {})}, quiet=True,
                     progress=False)
     if policy_file:
@@ -95,7 +97,8 @@ def job_bc_loss(job, out):
     if has_graph:
         loss.reshape(()).backward()
     for _, p in a.policy.named_parameters():
-        grads.append(np.zeros(p.numel(), np.float64) if p.grad is None else p.grad.detach().double().reshape(-1).numpy())
+        grads.append(np.zeros(p.numel(), np.float64) if p.grad is None
+                     else p.grad.detach().double().reshape(-1).numpy())
     np.savez(os.path.join(out, "result.npz"), loss=np.array(value, np.float64),
              has_graph=np.array(has_graph), grads=np.concatenate(grads))
 

@@ -190,7 +190,8 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, (_, fn) in UNIT_CHECKS.items():
             for v in variants.get(key, []) if only is None or key in only else []:
-                work.append((lambda fn=fn, v=v, key=key: _guarded(fn, ctx, key, v), _unit_scorer(key, v, len(variants[key]))))
+                work.append((lambda fn=fn, v=v, key=key: _guarded(fn, ctx, key, v),
+                             _unit_scorer(key, v, len(variants[key]))))
         if include_performance:
             for pspec in load_thresholds()["performance"]:
                 if only is not None and pspec["agent"] not in only:
@@ -202,7 +203,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
                 from tqdm import tqdm
 
                 futures = list(tqdm(futures, desc="checks", unit="check"))
-            for (_, score), fut in zip(work, futures):
+            for (_, score), fut in zip(work, futures, strict=True):
                 for r in fut.result():
                     score(r)
                     tests.append(r)

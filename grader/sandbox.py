@@ -207,7 +207,8 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             pol.netns = netns_wanted and _try_netns()
             pol.clean_dirs = world_writable_dirs()
         else:
-            pol = SandboxPolicy(root=False, bwrap=_try_bwrap() if os.environ.get("GRADER_BWRAP", "auto") != "off" else "")
+            pol = SandboxPolicy(root=False,
+                                bwrap=_try_bwrap() if os.environ.get("GRADER_BWRAP", "auto") != "off" else "")
             if pol.bwrap:
                 pol.warnings = [
                     "student code runs as your own user inside the namespaces: files outside your home folder that "
@@ -224,7 +225,8 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
                     "grader's supervisor first",
                 "for the full guarantees install bubblewrap (`apt install bubblewrap`, with unprivileged user "
                 "namespaces enabled), or grade as root in a container, e.g. "
-                "`docker run --rm -v $PWD:/g -w /g python:3.11 python -m grader SUB` or `sudo .venv/bin/python -m grader SUB`",
+                "`docker run --rm -v $PWD:/g -w /g python:3.11 python -m grader SUB` or "
+                "`sudo .venv/bin/python -m grader SUB`",
                 ]
         _POLICY = pol
         return pol

@@ -221,7 +221,7 @@ class Oracle:
         if fresh:
             batch = np.frombuffer(b"".join(fresh), np.float32).reshape(len(fresh), self.obs_dim)
             acts = self.act(batch).reshape(len(fresh), self.act_dim)
-            for k, a in zip(fresh, acts):
+            for k, a in zip(fresh, acts, strict=True):
                 self.cache[k] = a.copy()
         out = np.stack([self.cache[k] for k in keys]).astype(np.float32)
         return HEADER.pack(0, rows) + out.tobytes()
@@ -264,8 +264,8 @@ def supervise(spec: dict) -> dict:
         pass_fds = (rep_r, req_w)
     t0 = time.time()
     with open(spec["stderr_path"], "wb") as err:
-        proc = subprocess.Popen([*spec.get("wrap", []), *spec["argv"]], cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, pass_fds=pass_fds,
+        proc = subprocess.Popen([*spec.get("wrap", []), *spec["argv"]], cwd=spec["cwd"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, pass_fds=pass_fds,
                                 preexec_fn=_preexec(spec))
     if oracle is not None:
         os.close(rep_r)

@@ -33,7 +33,8 @@ class CheckpointError(UserError):
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary file unique to this process, then rename (a kill never leaves half a file)."""
-    atomic_save(path, lambda tmp: torch.save(obj, tmp), "checkpoint" if "checkpoint" in Path(path).name else "model file")
+    atomic_save(path, lambda tmp: torch.save(obj, tmp),
+                "checkpoint" if "checkpoint" in Path(path).name else "model file")
 
 
 def safe_torch_load(path: str | os.PathLike, what: str = "model file", hint: str = "") -> Any:
@@ -46,11 +47,13 @@ def safe_torch_load(path: str | os.PathLike, what: str = "model file", hint: str
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f"Refusing to load {what} {path}: it contains Python objects other than tensors and plain data "
-            f"(a pickle payload), which weights-only loading forbids. Re-save it with this project's tools. ({str(e).splitlines()[0]})"
+            f"(a pickle payload), which weights-only loading forbids. Re-save it with this project's tools. "
+            f"({str(e).splitlines()[0]})"
         ) from None
     except Exception as e:  # a damaged file can fail anywhere inside the unpickler
         raise CheckpointError(
-            f"{what} {path} is corrupt or not a PyTorch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            f"{what} {path} is corrupt or not a PyTorch file "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
             f"Re-create it.{(' ' + hint) if hint else ''}"
         ) from None
 
@@ -88,24 +91,28 @@ def load_policy(
             "Pass a model.pt written by run.py or tools/train_expert.py."
         )
     if data.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {data.get('version')}, this code reads version {FORMAT_VERSION}.")
+        raise CheckpointError(f"{path} has format version {data.get('version')}, this code reads version "
+                              f"{FORMAT_VERSION}.")
     spec, meta = data.get("spec"), data.get("meta", {})
     if not isinstance(spec, dict) or not isinstance(data.get("state_dict"), dict):
         raise CheckpointError(f"{path} is missing its 'spec' or 'state_dict' entry; the file is damaged.")
     file_env = meta.get("env_id")
     if env_id is not None and file_env is not None and file_env != env_id:
-        raise CheckpointError(f"{path} was trained on {file_env}, not {env_id}. Use a model for {env_id} (or pick --env to match).")
+        raise CheckpointError(f"{path} was trained on {file_env}, not {env_id}. Use a model for {env_id} "
+                              "(or pick --env to match).")
     if obs_dim is not None and spec.get("obs_dim") != obs_dim:
         raise CheckpointError(
             f"{path} expects observations of size {spec.get('obs_dim')}, but this env gives {obs_dim}: "
             "the model is for another task. Use a model trained on this env."
         )
     if act_dim is not None and spec.get("act_dim") != act_dim:
-        raise CheckpointError(f"{path} outputs actions of size {spec.get('act_dim')}, but this env needs {act_dim}: the model is for another task.")
+        raise CheckpointError(f"{path} outputs actions of size {spec.get('act_dim')}, but this env needs {act_dim}: "
+                              "the model is for another task.")
     try:
         policy = GaussianMLPPolicy.from_spec(spec)
         policy.load_state_dict(data["state_dict"])
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} does not match its declared architecture ({str(e).splitlines()[0]}); the file is damaged.") from None
+        raise CheckpointError(f"{path} does not match its declared architecture ({str(e).splitlines()[0]}); "
+                              "the file is damaged.") from None
     policy.eval()
     return policy, meta

@@ -85,7 +85,8 @@ class DAggerAgent(BCAgent):
         """D ← D ∪ {(o, a*(o))}: add this round's learner-visited, expert-labelled states to the dataset.
 
         Args:
-            dataset: the aggregated dataset so far, len N (``dataset.obs`` (N, obs_dim), ``dataset.actions`` (N, act_dim)).
+            dataset: the aggregated dataset so far, len N: ``dataset.obs`` (N, obs_dim),
+                ``dataset.actions`` (N, act_dim).
             visited_obs: states visited in this round, shape (M, obs_dim).
             expert_labels: the expert's actions at those states, shape (M, act_dim), env units.
         Returns:

@@ -76,7 +76,8 @@ class Dataset:
 
 @dataclass
 class Demos:
-    """A validated demo file: ``data`` maps each key of :data:`DEMO_KEYS` to its array; ``meta`` is the parsed meta_json."""
+    """A validated demo file: ``data`` maps each key of :data:`DEMO_KEYS` to its array; ``meta`` is the parsed
+    meta_json."""
 
     data: dict[str, np.ndarray]
     meta: dict[str, Any]
@@ -104,7 +105,8 @@ class Demos:
         n = self.num_episodes if num_episodes is None else int(num_episodes)
         if n < 1 or n > self.num_episodes:
             raise DemoError(f"{self.path} holds {self.num_episodes} episodes; asked for {n}. "
-                            f"Use 1..{self.num_episodes} demo episodes or record more with tools/record_demos.py --episodes {n}.")
+                            f"Use 1..{self.num_episodes} demo episodes or record more with "
+                            f"tools/record_demos.py --episodes {n}.")
         end = self.episode_slice(n - 1).stop   # episodes are contiguous from row 0 (checked by load_demos)
         return Dataset(self.data["obs"][:end], self.data["actions"][:end])
 
@@ -125,7 +127,8 @@ def _check_arrays(data: dict[str, np.ndarray], path: Path, make: str) -> None:
             want = {"f": "floating-point", "b": "bool", "i": "integer"}[kind]
             raise bad(f"'{k}' has dtype {data[k].dtype}, expected {want}")
     if data["meta_json"].dtype.kind != "U" or data["meta_json"].ndim != 0:
-        raise bad(f"'meta_json' must be a single string, got {data['meta_json'].dtype} of shape {data['meta_json'].shape}")
+        raise bad(f"'meta_json' must be a single string, got {data['meta_json'].dtype} of shape "
+                  f"{data['meta_json'].shape}")
     obs, act = data["obs"], data["actions"]
     if obs.ndim != 2 or act.ndim != 2:
         raise bad(f"obs and actions must be 2-D (steps, size), got {obs.shape} / {act.shape}")
@@ -195,16 +198,19 @@ def load_demos(path: str | os.PathLike, env_id: str | None = None, obs_dim: int 
                                 f"format version 1). Upgrade it with: python tools/record_demos.py --env "
                                 f"{env_name or '<env>'} --out {path} --add_final_obs --overwrite")
             if missing:
-                raise DemoError(f"{path} is not a demo file of this project (missing arrays: {', '.join(missing)}). Re-create it with: {make}")
+                raise DemoError(f"{path} is not a demo file of this project (missing arrays: {', '.join(missing)}). "
+                                f"Re-create it with: {make}")
             data = {k: f[k] for k in DEMO_KEYS}
     except DemoError:
         raise
     except ValueError as e:
         if "pickle" in str(e).lower():
-            raise DemoError(f"Refusing to load {path}: it holds pickled Python objects, which demo files must not. Re-create it with: {make}") from None
+            raise DemoError(f"Refusing to load {path}: it holds pickled Python objects, which demo files must not. "
+                            f"Re-create it with: {make}") from None
         raise DemoError(f"{path} is corrupt ({e}). Re-create it with: {make}") from None
     except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise DemoError(f"{path} is corrupt or not an .npz file ({type(e).__name__}: {e}). Re-create it with: {make}") from None
+        raise DemoError(f"{path} is corrupt or not an .npz file ({type(e).__name__}: {e}). "
+                        f"Re-create it with: {make}") from None
     try:
         meta = json.loads(str(data["meta_json"]))
         if not isinstance(meta, dict):
@@ -212,11 +218,14 @@ def load_demos(path: str | os.PathLike, env_id: str | None = None, obs_dim: int 
     except json.JSONDecodeError:
         raise DemoError(f"{path} has unreadable metadata; re-create it with: {make}") from None
     if env_id is not None and meta.get("env_id") != env_id:
-        raise DemoError(f"{path} holds demos for {meta.get('env_id')}, not {env_id}. Use the demo file for this env: {make}")
+        raise DemoError(f"{path} holds demos for {meta.get('env_id')}, not {env_id}. "
+                        f"Use the demo file for this env: {make}")
     _check_arrays(data, path, make)
     obs, act = data["obs"], data["actions"]
     if obs_dim is not None and obs.shape[1] != obs_dim:
-        raise DemoError(f"{path} has observations of size {obs.shape[1]}, this env gives {obs_dim}: the demos are for another task.")
+        raise DemoError(f"{path} has observations of size {obs.shape[1]}, this env gives {obs_dim}: "
+                        "the demos are for another task.")
     if act_dim is not None and act.shape[1] != act_dim:
-        raise DemoError(f"{path} has actions of size {act.shape[1]}, this env takes {act_dim}: the demos are for another task.")
+        raise DemoError(f"{path} has actions of size {act.shape[1]}, this env takes {act_dim}: "
+                        "the demos are for another task.")
     return Demos(data, meta, path)

@@ -149,7 +149,8 @@ class ImitationAgent:
     @property
     def demos(self) -> Demos:
         if self._demos is None:
-            self._demos = load_demos(self._demo_file, self.env_cfg.env_id, self.obs_dim, self.act_dim, self.env_cfg.name)
+            self._demos = load_demos(self._demo_file, self.env_cfg.env_id, self.obs_dim, self.act_dim,
+                                     self.env_cfg.name)
         return self._demos
 
     def demo_dataset(self, num_episodes: int | None = None) -> Dataset:
@@ -182,8 +183,10 @@ class ImitationAgent:
 
     @torch.no_grad()
     def learner_action(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Learner's action: a sample from π(·|obs) (or its mean if deterministic). (obs_dim,) → (act_dim,), env units."""
-        return self.policy.act(np.asarray(obs, np.float32), deterministic=deterministic, generator=self.rng).astype(np.float32)
+        """Learner's action: a sample from π(·|obs) (or its mean if deterministic).
+        (obs_dim,) → (act_dim,), env units."""
+        return self.policy.act(np.asarray(obs, np.float32), deterministic=deterministic,
+                               generator=self.rng).astype(np.float32)
 
     # ------------------------------------------------------------------ learning
     def compute_loss(self, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
@@ -195,7 +198,8 @@ class ImitationAgent:
             self.policy.obs_normalizer.fit(dataset.obs)
 
     def fit(self, dataset: Dataset, epochs: int) -> float:
-        """Minimize ``self.compute_loss`` over ``dataset`` for ``epochs`` passes; returns the mean loss of the last pass."""
+        """Minimize ``self.compute_loss`` over ``dataset`` for ``epochs`` passes; returns the mean loss of the last
+        pass."""
         n = len(dataset)
         if n == 0 or epochs <= 0:
             return float("nan")
@@ -351,7 +355,8 @@ class ImitationAgent:
             self.optimizer.load_state_dict(ck["optimizer"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"{self.checkpoint_path} does not match this config's network "
-                                  f"({str(e).splitlines()[0]}). Resume with the config it was written with. {hint}") from None
+                                  f"({str(e).splitlines()[0]}). Resume with the config it was written with. "
+                                  f"{hint}") from None
         self.dataset = Dataset(ck["dataset_obs"].numpy(), ck["dataset_actions"].numpy())
         self.rng.bit_generator.state = ck["np_rng"]
         torch.set_rng_state(ck["torch_rng"])

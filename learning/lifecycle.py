@@ -111,7 +111,8 @@ class Run:
             self._compare_settings()
             self.resuming = self.checkpoint_path.exists()
             if not self.resuming:
-                print(f"note: the run in {self.out_dir} stopped before its first checkpoint; starting it from the beginning.")
+                print(f"note: the run in {self.out_dir} stopped before its first checkpoint; starting it from the "
+                      "beginning.")
         elif found:
             if not self.overwrite:
                 raise RunExistsError(

@@ -73,7 +73,8 @@ class GaussianMLPPolicy(nn.Module):
         else:
             self.register_buffer("log_std", log_std)
         low = torch.as_tensor(-np.ones(act_dim) if action_low is None else np.asarray(action_low), dtype=torch.float32)
-        high = torch.as_tensor(np.ones(act_dim) if action_high is None else np.asarray(action_high), dtype=torch.float32)
+        high = torch.as_tensor(np.ones(act_dim) if action_high is None else np.asarray(action_high),
+                               dtype=torch.float32)
         if low.shape != (self.act_dim,) or high.shape != (self.act_dim,):
             raise ValueError(f"action bounds must have shape ({self.act_dim},)")
         self.register_buffer("action_low", low)
@@ -128,7 +129,8 @@ class GaussianMLPPolicy(nn.Module):
         else:
             std = torch.exp(self.log_std.clamp(-20.0, 2.0))
             if isinstance(generator, np.random.Generator):
-                eps = torch.as_tensor(generator.standard_normal(tuple(mean.shape)), dtype=torch.float32, device=mean.device)
+                eps = torch.as_tensor(generator.standard_normal(tuple(mean.shape)), dtype=torch.float32,
+                                      device=mean.device)
             else:
                 eps = torch.randn(mean.shape, generator=generator).to(mean.device)
             a = mean + std * eps

@@ -93,7 +93,7 @@ def test_interrupt_and_resume_gives_the_same_policy(agent, tmp_path):
     assert (tmp_path / "b" / "model.pt").is_file()
     resumed = make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw)
     resumed.run(resume=True)
-    for x, y in zip(full.policy.state_dict().values(), resumed.policy.state_dict().values()):
+    for x, y in zip(full.policy.state_dict().values(), resumed.policy.state_dict().values(), strict=True):
         assert torch.equal(x, y)
     assert log_rows(tmp_path / "a" / "log.txt") == log_rows(tmp_path / "b" / "log.txt")
 

@@ -28,8 +28,10 @@ def test_cell_key_follows_what_determines_the_cell():
     key = benchmark_a1.cell_key("hopper", "DAgger", 0, 50)
     assert key == benchmark_a1.cell_key("hopper", "DAgger", 0, 50)
     assert len({key, benchmark_a1.cell_key("hopper", "DAgger", 1, 50), benchmark_a1.cell_key("hopper", "DAgger", 0, 10),
-                benchmark_a1.cell_key("walker", "DAgger", 0, 50), benchmark_a1.cell_key("hopper", "BC (5 demos)", 0, 50)}) == 5
-    assert Path(benchmark_a1.cell_path("out", "hopper", "BC (5 demos)", 2, key)).name == f"hopper_bc_5_demos_seed2_{key}.json"
+                benchmark_a1.cell_key("walker", "DAgger", 0, 50),
+                benchmark_a1.cell_key("hopper", "BC (5 demos)", 0, 50)}) == 5
+    assert (Path(benchmark_a1.cell_path("out", "hopper", "BC (5 demos)", 2, key)).name
+            == f"hopper_bc_5_demos_seed2_{key}.json")
 
 
 def test_updating_the_docs_for_some_tasks_keeps_the_other_rows(tmp_path):

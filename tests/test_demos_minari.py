@@ -55,8 +55,8 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_minari_dataset(tmp_path)
     mine = tmp_path / DATASET_ID
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("keep me")
-    r = run_cli("tools/export_demos.py", "--format", "minari", "--env", "hopper", "--root", str(tmp_path), "--overwrite",
-                timeout=240)
+    r = run_cli("tools/export_demos.py", "--format", "minari", "--env", "hopper", "--root", str(tmp_path),
+                "--overwrite", timeout=240)
     assert r.returncode == 2 and "not a Minari dataset" in r.stderr, r.stderr
     assert (mine / "notes.txt").read_text() == "keep me"
 

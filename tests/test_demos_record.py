@@ -65,7 +65,8 @@ def test_add_final_obs_upgrades_a_format_1_file_by_exact_replay(tmp_path):
     assert np.array_equal(d.data["final_obs"], shipped.data["final_obs"][:2])
     assert json.loads(str(d.data["meta_json"]))["format_version"] == 2
     # upgrading again: refused, and the in-place form needs --overwrite
-    r = run_cli("tools/record_demos.py", "--env", "hopper", "--out", str(dst), "--add_final_obs", "--overwrite", timeout=60)
+    r = run_cli("tools/record_demos.py", "--env", "hopper", "--out", str(dst), "--add_final_obs", "--overwrite",
+                timeout=60)
     assert r.returncode == 2 and "already has final_obs" in r.stderr, r.stderr
     r = run_cli("tools/record_demos.py", "--env", "hopper", "--out", str(src), "--add_final_obs", timeout=60)
     assert r.returncode == 2 and "--overwrite" in r.stderr, r.stderr

@@ -27,7 +27,8 @@ def small_demo_arrays() -> dict[str, np.ndarray]:
         "final_obs": rng.normal(size=(e, OBS_DIM)).astype(np.float32),
         "episode_starts": (ends - np.array(LENGTHS)).astype(np.int64),
         "episode_lengths": np.array(LENGTHS, np.int64),
-        "episode_returns": np.array([rewards[s:t].sum() for s, t in zip(ends - LENGTHS, ends)], np.float64),
+        "episode_returns": np.array([rewards[s:t].sum() for s, t in zip(ends - LENGTHS, ends, strict=True)],
+                                    np.float64),
         "episode_seeds": np.arange(e, dtype=np.int64),
         "meta_json": np.array(json.dumps({"env_id": "Toy-v0", "format_version": 2})),
     }

@@ -37,7 +37,8 @@ def _make(algo, path, env="hopper", **kw):
 def _same_modules(a, b):
     for name, m in a.saved_modules().items():
         if isinstance(m, torch.nn.Module):
-            for (k, x), y in zip(m.state_dict().items(), b.saved_modules()[name].state_dict().values()):
+            for (k, x), y in zip(m.state_dict().items(), b.saved_modules()[name].state_dict().values(),
+                                 strict=True):
                 assert torch.equal(x, y), f"{name}.{k}"
 
 

@@ -75,7 +75,8 @@ def test_reference_gets_every_unit_point_and_stubs_none(reference_unit, tmp_path
 BROKEN = {  # name → (methods, the checks (by name prefix) that must lose all their points)
     "wrong loss sign": ({"compute_loss": '''
 def compute_loss(self, obs, expert_actions):
-    return self.policy.dist(self.policy.normalize_obs(obs)).log_prob(self.policy.normalize_action(expert_actions)).mean()
+    return self.policy.dist(self.policy.normalize_obs(obs)).log_prob(
+        self.policy.normalize_action(expert_actions)).mean()
 '''}, ["BC loss"]),
     "unnormalized inputs": ({"compute_loss": '''
 def compute_loss(self, obs, expert_actions):
@@ -117,10 +118,15 @@ def test_each_bug_loses_exactly_its_own_points(bug, reference_unit, tmp_path):
 
 
 ATTACKS = {
-    "sys.exit(0) in the loss": {"compute_loss": "def compute_loss(self, obs, expert_actions):\n    import sys\n    sys.exit(0)\n"},
-    "os._exit(0) in select_action": {"select_action": "def select_action(self, obs, beta):\n    import os\n    os._exit(0)\n"},
-    "infinite loop in aggregate": {"aggregate": "def aggregate(self, dataset, visited_obs, expert_labels):\n    while True:\n        pass\n"},
-    "memory bomb in the noisy step": {"noisy_expert_step": "def noisy_expert_step(self, obs):\n    x = []\n    while True:\n        x.append(bytearray(10**8))\n"},
+    "sys.exit(0) in the loss": {"compute_loss": "def compute_loss(self, obs, expert_actions):\n"
+                                                "    import sys\n    sys.exit(0)\n"},
+    "os._exit(0) in select_action": {"select_action": "def select_action(self, obs, beta):\n"
+                                                      "    import os\n    os._exit(0)\n"},
+    "infinite loop in aggregate": {"aggregate": "def aggregate(self, dataset, visited_obs, expert_labels):\n"
+                                                "    while True:\n        pass\n"},
+    "memory bomb in the noisy step": {"noisy_expert_step": "def noisy_expert_step(self, obs):\n"
+                                                           "    x = []\n    while True:\n"
+                                                           "        x.append(bytearray(10**8))\n"},
     "__eq__ that always says yes": {"select_action": '''
 def select_action(self, obs, beta):
     class Liar:
@@ -166,7 +172,8 @@ def compute_loss(self, obs, expert_actions):
     import json
     json.dump({{"score": 1000, "tests": []}}, open({str(out)!r}, "w"))
     open({str(marker)!r}, "w").write("x")
-    return -self.policy.dist(self.policy.normalize_obs(obs)).log_prob(self.policy.normalize_action(expert_actions)).mean()
+    return -self.policy.dist(self.policy.normalize_obs(obs)).log_prob(
+        self.policy.normalize_action(expert_actions)).mean()
 '''}
     sub = write_submission(tmp_path / "sub", methods)
     try:
@@ -239,7 +246,8 @@ def test_batch_grades_everything_and_resumes(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
     assert set(rows) == {"alice", "bob", "carol"}
-    assert float(rows["alice"]["total"]) == 45  # all unit points (public variants carry the full points) and float(rows["bob"]["total"]) == 0 and float(rows["carol"]["total"]) == 0
+    assert float(rows["alice"]["total"]) == 45  # all unit points (public variants carry the full points)
+    assert float(rows["bob"]["total"]) == 0 and float(rows["carol"]["total"]) == 0
     p = run_cli(*args, timeout=900)
     assert "3 already graded" in p.stdout or "2 already graded" in p.stdout
 

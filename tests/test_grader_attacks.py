@@ -95,7 +95,8 @@ def test_daemon_editing_the_grader_changes_no_later_grade(tmp_path):
             f'{str(ROOT / "grader" / "thresholds.yaml")!r})]')
     subs = tmp_path / "subs"
     write_submission(subs / "a_mallory", loss_attack(daemon("/tmp/il_attack_edit", 2,
-                                                             f"try:\n                {edit}\n            except OSError:\n                pass")))
+                                                             f"try:\n                {edit}\n"
+                                                             "            except OSError:\n                pass")))
     write_submission(subs / "b_alice")
     p = run_cli("-m", "grader", "batch", str(subs), "--csv", str(tmp_path / "g.csv"), "--results_dir",
                 str(tmp_path / "res"), "--", "--only", "bc_loss", "--no-hidden", timeout=900)
@@ -133,8 +134,10 @@ def test_integrity_manifest_voids_a_grade_when_the_tree_changes(tmp_path):
 SEARCH = '''    import gc, os, sys
     found = []
     repo = {repo!r}
-    for p in [os.path.join(repo, "grader", "solution", "bc_solution.py"), os.path.join(repo, "grader", "thresholds.yaml"),
-              os.path.join(repo, "grader", "hidden", "variants.py"), os.path.join(repo, "data", "models", "expert_cheetah.pt"),
+    for p in [os.path.join(repo, "grader", "solution", "bc_solution.py"),
+              os.path.join(repo, "grader", "thresholds.yaml"),
+              os.path.join(repo, "grader", "hidden", "variants.py"),
+              os.path.join(repo, "data", "models", "expert_cheetah.pt"),
               os.path.join(repo, ".git", "HEAD"), os.path.join(repo, "learning", "bc_agent.py")]:
         try:
             found.append(p + ":" + open(p, "rb").read(60).decode("latin1"))
@@ -159,7 +162,8 @@ SEARCH = '''    import gc, os, sys
             dirs[:] = [x for x in dirs if x not in (".venv", "site-packages", ".git", "proc")]
             seen += len(files)
             for f in files:
-                if f in ("bc_solution.py", "variants.py", "thresholds.yaml") or (f.startswith("expert_") and f.endswith(".pt")):
+                if f in ("bc_solution.py", "variants.py", "thresholds.yaml") or (
+                        f.startswith("expert_") and f.endswith(".pt")):
                     path = os.path.join(d, f)
                     try:
                         open(path, "rb").read(1)
@@ -219,7 +223,7 @@ def test_permuted_or_rescaled_copies_of_the_expert_are_recognised():
     lin = [m for m in copy.net if isinstance(m, torch.nn.Linear)]
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for a, b in zip(lin[:-1], lin[1:]):            # permute and positively rescale every hidden layer
+        for a, b in zip(lin[:-1], lin[1:], strict=True):   # permute and positively rescale every hidden layer
             perm = torch.randperm(a.out_features, generator=g)
             scale = torch.rand(a.out_features, generator=g) + 0.5
             a.weight.copy_(a.weight[perm] * scale[:, None])
@@ -270,13 +274,15 @@ def test_bc_performance_needs_imitation_not_the_expert(attack, tmp_path):
 
 
 NOISE_BUGS = {
-    "missing (high-low)/2": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std", "misses the (high − low)/2"),
-    "2x: (high-low)": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low)",
+    "missing (high-low)/2": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std",
+                             "misses the (high − low)/2"),
+    "2x: (high-low)": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
+                       "(self.action_high - self.action_low)",
                        "σ"),     # heavy clipping at 2× hides the exact factor; the message still names σ
-    "10x": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * 10 * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
-            ""),
-    "unclipped": ("clean + self.rng.normal(0.0, 4.0, self.act_dim) * self.cfg.noise_std * (self.action_high - self.action_low) / 2",
-                  "bounds"),
+    "10x": ("clean + self.rng.normal(0.0, 1.0, self.act_dim) * 10 * self.cfg.noise_std * "
+            "(self.action_high - self.action_low) / 2", ""),
+    "unclipped": ("clean + self.rng.normal(0.0, 4.0, self.act_dim) * self.cfg.noise_std * "
+                  "(self.action_high - self.action_low) / 2", "bounds"),
     "same noise every call": ("clean + np.random.default_rng(0).normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
                               "(self.action_high - self.action_low) / 2", "same"),
     "NaN actions": ("clean * np.nan", "NaN"),
@@ -316,7 +322,8 @@ def test_files_left_in_shared_folders_do_not_survive_a_check(tmp_path):
             f"            os.chmod(os.path.join(d, '{tag}_dir'), 0o777)\n        except OSError:\n            pass\n")
     grade(write_submission(tmp_path / "sub", loss_attack(body)), include_hidden=False, include_performance=False,
           only={"bc_loss"})
-    left = [f"{d}/{tag}{s}" for d in ("/tmp", "/dev/shm", "/var/tmp") for s in ("", "_dir") if os.path.exists(f"{d}/{tag}{s}")]
+    left = [f"{d}/{tag}{s}" for d in ("/tmp", "/dev/shm", "/var/tmp") for s in ("", "_dir")
+            if os.path.exists(f"{d}/{tag}{s}")]
     if ROOT_MODE:
         assert left == []
     else:
@@ -404,7 +411,8 @@ time.sleep(1)
     spec_ = importlib.util.spec_from_file_location("supervisor", ROOT / "grader" / "supervisor.py")
     sup = importlib.util.module_from_spec(spec_)
     spec_.loader.exec_module(sup)
-    oracle = sup.Oracle({"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6, "budget": 1})
+    oracle = sup.Oracle({"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
+                         "budget": 1})
     expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
     obs = np.random.default_rng(1).normal(size=(256, 17)).astype(np.float32) * 3
     assert np.allclose(oracle.act(obs), expert.act(obs), atol=1e-5)
@@ -487,10 +495,12 @@ def test_bad_files_cost_only_their_checks(tmp_path):
     sub = write_submission(tmp_path / "sub")
     (sub / "learning" / "dart_agent.py").write_text("def broken(:\n    pass\n")
     (sub / "learning" / "bc_agent.py").write_text((sub / "learning" / "bc_agent.py").read_text()
-                                                   .replace("import torch\n", "import torch\nimport no_such_module_xyz\n", 1))
+                                                   .replace("import torch\n",
+                                                            "import torch\nimport no_such_module_xyz\n", 1))
     (sub / "a1" / "bc_cheetah.yaml").write_text('a: &a ["x","x","x","x","x","x","x","x","x"]\n'
                                                  + "".join(f'{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n'
-                                                           for p, c in zip("abcdefgh", "bcdefghi")) + "demo_episodes: *i\n")
+                                                           for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+                                                 + "demo_episodes: *i\n")
     report = grade(sub, include_hidden=False, include_performance=False)
     by = {t.name: t for t in report.tests}
     structure = next(t for t in report.tests if t.name.startswith("Structure"))
@@ -543,8 +553,9 @@ def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_
     """GRADER_SANDBOX=user forces the ordinary-user path; with bubblewrap it must still hide the grader's secrets,
     keep /tmp private, and leave nothing running."""
     tag = f"il_bwrap_{os.getpid()}"
-    body = (SEARCH.format(repo=str(ROOT)).replace("    raise RuntimeError(", "    open('/tmp/" + tag + "', 'w').write('x')\n"
-                                                   + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError("))
+    body = (SEARCH.format(repo=str(ROOT)).replace("    raise RuntimeError(",
+                                                  "    open('/tmp/" + tag + "', 'w').write('x')\n"
+                                                  + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError("))
     sub = write_submission(tmp_path / "sub", loss_attack(body))
     env = dict(os.environ, GRADER_SANDBOX="user")
     p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",

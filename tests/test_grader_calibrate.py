@@ -47,7 +47,7 @@ def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch)
     n_hopper = sum(spec["env"] == "hopper" for spec in before["performance"])
     assert len(calls) == n_hopper * (1 + 5 + 1 + 3)
     assert [s["name"] for s in after["performance"]] == [s["name"] for s in before["performance"]]
-    for old, new in zip(before["performance"], after["performance"]):
+    for old, new in zip(before["performance"], after["performance"], strict=True):
         if old["env"] != "hopper":
             assert new == old
             continue

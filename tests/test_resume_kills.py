@@ -107,6 +107,6 @@ def test_expert_trainer_stops_at_a_step_boundary_on_sigterm(tmp_path):
     resumed.train(resume=True)
     full = TD3Trainer(env, TD3Config(**tiny), tmp_path / "a", quiet=True)
     full.train()
-    for x, y in zip(full.actor.state_dict().values(), resumed.actor.state_dict().values()):
+    for x, y in zip(full.actor.state_dict().values(), resumed.actor.state_dict().values(), strict=True):
         assert torch.equal(x, y)
     assert log_rows(tmp_path / "a" / "log.txt") == log_rows(tmp_path / "b" / "log.txt")

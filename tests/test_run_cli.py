@@ -36,8 +36,8 @@ def test_train_then_test_with_flags(tmp_path):
     assert json.loads((out / "config.json").read_text())["config"]["seed"] == 3
     rows = (out / "log.txt").read_text().splitlines()
     assert rows[-1].split("\t")[1] == "1500"  # Samples column honours --max_samples
-    p = run_cli("run.py", "--agent", "dagger", "--env", "hopper", "--mode", "test", "--model_file", str(out / "model.pt"),
-                "--test_episodes", "2", "--no_progress")
+    p = run_cli("run.py", "--agent", "dagger", "--env", "hopper", "--mode", "test", "--model_file",
+                str(out / "model.pt"), "--test_episodes", "2", "--no_progress")
     assert p.returncode == 0 and "Mean Return:" in p.stdout, p.stderr
 
 
@@ -54,7 +54,8 @@ def test_explicit_config_files(tmp_path):
 
 
 def test_expert_test_mode_prints_mean_return():
-    p = run_cli("run.py", "--agent", "expert", "--env", "hopper", "--mode", "test", "--test_episodes", "1", "--no_progress")
+    p = run_cli("run.py", "--agent", "expert", "--env", "hopper", "--mode", "test", "--test_episodes", "1",
+                "--no_progress")
     assert p.returncode == 0, p.stderr
     assert "Mean Return:" in p.stdout
 

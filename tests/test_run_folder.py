@@ -13,7 +13,8 @@ from util.fsio import FolderBusyError, FolderLock, atomic_write, temp_path
 
 from conftest import run_cli
 
-TINY_BC = "agent: bc\nenv: hopper\ndemo_episodes: 1\nepochs: 2\neval_every: 1\neval_episodes: 1\nfinal_eval_episodes: 1\n"
+TINY_BC = ("agent: bc\nenv: hopper\ndemo_episodes: 1\nepochs: 2\neval_every: 1\neval_episodes: 1\n"
+           "final_eval_episodes: 1\n")
 
 
 def _bc(tmp_path, *extra):

@@ -12,7 +12,7 @@ TINY = dict(total_steps=600, start_steps=100, learning_starts=100, batch_size=32
 
 
 def _equal_state(a, b):
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_interrupted_run_resumes_to_the_same_state(tmp_path):

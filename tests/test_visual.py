@@ -17,7 +17,8 @@ TINY_BC = {"demo_episodes": 1, "epochs": 2, "eval_every": 1, "eval_episodes": 1,
 def test_video_decodes_to_frames_of_the_expected_size(tmp_path):
     import imageio.v2 as imageio
 
-    path, _ = record_video(resolve_env_config("hopper"), lambda o: np.zeros(3), tmp_path / "v.mp4", seed=0, max_steps=20)
+    path, _ = record_video(resolve_env_config("hopper"), lambda o: np.zeros(3), tmp_path / "v.mp4", seed=0,
+                           max_steps=20)
     assert path.suffix == ".mp4" and path.stat().st_size > 0
     reader = imageio.get_reader(path)
     frames = [f for f in reader]
@@ -36,7 +37,8 @@ def test_gif_fallback_when_mp4_cannot_be_written(tmp_path, monkeypatch):
         return real(path, *a, **k)
 
     monkeypatch.setattr(imageio, "get_writer", no_ffmpeg)
-    path, _ = record_video(resolve_env_config("hopper"), lambda o: np.zeros(3), tmp_path / "v.mp4", seed=0, max_steps=10)
+    path, _ = record_video(resolve_env_config("hopper"), lambda o: np.zeros(3), tmp_path / "v.mp4", seed=0,
+                           max_steps=10)
     assert path.suffix == ".gif" and not (tmp_path / "v.mp4").exists()
     frames = imageio.mimread(path)
     assert len(frames) == 11 and frames[0].shape[:2] == (180, 240)
@@ -103,7 +105,8 @@ def test_plot_several_runs_with_reference_lines(tmp_path):
         d.mkdir()
         (d / "log.txt").write_text("Iteration\tSamples\tTest_Return\n1\t1000\t10\n2\t2000\t30\n")
         logs.append(str(d / "log.txt"))
-    p = run_cli("tools/plot_log.py", *logs, "--expert", "3000", "--reference", "BC=2000", "--out", str(tmp_path / "all.png"))
+    p = run_cli("tools/plot_log.py", *logs, "--expert", "3000", "--reference", "BC=2000", "--out",
+                str(tmp_path / "all.png"))
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "all.png").stat().st_size > 5000
     p = run_cli("tools/plot_log.py", *logs, "--reference", "oops", "--out", str(tmp_path / "x.png"))
@@ -115,8 +118,8 @@ def test_no_progress_frames_when_output_is_not_a_terminal(tmp_path):
     cfg = tmp_path / "bc.yaml"
     cfg.write_text("agent: bc\nenv: hopper\ndemo_episodes: 1\nepochs: 2\neval_every: 1\neval_episodes: 1\n"
                    "final_eval_episodes: 1\n")
-    p = run_cli("run.py", "--agent", "bc", "--env", "hopper", "--agent_config", str(cfg), "--out_dir", str(tmp_path / "o"),
-                "--no_tensorboard")
+    p = run_cli("run.py", "--agent", "bc", "--env", "hopper", "--agent_config", str(cfg), "--out_dir",
+                str(tmp_path / "o"), "--no_tensorboard")
     assert p.returncode == 0, p.stderr
     assert "\r" not in p.stdout + p.stderr
     assert p.stdout.count("Iteration ") == 2  # one echoed row per iteration instead of a bar

@@ -48,7 +48,8 @@ def run_one(job: tuple[str, str, int, int, str]) -> dict:
     agent, overrides = VARIANTS[variant]
     # per-iteration log evaluations are not needed for the table: 1 episode each keeps the runs fast
     settings = {**overrides, "seed": seed, "final_eval_episodes": episodes, "eval_episodes": 1}
-    tag = variant.split(" (")[0].lower().replace(" ", "_") + ("_" + str(overrides["demo_episodes"]) if overrides else "")
+    tag = (variant.split(" (")[0].lower().replace(" ", "_")
+           + ("_" + str(overrides["demo_episodes"]) if overrides else ""))
     out = Path(out_root) / f"{env_name}_{tag}_seed{seed}"
     t0 = time.time()
     a = build_agent(agent, resolve_env_config(env_name), settings, out_dir=out, solution=True, quiet=True)
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.envs) - set(available_envs()))
     if unknown:
         raise ValueError(f"--envs: unknown task {', '.join(unknown)}; choose from {', '.join(available_envs())}.")
-    jobs = [(e, v, s, args.eval_episodes, args.out_dir) for e in args.envs for v in args.variants for s in range(args.seeds)]
+    jobs = [(e, v, s, args.eval_episodes, args.out_dir)
+            for e in args.envs for v in args.variants for s in range(args.seeds)]
     results, todo = [], []
     for job in jobs:
         e, v, s = job[:3]
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
               "(--recompute to train them again).")
     t0 = time.time()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for (job, path), r in zip(todo, pool.map(run_one, [job for job, _ in todo])):
+        for (job, path), r in zip(todo, pool.map(run_one, [job for job, _ in todo]), strict=True):
             results.append(r)
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     # raw gymnasium step time with random actions
     env = make_env(env_cfg)
     env.reset(seed=0)
-    acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high, (5000, env.action_space.shape[0]))
+    acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high,
+                                            (5000, env.action_space.shape[0]))
     t = time.perf_counter()
     for a in acts:
         _, _, term, trunc, _ = env.step(a)
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"DAgger (reference) on {env_cfg.env_id}: {len(agent.dataset)} samples, {agent.env_steps} learner env steps, "
           f"final return {res.mean:.1f}")
     print(f"Total wall time (training + evaluation): {total:.1f} s")
-    print(f"  collection {timers['rollout']:.1f} s | training {timers['fit']:.1f} s | evaluation {timers['eval']:.1f} s")
+    print(f"  collection {timers['rollout']:.1f} s | training {timers['fit']:.1f} s | "
+          f"evaluation {timers['eval']:.1f} s")
     print(f"Collection loop: {per_step * 1e6:.0f} us per env step vs raw gymnasium step {raw * 1e6:.0f} us "
           f"({per_step / raw:.1f}x)")
     return 0

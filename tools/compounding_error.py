@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=10, help="rollouts per policy (default 10)")
     p.add_argument("--tol", type=float, default=0.3, help="action error (RMS, normalized units) counted as a mistake")
     p.add_argument("--bc_model", default=None, help="trained BC model (default: train one with a1/bc_<env>.yaml)")
-    p.add_argument("--dagger_model", default=None, help="trained DAgger model (default: train with a1/dagger_<env>.yaml)")
+    p.add_argument("--dagger_model", default=None,
+                   help="trained DAgger model (default: train with a1/dagger_<env>.yaml)")
     p.add_argument("--bc_demos", type=int, default=5, help="demo episodes for the BC policy trained here (default 5)")
     p.add_argument("--quick", action="store_true", help="tiny training budgets (for smoke tests)")
     p.add_argument("--solution", action="store_true", help="(TAs) train with the reference solutions")
@@ -137,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     quick_dg = {"rounds": 2, "samples_per_round": 500, "epochs": 5, "epochs_per_round": 2, "eval_episodes": 1,
                 "final_eval_episodes": 1, "max_samples": 0} if args.quick else {}
     bc = (load_learner(args.bc_model, env_cfg, obs_dim, act_dim) if args.bc_model else
-          _train("bc", env_cfg, work / "bc", {"demo_episodes": min(args.bc_demos, demos.num_episodes), "seed": args.seed,
-                                              **quick_bc}, args.solution))
+          _train("bc", env_cfg, work / "bc",
+                 {"demo_episodes": min(args.bc_demos, demos.num_episodes), "seed": args.seed, **quick_bc},
+                 args.solution))
     dagger = (load_learner(args.dagger_model, env_cfg, obs_dim, act_dim) if args.dagger_model else
               _train("dagger", env_cfg, work / "dagger", {"seed": args.seed, **quick_dg}, args.solution))
 
@@ -192,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     plt.close(fig)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
 
-    print(f"{'policy':8s} {'return':>9s} {'survive':>8s} {'mistakes@T':>11s} {'a (t^2)':>10s} {'R2 quad':>8s} {'R2 lin':>8s}")
+    print(f"{'policy':8s} {'return':>9s} {'survive':>8s} {'mistakes@T':>11s} "
+          f"{'a (t^2)':>10s} {'R2 quad':>8s} {'R2 lin':>8s}")
     for name, s in summary.items():
         print(f"{name:8s} {s['return_mean']:9.1f} {100 * s['survival']:7.0f}% {s['mistakes_at_T']:11.1f} "
               f"{s['quad_a']:10.2e} {s['r2_quadratic']:8.3f} {s['r2_linear']:8.3f}")

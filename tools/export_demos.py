@@ -2,7 +2,8 @@
 """Export a demo file (data/demos/<env>.npz) to a standard offline-RL dataset format.
 
     python tools/export_demos.py --format minari --env cheetah
-    python tools/export_demos.py --format minari --env cheetah --root /tmp/minari --dataset_id il-mujoco/cheetah/expert-v0
+    python tools/export_demos.py --format minari --env cheetah --root /tmp/minari \\
+        --dataset_id il-mujoco/cheetah/expert-v0
     python -c "import minari; print(minari.load_dataset('il-mujoco/cheetah/expert-v0'))"
 
 Minari (https://minari.farama.org) is an optional dependency: pip install 'minari[hdf5]' (see
@@ -71,7 +72,8 @@ def export_minari(demos: "Demos", env_cfg: "EnvConfig", dataset_id: str, data_fo
     env = make_env(env_cfg)
     obs_dim = int(demos.data["obs"].shape[1])
     meta = demos.meta
-    requirements = [f"{pkg}=={meta[key]}" for pkg, key in (("gymnasium", "gymnasium_version"), ("mujoco", "mujoco_version"))
+    requirements = [f"{pkg}=={meta[key]}"
+                    for pkg, key in (("gymnasium", "gymnasium_version"), ("mujoco", "mujoco_version"))
                     if meta.get(key)]
     with warnings.catch_warnings():   # minari warns that author_email / eval_env are unset: both are optional
         warnings.filterwarnings("ignore", message=r".*(author_email|eval_env).*", category=UserWarning)
@@ -84,7 +86,8 @@ def export_minari(demos: "Demos", env_cfg: "EnvConfig", dataset_id: str, data_fo
             action_space=env.action_space,
             algorithm_name="TD3 expert, deterministic (mean) action",
             description=(f"{demos.num_episodes} expert episodes on {env_cfg.env_id} exported from {demos.path.name} "
-                         f"(expert sha256 {meta.get('expert_sha256', '?')}, reset seed of each episode stored as its seed)."),
+                         f"(expert sha256 {meta.get('expert_sha256', '?')}, reset seed of each episode stored as "
+                         "its seed)."),
             requirements=requirements or None,
             data_format=data_format,
         )
@@ -120,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
         parse_dataset_id(dataset_id)
     except Exception as e:  # minari raises ValueError / AssertionError / RegexError for malformed ids
-        print(f"error: bad --dataset_id '{dataset_id}' ({e}); use namespace/env/name-vN, e.g. il-mujoco/{env_cfg.name}/expert-v0",
-              file=sys.stderr)
+        print(f"error: bad --dataset_id '{dataset_id}' ({e}); use namespace/env/name-vN, "
+              f"e.g. il-mujoco/{env_cfg.name}/expert-v0", file=sys.stderr)
         return 2
     out = Path(get_dataset_path(dataset_id))
     if out.exists():
@@ -141,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     demos = load_demos(path, env_cfg.env_id, obs_dim, act_dim, env_cfg.name)
     ds = export_minari(demos, env_cfg, dataset_id, args.data_format)
     print(f"Wrote Minari dataset {dataset_id} at {out}: {ds.total_episodes} episodes, {ds.total_steps} steps "
-          f"(load it with minari.load_dataset('{dataset_id}') and MINARI_DATASETS_PATH={out.parents[len(Path(dataset_id).parts) - 1]})")
+          f"(load it with minari.load_dataset('{dataset_id}') and "
+          f"MINARI_DATASETS_PATH={out.parents[len(Path(dataset_id).parts) - 1]})")
     return 0
 
 

@@ -56,7 +56,7 @@ if [ ! -s "$ROOT/results/results.json" ]; then
     > "$ROOT/results/results.json"
 fi
 exit 0
-"""
+"""  # noqa: E501 - a one-line JSON fallback in the shell script
 
 INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", "a1", "data", "envs", "learning", "util",
            "grader"]
@@ -75,17 +75,20 @@ def main(argv: list[str] | None = None) -> int:
             z.writestr(info, text)
         for item in INCLUDE:
             src = ROOT / item
-            files = [src] if src.is_file() else sorted(f for f in src.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+            files = [src] if src.is_file() else sorted(f for f in src.rglob("*")
+                                                       if f.is_file() and "__pycache__" not in f.parts)
             for f in files:
                 if f.name.endswith("_train_log.txt") or f.relative_to(ROOT).parts[:2] == ("data", "training"):
                     continue   # training logs and compact training checkpoints are not needed to grade
                 z.write(f, str(f.relative_to(ROOT)))
     names = zipfile.ZipFile(out).namelist()
-    for required in ("setup.sh", "run_autograder", "grader/__main__.py", "grader/thresholds.yaml", "grader/solution/bc_solution.py"):
+    for required in ("setup.sh", "run_autograder", "grader/__main__.py", "grader/thresholds.yaml",
+                     "grader/solution/bc_solution.py"):
         if required not in names:
             print(f"error: {required} missing from {out}", file=sys.stderr)
             return 1
-    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(names)} files). Upload it as the Gradescope autograder;"
+    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(names)} files). "
+          "Upload it as the Gradescope autograder;"
           " the submission must hold learning/*_agent.py (a1/*.yaml optional).")
     return 0
 

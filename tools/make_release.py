@@ -21,10 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "data", "envs",
            "learning", "util", "tests", "tools", "grader", ".ci"]
-EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml", "grader/batch.py",
-           "grader/submissions.py", "tools/make_release.py", "tools/make_gradescope.py", "tools/benchmark_a1.py",
-           "tools/benchmark_speed.py", "tools/benchmark_grader.py", "tools/benchmark_expert_update.py", "tests/instructor", "tests/test_agents.py",
-           "tests/test_grader.py", "tests/test_grader_attacks.py", "tests/test_architecture.py", "tests/test_benchmark_tables.py",
+EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml",
+           "grader/batch.py", "grader/submissions.py", "tools/make_release.py", "tools/make_gradescope.py",
+           "tools/benchmark_a1.py", "tools/benchmark_speed.py", "tools/benchmark_grader.py",
+           "tools/benchmark_expert_update.py", "tests/instructor", "tests/test_agents.py", "tests/test_grader.py",
+           "tests/test_grader_attacks.py", "tests/test_architecture.py", "tests/test_benchmark_tables.py",
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 
@@ -118,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
-            print(f"error: {out} already exists; pass --overwrite to replace an earlier release, or choose another folder",
-                  file=sys.stderr)
+            print(f"error: {out} already exists; pass --overwrite to replace an earlier release, "
+                  "or choose another folder", file=sys.stderr)
             return 2
         if not (out / "learning" / "bc_agent.py").is_file() or (out / "grader" / "solution").exists():
-            print(f"error: {out} does not look like an earlier student release; refusing to replace it", file=sys.stderr)
+            print(f"error: {out} does not look like an earlier student release; refusing to replace it",
+                  file=sys.stderr)
             return 2
     build(out)
     problems = verify(out, run_tests=not args.skip_tests)

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             expert = expert_reference(args.expert)
             if expert is None:
-                raise ValueError(f"no documented expert return for '{args.expert}' (data/models/expert_{args.expert}.json)") from None
+                raise ValueError(f"no documented expert return for '{args.expert}' "
+                                 f"(data/models/expert_{args.expert}.json)") from None
     refs = {}
     for item in args.reference:
         name, sep, value = item.partition("=")

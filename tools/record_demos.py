@@ -109,16 +109,18 @@ def replay_final_obs(env_cfg: "EnvConfig", arrays: "dict[str, np.ndarray]") -> "
     env = make_env(env_cfg)
     finals = []
     for e, (seed, start, length) in enumerate(zip(arrays["episode_seeds"], arrays["episode_starts"],
-                                                   arrays["episode_lengths"])):
+                                                   arrays["episode_lengths"], strict=False)):
         obs, _ = env.reset(seed=int(seed))
         for t in range(int(length)):
             row = int(start) + t
             if np.asarray(obs, np.float32).tobytes() != arrays["obs"][row].tobytes():
                 raise ReplayMismatch(f"episode {e}, step {t}: replayed observation differs from the stored one")
             obs, r, term, trunc, _ = env.step(arrays["actions"][row])
-            if (np.float32(r).tobytes() != arrays["rewards"][row].tobytes() or bool(term) != bool(arrays["terminated"][row])
+            if (np.float32(r).tobytes() != arrays["rewards"][row].tobytes()
+                    or bool(term) != bool(arrays["terminated"][row])
                     or bool(trunc) != bool(arrays["truncated"][row])):
-                raise ReplayMismatch(f"episode {e}, step {t}: replayed reward/terminated/truncated differ from the stored ones")
+                raise ReplayMismatch(f"episode {e}, step {t}: replayed reward/terminated/truncated differ from the "
+                                     "stored ones")
         finals.append(obs)
     return np.asarray(finals, np.float32)
 

@@ -18,7 +18,8 @@ from util.cli import run_main
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", required=True, help="task short name (cheetah, walker, hopper, ant) or a data/envs-style YAML path")
+    p.add_argument("--env", required=True,
+                   help="task short name (cheetah, walker, hopper, ant) or a data/envs-style YAML path")
     p.add_argument("--agent_config", default=None, help="expert config YAML (default: data/agents/expert_<env>.yaml)")
     p.add_argument("--run_dir", default=None, help="where checkpoints and log.txt go (default: runs/expert_<env>)")
     p.add_argument("--resume", action="store_true",
@@ -34,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--total_steps", type=int, default=None, help="override trainer.total_steps")
     p.add_argument("--max_steps", type=int, default=None, help="stop after this many more steps (a checkpoint is kept)")
     p.add_argument("--seed", type=int, default=None, help="override trainer.seed")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: run tasks in parallel instead)")
-    p.add_argument("--no_progress", action="store_true", help="print one log line per iteration instead of a progress bar")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: run tasks in parallel instead)")
+    p.add_argument("--no_progress", action="store_true",
+                   help="print one log line per iteration instead of a progress bar")
     p.add_argument("--install", action="store_true",
                    help="do not train: pick the best of run_dir's models on selection episodes and, if it beats the "
                         "shipped expert there (and --min_return), measure it on --eval_episodes held-out episodes and "

@@ -76,7 +76,8 @@ def load_yaml_text(text: str, source: str) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file {source} must hold a YAML mapping (key: value lines), got {type(data).__name__}.")
+        raise ConfigError(f"Config file {source} must hold a YAML mapping (key: value lines), "
+                          f"got {type(data).__name__}.")
     return data
 
 
@@ -84,7 +85,8 @@ def load_yaml_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file that must hold a mapping (see :func:`load_yaml_text`); ConfigError otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file not found: {path}. Check the path (configs live in data/envs, data/agents and a1/).")
+        raise ConfigError(f"Config file not found: {path}. "
+                          "Check the path (configs live in data/envs, data/agents and a1/).")
     try:
         if path.stat().st_size > MAX_YAML_BYTES:
             raise ConfigError(f"{path} is {path.stat().st_size} bytes; a config holds at most {MAX_YAML_BYTES}. "
@@ -152,9 +154,11 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        keys = ", ".join(short(str(k), 40) for k in unknown[:5]) + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "")
+        keys = (", ".join(short(str(k), 40) for k in unknown[:5])
+                + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""))
         raise ConfigError(
-            f"Unknown key{'s' if len(unknown) > 1 else ''} {keys} in {source}. Allowed keys: {', '.join(sorted(fields))}."
+            f"Unknown key{'s' if len(unknown) > 1 else ''} {keys} in {source}. "
+            f"Allowed keys: {', '.join(sorted(fields))}."
         )
     kwargs = {}
     for name, f in fields.items():

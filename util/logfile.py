@@ -25,7 +25,7 @@ def read_log(path: str | os.PathLike) -> list[dict[str, float]]:
         if len(vals) != len(header):
             continue  # a row cut off by an interruption
         row = {}
-        for k, v in zip(header, vals):
+        for k, v in zip(header, vals, strict=True):
             try:
                 row[k] = float(v)
             except ValueError:

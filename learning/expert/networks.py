@@ -21,7 +21,7 @@ class QEnsemble(nn.Module):
         self.n, self.out_dim = n, out_dim
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
-        for i, o in zip(dims[:-1], dims[1:]):
+        for i, o in zip(dims[:-1], dims[1:], strict=True):
             bound = 1.0 / math.sqrt(i)  # same init as nn.Linear
             self.weights.append(nn.Parameter(torch.empty(n, i, o).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(n, 1, o).uniform_(-bound, bound)))
@@ -29,7 +29,7 @@ class QEnsemble(nn.Module):
     def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, act], dim=-1).unsqueeze(0).expand(self.n, -1, -1)
         last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b, x, w)
             if k < last:
                 x = F.relu(x)
@@ -39,7 +39,7 @@ class QEnsemble(nn.Module):
         """Q_j(s, a) only: (B,)."""
         x = torch.cat([obs, act], dim=-1)
         last = len(self.weights) - 1
-        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.addmm(b[j], x, w[j])
             if k < last:
                 x = F.relu(x)

@@ -48,7 +48,8 @@ class ReplayBuffer:
         return rng.integers(0, self.size, size=batch_size)
 
     def get(self, idx: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Arrays for indices ``idx`` (B,): obs (B,obs_dim), actions (B,act_dim), rewards (B,), next_obs, terminated (B,)."""
+        """Arrays for indices ``idx`` (B,): obs (B,obs_dim), actions (B,act_dim), rewards (B,), next_obs,
+        terminated (B,)."""
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminated[idx]
 
     def save(self, path: str | os.PathLike) -> None:
