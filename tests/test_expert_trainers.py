@@ -239,3 +239,31 @@ def test_sac_and_tqc_improve_on_pendulum(tmp_path, algo):
                      critic_lr=1e-3)
     out = trainer_cls(resolve_env_config(str(p)), cfg, tmp_path / "run", quiet=True).train()
     assert np.isfinite(out["best_eval"]) and out["best_eval"] >= 50
+
+
+def test_install_refuses_a_candidate_that_misses_the_floors_on_the_held_out_episodes(tmp_path, monkeypatch, capsys):
+    """The floors hold for the reported figures: a candidate that survives every selection episode but falls in
+    3 of 50 held-out ones is not installed under --min_survival 0.98 (and nothing is written)."""
+    import tools.expert_install as expert_install
+    from learning.evaluation import EvalResult
+    from learning.expert import ExpertConfig
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.pt").write_bytes(b"candidate")
+    monkeypatch.setattr(expert_install, "load_policy", lambda *a, **k: (object(), {"train_steps": 1}))
+
+    def fake_eval(env, policy, episodes, seed, purpose, progress=False):
+        falls = 0 if purpose == expert_install.SELECT_PURPOSE else 3
+        return EvalResult(returns=[5000.0] * episodes, lengths=[1000] * episodes,
+                          terminated=[i < falls for i in range(episodes)])
+
+    monkeypatch.setattr(expert_install, "evaluate_policy", fake_eval)
+    cfg = ExpertConfig(agent="expert", env="hopper", model_file=str(tmp_path / "expert_hopper.pt"))
+    code = expert_install.install_expert(resolve_env_config("hopper"), cfg, tmp_path / "run", 50,
+                                         min_return=4700, min_survival=0.98)
+    out = capsys.readouterr().out
+    assert code == 2 and "passed on the selection episodes but not on the held-out ones" in out
+    assert "94% reach the time limit < --min_survival 98%" in out and not (tmp_path / "expert_hopper.pt").exists()
+    code = expert_install.install_expert(resolve_env_config("hopper"), cfg, tmp_path / "run", 50,
+                                         min_return=6000, min_survival=0.0)   # selection already refuses this one
+    assert code == 2 and "is below --min_return 6000" in capsys.readouterr().out
