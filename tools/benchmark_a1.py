@@ -36,6 +36,11 @@ VARIANTS = {  # name → (agent, config overrides)
 }
 
 
+
+def _thousands(n: int) -> str:
+    """1000 → '1k', 24438 → '24.4k' (a demo set whose episodes fell has a sample count off the round figure)."""
+    return f"{n / 1000:g}k" if n % 1000 == 0 else f"{n / 1000:.1f}k"
+
 def run_one(job: tuple[str, str, int, int, str]) -> dict:
     """Train one reference agent in this (child) process and evaluate it; returns plain data."""
     env_name, variant, seed, episodes, out_root = job
@@ -97,7 +102,7 @@ def results_table(results: list[dict], envs: list[str], variants: list[str]) -> 
             rs = [r for r in results if r["env"] == e and r["variant"] == v]
             m, s = float(np.mean([r["return"] for r in rs])), float(np.std([r["return"] for r in rs]))
             pct = f" ({100 * m / exp:.0f}%)" if exp else ""
-            cells.append(f"{m:.0f} ± {s:.0f}{pct}<br>n={len(rs)}, {rs[0]['samples'] / 1000:g}k samples")
+            cells.append(f"{m:.0f} ± {s:.0f}{pct}<br>n={len(rs)}, {_thousands(rs[0]['samples'])} samples")
         lines.append(f"| {e} | {f'{exp:.0f}' if exp else '?'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -199,7 +199,10 @@ def main() -> int:
     text += "\n".join(demo_rows) + "\n"
     text += ("\nThe demos are the expert's deterministic episodes from their own reset seeds, recorded as they came "
              "(none is\nfiltered out). A cheetah that flips onto its back keeps running upside down, slowly: "
-             "HalfCheetah never\nterminates, so a flip shows only as a low return (the lowest-episode column).\n")
+             "HalfCheetah never\nterminates, so a flip shows only as a low return (the lowest-episode column). "
+             "Hopper, walker and ant end an\nepisode when the body leaves its healthy range (a demo shorter than "
+             "1000 steps); ant's range also has a ceiling\n(torso height at most 1.0 m), so a fast ant's falls are "
+             "mostly bounces, not flips.\n")
     text += COMMANDS
     out = ROOT / "data" / "README.md"
     out.write_text(text)
