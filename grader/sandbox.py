@@ -62,6 +62,8 @@ def secret_paths() -> list[Path]:
         except (OSError, IndexError):
             pass
     return out
+
+
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 PEAK_SUPERVISOR_KB = [0]     # the largest supervisor seen by this process (tools/benchmark_grader.py)
 

@@ -16,7 +16,6 @@ from util.config import load_config
 from conftest import ROOT, SMALL, log_rows
 
 
-
 def make_agent(agent, env_name, out, solution=False, only=None, **overrides):
     cls = agent_class(agent)
     if solution:

@@ -34,8 +34,6 @@ def test_todo_blocks_are_marked_in_student_files():
         assert text.count("END TODO") == n and text.count("# =") >= 2 * n
 
 
-
-
 def test_every_shipped_a1_config_is_valid():
     for path in sorted((ROOT / "a1").glob("*.yaml")):
         agent = path.stem.split("_")[0]

@@ -36,10 +36,10 @@ VARIANTS = {  # name → (agent, config overrides)
 }
 
 
-
 def _thousands(n: int) -> str:
     """1000 → '1k', 24438 → '24.4k' (a demo set whose episodes fell has a sample count off the round figure)."""
     return f"{n / 1000:g}k" if n % 1000 == 0 else f"{n / 1000:.1f}k"
+
 
 def run_one(job: tuple[str, str, int, int, str]) -> dict:
     """Train one reference agent in this (child) process and evaluate it; returns plain data."""
@@ -117,6 +117,7 @@ def merge_table_rows(old: str, new: str) -> str:
             return new
         raise ValueError("the table in the doc has other columns than this run's; run every variant "
                          "(leave --variants out) to update the docs")
+
     def task(row: str) -> str:
         return row.split("|")[1].strip()
 
