@@ -91,30 +91,33 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     specs = [spec for spec in doc["performance"] if args.envs is None or spec["env"] in args.envs]
     scratch = Path(tempfile.mkdtemp(prefix="calibrate_"))
-    jobs = []
-    for spec in specs:
-        plans = [] if args.stubs_only else [(True, _seed_plan(spec, args.seeds, 10_000))]
-        plans += [(False, _seed_plan(spec, args.stub_seeds, 20_000))]
-        jobs += [(spec, train, ev, reference, scratch, args.jobs) for reference, plan in plans for train, ev in plan]
+    plans = []   # (check index, reference?, its (train_seed, eval_seed) pairs, the grading seeds first)
+    for i, spec in enumerate(specs):
+        if not args.stubs_only:
+            plans.append((i, True, _seed_plan(spec, args.seeds, 10_000)))
+        plans.append((i, False, _seed_plan(spec, args.stub_seeds, 20_000)))
+    jobs = [(specs[i], train, ev, reference, scratch, args.jobs) for i, reference, plan in plans for train, ev in plan]
     try:
         from tqdm import tqdm
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            returns = list(tqdm(pool.map(_one, jobs), total=len(jobs), desc="calibrate", unit="run"))
+            returns = iter(tqdm(pool.map(_one, jobs), total=len(jobs), desc="calibrate", unit="run"))
+            # (return at the grading seeds, returns at the calibration seeds) of each plan, in the plans' order
+            measured = {}
+            for i, reference, plan in plans:
+                at_grading, *rest = [next(returns) for _ in plan]
+                measured[i, reference] = (at_grading, rest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     what = ("--stubs_only" if args.stubs_only else f"--seeds {args.seeds}") + f" --stub_seeds {args.stub_seeds}"
     today = datetime.date.today().isoformat()
-    k = 0
-    for spec in specs:
+    for i, spec in enumerate(specs):
         if args.stubs_only:
             old = spec["calibration"]
             ref_at_grading, ref = old.get("reference_at_grading_seeds"), old["reference_returns"]
         else:
-            ref_at_grading, ref = returns[k], returns[k + 1:k + 1 + args.seeds]
-            k += 1 + args.seeds
-        stub_at_grading, stub = returns[k], returns[k + 1:k + 1 + args.stub_seeds]
-        k += 1 + args.stub_seeds
+            ref_at_grading, ref = measured[i, True]
+        stub_at_grading, stub = measured[i, False]
         worst_ref = min(ref + ([ref_at_grading] if ref_at_grading is not None else []))
         full = 0.95 * worst_ref
         best_stub = max(stub + [stub_at_grading])

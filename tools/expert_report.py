@@ -41,7 +41,7 @@ Training steps are gradient steps with one environment step each; a run continue
 
 | task | env id | algorithm | return (mean ± std, 50 ep.) | reached the 1000-step limit | training steps (+ refill) | core-hours | file size | floor |
 |---|---|---|---|---|---|---|---|---|
-"""  # noqa: E501 - Markdown table rows cannot be wrapped
+"""  # noqa: E501 - the lines of data/README.md as written (tables, commands, prose)
 
 # the required returns (issue 11); tasks that can fall must also reach the time limit in 98% of episodes
 FLOORS = {"cheetah": 8000, "walker": 5400, "hopper": 3720, "ant": 4700}
@@ -160,7 +160,7 @@ def expert_action(obs: np.ndarray) -> np.ndarray:
     low, high = sd["action_low"], sd["action_high"]
     return (low + (a.clamp(-1.0, 1.0) + 1.0) * 0.5 * (high - low)).numpy()   # env units [low, high]
 ```
-"""  # noqa: E501 - Markdown table rows cannot be wrapped
+"""  # noqa: E501 - the lines of data/README.md as written (tables, commands, prose)
 
 
 def main() -> int:
