@@ -114,6 +114,26 @@ def test_warm_start_survives_an_interruption_during_the_refill(tmp_path):
     assert _rows(tmp_path / "full" / "log.txt") == _rows(tmp_path / "part" / "log.txt")
 
 
+@pytest.mark.parametrize("algo", ["td3", "tqc"])
+def test_warm_start_takes_the_new_configs_learning_rates_and_keeps_the_optimizer_moments(tmp_path, algo):
+    """Polishing a run with a lower learning rate: the config's rates apply, not the checkpoint's."""
+    _make(algo, tmp_path / "run").train(max_steps=400)
+    save_compact(tmp_path / "run", tmp_path / "compact")
+    saved = torch.load(tmp_path / "compact" / "checkpoint.pt", weights_only=True)
+    rates = {"actor_lr": 3e-5, "critic_lr": 2e-5} | ({"alpha_lr": 1e-5} if algo == "tqc" else {})
+    t = _make(algo, tmp_path / "polish", total_steps=400, **rates)
+    t.load_warm_start(tmp_path / "compact")
+    names = {"actor_opt": "actor_lr", "critic_opt": "critic_lr", "alpha_opt": "alpha_lr"}
+    for opt_name, rate in names.items():
+        if opt_name not in t.saved_modules():
+            continue
+        opt = t.saved_modules()[opt_name]
+        assert [g["lr"] for g in opt.param_groups] == [rates[rate]] * len(opt.param_groups)
+        assert saved[opt_name]["param_groups"][0]["lr"] == TINY.get(rate, getattr(t.cfg.__class__(), rate))
+        moments = saved[opt_name]["state"][0]["exp_avg"]
+        assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], moments)   # Adam's moments carry over
+
+
 def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
     """The part of a run's CPU-time counter that was estimated (a run older than the counter) stays marked."""
     _make("sac", tmp_path / "run").train(max_steps=300)

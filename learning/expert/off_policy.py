@@ -284,7 +284,14 @@ class OffPolicyTrainer:
                 f"of a {self.ALGO.upper()} run on {self.env_cfg.env_id}.")
         if not path.is_file():
             raise CheckpointError(f"no checkpoint at {path}. {hint}")
+        # the optimizers' saved states carry the old run's learning rates; this run's config decides
+        # (a lower learning rate to polish a converged run is a reason to warm start)
+        optimizers = [m for m in self.saved_modules().values() if isinstance(m, torch.optim.Optimizer)]
+        config_lrs = [[g["lr"] for g in opt.param_groups] for opt in optimizers]
         ck = self._read_checkpoint(path, hint)
+        for opt, lrs in zip(optimizers, config_lrs, strict=True):
+            for group, lr in zip(opt.param_groups, lrs, strict=True):
+                group["lr"] = lr
         saved = path.parent / "config.json"
         if saved.is_file():   # e.g. a longer total_steps is a reason to warm start; say what changed
             try:
