@@ -14,7 +14,9 @@ Two modes, decided once per grading (:func:`sandbox_policy`):
   unreadable to it (verified by a probe run as that uid); after the check every process of that uid is
   killed and every file it owns in world-writable folders is deleted. A fresh network namespace cuts
   the network where the kernel allows it.
-* **ordinary user** (a TA's laptop): the child runs as the TA. Processes are still all killed (the
+* **ordinary user** (a TA's laptop): the child runs as the TA. With bubblewrap it runs in its own user,
+  PID, network and mount namespaces that hold only the system folders and the Python installation
+  (read-only) and its check folder (:func:`bwrap_argv`). Without it processes are still all killed (the
   supervisor is a child subreaper), but the child can read what the TA can read and could signal or
   edit the grader; :attr:`SandboxPolicy.warnings` says so before grading starts.
 """
@@ -88,8 +90,8 @@ class SandboxPolicy:
     def describe(self) -> str:
         if self.bwrap:
             return ("sandbox: ordinary-user mode with bubblewrap: each check in its own user, PID, network and mount "
-                    "namespaces, read-only view of the machine without the grader's secrets and your home folder, "
-                    "private /tmp; every process of a check dies with it")
+                    "namespaces, seeing only the system folders (/usr, /etc, ...) and the Python installation "
+                    "read-only and its own folder, private /tmp; every process of a check dies with it")
         if self.root:
             net = "no network (own namespace)" if self.netns else "network NOT isolated (no namespace support)"
             return (f"sandbox: root mode, each check under its own uid ({self.uids[0]}..{self.uids[-1]}), "
@@ -128,8 +130,26 @@ def _try_netns() -> bool:
         return False
 
 
-BWRAP_ISOLATION = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-                   "--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"]
+BWRAP_NAMESPACES = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                    "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+# the only parts of the machine a child sees (read-only), besides the Python installation and its check folder:
+# programs, libraries and system settings. Not /home, /root, /srv, /opt, /mnt, /work, /var...: another copy of
+# the grader, other students' submissions or your own files there stay invisible.
+SYSTEM_DIRS = ("/usr", "/etc", "/sys", "/nix", "/gnu")
+ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-usr systems
+
+
+def _system_view() -> list[str]:
+    argv = []
+    for d in SYSTEM_DIRS:
+        if os.path.isdir(d) and not os.path.islink(d):
+            argv += ["--ro-bind", d, d]
+    for d in ROOT_LINKS:
+        if os.path.islink(d):
+            argv += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            argv += ["--ro-bind", d, d]
+    return argv
 
 
 def _try_bwrap() -> str:
@@ -138,28 +158,42 @@ def _try_bwrap() -> str:
     if not path:
         return ""
     try:
-        r = subprocess.run([path, *BWRAP_ISOLATION, "true"], capture_output=True, timeout=60)
+        r = subprocess.run([path, *BWRAP_NAMESPACES, *_system_view(), "true"], capture_output=True, timeout=60)
         return path if r.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
 def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
-    """bubblewrap options for one check: read-only machine, fresh /tmp, /var/tmp, /dev/shm, the grader's secrets,
-    your home folder and GRADER_PRIVATE_PATHS hidden, the Python installation visible, the check folder writable."""
+    """bubblewrap options for one check: the system folders read-only (:data:`SYSTEM_DIRS`) and nothing else of
+    the machine, fresh /tmp, /var/tmp, /dev/shm, the Python installation read-only, the check folder writable.
+    The grader's secrets, your home folder and GRADER_PRIVATE_PATHS are also hidden where they lie inside that
+    view (e.g. a grader checked out under /usr/local)."""
     import site
 
-    argv = [policy.bwrap, *BWRAP_ISOLATION, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+    view = _system_view()
+    argv = [policy.bwrap, *BWRAP_NAMESPACES, *view, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+    def inside(path: str, folders: list[str]) -> bool:
+        return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+    shown = [os.path.realpath(view[i + 1]) for i in range(len(view)) if view[i] == "--ro-bind"]
     hidden = [str(p) for p in secret_paths() if p.is_dir()] + [os.path.expanduser("~")]
     hidden += [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
+    emptied: list[str] = []
     for h in hidden:
-        if os.path.isdir(h) and os.path.realpath(h) != "/":
-            argv += ["--tmpfs", os.path.realpath(h)]
+        real = os.path.realpath(h)
+        if os.path.isdir(h) and real != "/" and inside(real, shown):
+            argv += ["--tmpfs", real]
+            emptied.append(real)
     visible = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     visible.update(p for p in [getattr(site, "getusersitepackages", lambda: "")()] if p)
     visible.update(p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p)
+    bound: list[str] = []
     for v in sorted(os.path.realpath(v) for v in visible if os.path.isdir(v)):
+        if inside(v, bound) or (inside(v, shown) and not inside(v, emptied)):
+            continue      # already in the view
         argv += ["--ro-bind", v, v]
+        bound.append(v)
     argv += ["--bind", str(d.path), str(d.path), "--chdir", str(d.run), "--"]
     return argv
 
@@ -213,9 +247,10 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
                                 bwrap=_try_bwrap() if os.environ.get("GRADER_BWRAP", "auto") != "off" else "")
             if pol.bwrap:
                 pol.warnings = [
-                    "student code runs as your own user inside the namespaces: files outside your home folder that "
-                    "you can read and that the grader does not know to hide (e.g. other students' submissions kept "
-                    "outside your home and outside a `batch` folder) are readable",
+                    "student code runs as your own user inside the namespaces; it sees only the system folders "
+                    f"({', '.join(d for d in SYSTEM_DIRS if os.path.isdir(d))}) and the Python installation: "
+                    "files you can read there (e.g. submissions or a copy of the solutions kept under /usr/local or "
+                    "inside your Python environment) are readable",
                 ]
             else:
                 pol.warnings = [

@@ -134,6 +134,19 @@ def test_warm_start_takes_the_new_configs_learning_rates_and_keeps_the_optimizer
         assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], moments)   # Adam's moments carry over
 
 
+def test_warm_start_from_a_run_folder_keeps_its_replay_instead_of_refilling(tmp_path):
+    first = _make("tqc", tmp_path / "run")
+    first.train(max_steps=400)
+    t = _make("tqc", tmp_path / "polish", actor_lr=1e-4)
+    out = t.train(warm_start=tmp_path / "run")
+    assert out["step"] == 600 and t.refill_steps_total == 0 and t.warm_starts == 1
+    assert t.updates == first.updates + 200 and t.replay.size == 600
+    assert np.array_equal(t.replay.obs[:400], first.replay.obs[:400])   # the run's own experience, then new steps
+    bad = _make("tqc", tmp_path / "other_size", buffer_size=300)       # a replay that does not fit: refill
+    bad.train(warm_start=tmp_path / "run")
+    assert bad.refill_steps_total == TINY["refill_steps"]
+
+
 def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
     """The part of a run's CPU-time counter that was estimated (a run older than the counter) stays marked."""
     _make("sac", tmp_path / "run").train(max_steps=300)

@@ -177,7 +177,7 @@ SEARCH = '''    import gc, os, sys
             found.append("gc " + o.__module__)
     # this installation (its tree, its scratch folders, imports, live objects); other copies elsewhere on the
     # machine are outside the grader's reach (grader/README.md)
-    mine = [f for f in found if f.startswith((repo, "/tmp/grade_", "import", "gc")) or "/grader_ref" in f]
+    mine = [f for f in found if f.startswith((repo + os.sep, "/tmp/grade_", "import", "gc")) or "/grader_ref" in f]
     raise RuntimeError(("FOUND " + " | ".join(mine)) if mine else "NOTFOUND")
 '''
 
@@ -551,16 +551,29 @@ def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt install bubblewrap)")
 def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_path):
     """GRADER_SANDBOX=user forces the ordinary-user path; with bubblewrap it must still hide the grader's secrets,
-    keep /tmp private, and leave nothing running."""
+    keep /tmp private, and leave nothing running. It sees only the system folders and Python: a readable copy
+    of the solutions beside the grader (a second checkout, another class's submissions) stays invisible too."""
     tag = f"il_bwrap_{os.getpid()}"
+    decoy = ROOT.parent / f"{ROOT.name}_{tag}_copy"     # ROOT's name is a prefix of it: only the mount hides it
     body = (SEARCH.format(repo=str(ROOT)).replace("    raise RuntimeError(",
                                                   "    open('/tmp/" + tag + "', 'w').write('x')\n"
                                                   + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError("))
+    body = body.replace('f.startswith((repo + os.sep,', f'f.startswith(({str(decoy) + os.sep!r}, repo + os.sep,')
+    assert str(decoy) in body
     sub = write_submission(tmp_path / "sub", loss_attack(body))
     env = dict(os.environ, GRADER_SANDBOX="user")
-    p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",
-                        "bc_loss,dagger_aggregate", "--no-hidden"], cwd=ROOT, env=env, capture_output=True, text=True,
-                       timeout=900)
+    try:
+        (decoy / "grader" / "solution").mkdir(parents=True)
+        (decoy / "grader" / "solution" / "bc_solution.py").write_text("# a readable copy\n")
+        os.chmod(decoy, 0o755)
+    except OSError:           # the repository's parent is not writable here: the grader's own tree is still searched
+        pass
+    try:
+        p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",
+                            "bc_loss,dagger_aggregate", "--no-hidden"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=900)
+    finally:
+        shutil.rmtree(decoy, ignore_errors=True)
     assert p.returncode == 0, p.stderr
     assert "bubblewrap" in p.stderr
     data = json.loads((tmp_path / "r.json").read_text())

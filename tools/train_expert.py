@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue exactly from run_dir/checkpoint.pt and run_dir/replay.npz")
     p.add_argument("--warm_start", default=None, metavar="DIR",
-                   help="start a new run in run_dir from a compact checkpoint folder (written by --save_compact): "
-                        "networks, optimizers and counters are restored, the replay is refilled by the actor")
+                   help="start a new run in run_dir from a compact checkpoint folder (written by --save_compact) or "
+                        "another run folder: networks, optimizers and counters are restored, the config's settings "
+                        "(e.g. lower learning rates) apply; the replay is loaded from a run folder's replay.npz, "
+                        "else refilled by the actor")
     p.add_argument("--save_compact", default=None, metavar="DIR",
                    help="do not train: copy run_dir's compact checkpoint (checkpoint.pt, log.txt, config.json, models; "
                         "no replay) into DIR, e.g. data/training/<env>")

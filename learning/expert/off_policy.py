@@ -19,6 +19,8 @@ Two ways to continue a run:
   with ``refill_steps`` environment steps of the current actor with its exploration noise, without
   updates, then trains on as before. It is deterministic (the same compact checkpoint gives the same run)
   but not bit-identical to a run that was never stopped, whose replay held older experience too.
+  Warm-starting from a run folder that still holds its ``replay.npz`` loads that replay instead of refilling.
+  Either way the new config's settings apply (e.g. a lower learning rate to polish a converged run).
 """
 from __future__ import annotations
 
@@ -274,10 +276,11 @@ class OffPolicyTrainer:
             self._obs = None
 
     def load_warm_start(self, source: Path) -> None:
-        """Continue from a compact checkpoint (networks, optimizers, RNG, counters; no replay).
+        """Continue from a compact checkpoint (networks, optimizers, RNG, counters; no replay) or a run folder.
 
-        The unfinished episode is dropped (the next one starts) and no update happens during the next
-        ``refill_steps`` steps, so the new replay holds the current actor's experience before training resumes.
+        The unfinished episode is dropped (the next one starts). The config's learning rates replace the
+        checkpoint's. A run folder's ``replay.npz`` (same machine) is loaded; otherwise no update happens during
+        the next ``refill_steps`` steps, so the new replay holds the current actor's experience first.
         """
         path = source / "checkpoint.pt" if source.is_dir() else source
         hint = (f"--warm_start takes a compact checkpoint folder written by --save_compact (or a run folder) "
@@ -304,9 +307,25 @@ class OffPolicyTrainer:
         self.episode += 1
         self._obs = None
         self.recent_returns = []
+        self.warm_starts += 1
+        replay = path.parent / self.replay_path.name
+        c = ck["counters"]
+        if replay.is_file():
+            # a run folder on this machine: keep its experience (a replay of only the current actor's
+            # steps is narrow, and critics fitted to it can mislead a converged actor)
+            try:
+                self.replay.load(replay)
+            except ValueError as e:   # e.g. another buffer_size: refill instead
+                print(f"note: {e}; refilling instead.")
+                replay = None
+        if replay is not None and replay.is_file():
+            self.replay.size, self.replay.ptr = c["replay_size"], c["replay_ptr"]
+            self.refill_left = 0
+            print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
+                  f"{self.best_eval:.1f}) with its replay ({self.replay.size} transitions from {replay}).")
+            return
         refill = min(self.cfg.refill_steps, self.replay.capacity)
         self.refill_left = refill
-        self.warm_starts += 1
         print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
               f"{self.best_eval:.1f}): refilling the replay with {refill} steps before updates resume.")
 
