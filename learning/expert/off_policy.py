@@ -309,7 +309,6 @@ class OffPolicyTrainer:
         self.recent_returns = []
         self.warm_starts += 1
         replay = path.parent / self.replay_path.name
-        c = ck["counters"]
         if replay.is_file():
             # a run folder on this machine: keep its experience (a replay of only the current actor's
             # steps is narrow, and critics fitted to it can mislead a converged actor)
@@ -318,8 +317,7 @@ class OffPolicyTrainer:
             except ValueError as e:   # e.g. another buffer_size: refill instead
                 print(f"note: {e}; refilling instead.")
                 replay = None
-        if replay is not None and replay.is_file():
-            self.replay.size, self.replay.ptr = c["replay_size"], c["replay_ptr"]
+        if replay is not None and replay.is_file():   # the replay file's own size and write position
             self.refill_left = 0
             print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
                   f"{self.best_eval:.1f}) with its replay ({self.replay.size} transitions from {replay}).")
