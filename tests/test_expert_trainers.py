@@ -300,3 +300,49 @@ def test_install_refuses_a_candidate_that_misses_the_floors_on_the_held_out_epis
     code = expert_install.install_expert(resolve_env_config("hopper"), cfg, tmp_path / "run", 50,
                                          min_return=6000, min_survival=0.0)   # selection already refuses this one
     assert code == 2 and "is below --min_return 6000" in capsys.readouterr().out
+
+
+def test_install_adds_the_snapshots_weight_average_as_a_candidate(tmp_path, monkeypatch, capsys):
+    """Snapshots of one run are also tried as their weight average (elementwise mean of every weight, the
+    normalizer kept); snapshots with different normalizers or architectures are not averaged."""
+    import tools.expert_install as expert_install
+    from learning.checkpoint import save_policy
+    from learning.evaluation import EvalResult
+    from learning.expert import ExpertConfig
+    from learning.policy import GaussianMLPPolicy
+
+    torch.manual_seed(0)
+    snaps = [GaussianMLPPolicy(11, 3, [8, 8]) for _ in range(3)]
+    (tmp_path / "run" / "snapshots").mkdir(parents=True)
+    for i, p in enumerate(snaps):
+        save_policy(tmp_path / "run" / "snapshots" / f"step_{i + 1:08d}.pt", p, {"train_steps": i + 1})
+    averaged, meta = expert_install.average_policies([(p, {"train_steps": i + 1}) for i, p in enumerate(snaps)])
+    for k, v in averaged.state_dict().items():
+        expected = torch.stack([p.state_dict()[k] for p in snaps]).mean(0)
+        assert torch.allclose(v, expected), k
+    assert meta == {"train_steps": 3, "averaged_steps": [1, 2, 3]}
+    other = GaussianMLPPolicy(11, 3, [8, 8])
+    other.obs_normalizer.update(torch.randn(5, 11))
+    assert expert_install.average_policies([(snaps[0], {}), (other, {})]) is None
+    assert expert_install.average_policies([(snaps[0], {}), (GaussianMLPPolicy(11, 3, [8, 4]), {})]) is None
+    assert expert_install.average_policies([(snaps[0], {})]) is None
+
+    def fake_eval(env, policy, episodes, seed, purpose, progress=False):   # the average is the best candidate
+        best = all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), averaged.state_dict().values(),
+                                                     strict=True))
+        return EvalResult(returns=[4000.0 if best else 3000.0] * episodes, lengths=[1000] * episodes,
+                          terminated=[False] * episodes)
+
+    monkeypatch.setattr(expert_install, "evaluate_policy", fake_eval)
+    cfg = ExpertConfig(agent="expert", env="hopper", model_file=str(tmp_path / "expert_hopper.pt"))
+    code = expert_install.install_expert(resolve_env_config("hopper"), cfg, tmp_path / "run", 5)
+    out = capsys.readouterr().out
+    assert code == 0 and "chosen average of the 3 snapshots" in out, out
+    installed, installed_meta = load_policy(tmp_path / "expert_hopper.pt")
+    assert installed_meta["averaged_steps"] == [1, 2, 3] and installed_meta["train_steps"] == 3
+    import json
+
+    summary = json.loads((tmp_path / "expert_hopper.json").read_text())
+    assert summary["source"] == "average of the 3 snapshots" and summary["candidates"] == 4   # 3 snapshots + mean
+    for a, b in zip(installed.state_dict().values(), averaged.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
