@@ -25,9 +25,11 @@ Experts are deterministic actors (256-256 ReLU MLP, tanh-squashed mean) trained 
 an off-policy algorithm written for this project (`learning/expert/`: TD3, SAC or TQC, named in the table and in
 the config's `trainer.algo`); whatever the algorithm, the file has the same layout (below). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
 (reset seeds `episode_seed(0, "test", i)`, disjoint from the training episodes' `episode_seed(0, "train", i)`).
-`--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt`)
-by its mean over 20 *selection* episodes (`episode_seed(0, "select", i)`) and reports the 50 test episodes,
-so the reported number is not the maximum of noisy measurements. (hopper was installed before selection
+`--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt` and
+the snapshots' weight average) by its mean over 20 or more *selection* episodes (`episode_seed(0, "select", i)`;
+`select_episodes` and `source` in the expert's JSON: walker's expert is the average of its run's last five
+snapshots, chosen on 100) and reports the 50 test episodes, so the reported number is not the maximum of noisy
+measurements. (hopper was installed before selection
 episodes existed: the better of two candidates on the test episodes.) The floor column gives the
 required return (and, for tasks that can fall, 98% of episodes reaching the time limit); `--install` also refuses
 any candidate that does not beat the shipped expert on the selection episodes.
