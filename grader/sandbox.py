@@ -173,6 +173,7 @@ def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
 
     view = _system_view()
     argv = [policy.bwrap, *BWRAP_NAMESPACES, *view, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+
     def inside(path: str, folders: list[str]) -> bool:
         return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 

@@ -313,15 +313,14 @@ class OffPolicyTrainer:
             # a run folder on this machine: keep its experience (a replay of only the current actor's
             # steps is narrow, and critics fitted to it can mislead a converged actor)
             try:
-                self.replay.load(replay)
-            except ValueError as e:   # e.g. another buffer_size: refill instead
+                self.replay.load(replay)      # with the file's own size and write position
+            except ValueError as e:           # e.g. another buffer_size: refill instead
                 print(f"note: {e}; refilling instead.")
-                replay = None
-        if replay is not None and replay.is_file():   # the replay file's own size and write position
-            self.refill_left = 0
-            print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
-                  f"{self.best_eval:.1f}) with its replay ({self.replay.size} transitions from {replay}).")
-            return
+            else:
+                self.refill_left = 0
+                print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
+                      f"{self.best_eval:.1f}) with its replay ({self.replay.size} transitions from {replay}).")
+                return
         refill = min(self.cfg.refill_steps, self.replay.capacity)
         self.refill_left = refill
         print(f"Warm start from {path} at step {self.step} (iteration {self.iteration}, best evaluation "
