@@ -1,4 +1,4 @@
-"""Pick the better of a run's candidate experts on held-out episodes and ship it."""
+"""Pick the best of a run's candidate experts on selection episodes, check it on held-out episodes, ship it."""
 from __future__ import annotations
 
 import copy
