@@ -13,7 +13,8 @@ Two modes, decided once per grading (:func:`sandbox_policy`):
   check folder is private to that uid; the grader's secrets (``grader/``, ``data/models/``) are made
   unreadable to it (verified by a probe run as that uid); after the check every process of that uid is
   killed and every file it owns in world-writable folders is deleted. A fresh network namespace cuts
-  the network where the kernel allows it.
+  the network where the kernel allows it; where root may create a mount namespace the child also sees only
+  :func:`child_view` (built by :func:`grader.supervisor.enter_view`), as with bubblewrap.
 * **ordinary user** (a TA's laptop): the child runs as the TA. With bubblewrap it runs in its own user,
   PID, network and mount namespaces that hold only the system folders and the Python installation
   (read-only) and its check folder (:func:`bwrap_argv`). Without it processes are still all killed (the
@@ -80,6 +81,7 @@ class SandboxPolicy:
     root: bool
     uids: list[int] = field(default_factory=list)     # one sandbox uid per concurrent slot (root mode)
     netns: bool = False
+    mountns: bool = False                              # root mode: each check sees only child_view()
     bwrap: str = ""                                    # ordinary-user mode: bubblewrap, when it works here
     clean_dirs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -94,8 +96,11 @@ class SandboxPolicy:
                     "read-only and its own folder, private /tmp; every process of a check dies with it")
         if self.root:
             net = "no network (own namespace)" if self.netns else "network NOT isolated (no namespace support)"
+            view = ("seeing only the system folders, the Python installation and its own folder (own mount "
+                    "namespace), private /tmp" if self.mountns else
+                    "secrets unreadable but other files every user may read are readable (no mount namespace here)")
             return (f"sandbox: root mode, each check under its own uid ({self.uids[0]}..{self.uids[-1]}), "
-                    f"secrets unreadable, every process and /tmp file of a check removed after it, {net}")
+                    f"{view}, every process and /tmp file of a check removed after it, {net}")
         return "sandbox: ordinary-user mode (see warnings)"
 
     def acquire(self) -> int | None:
@@ -139,16 +144,26 @@ SYSTEM_DIRS = ("/usr", "/etc", "/sys", "/nix", "/gnu")
 ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")   # symlinks into /usr on merged-usr systems
 
 
-def _system_view() -> list[str]:
-    argv = []
-    for d in SYSTEM_DIRS:
-        if os.path.isdir(d) and not os.path.islink(d):
-            argv += ["--ro-bind", d, d]
-    for d in ROOT_LINKS:
-        if os.path.islink(d):
-            argv += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            argv += ["--ro-bind", d, d]
+def _system_view() -> list[list[str]]:
+    """Mount steps (see :func:`child_view`) for the system folders and the merged-usr links."""
+    plan: list[list[str]] = []
+    for p in SYSTEM_DIRS:
+        if os.path.isdir(p) and not os.path.islink(p):
+            plan.append(["ro", p])
+    for p in ROOT_LINKS:
+        if os.path.islink(p):
+            plan.append(["link", os.readlink(p), p])
+        elif os.path.isdir(p):
+            plan.append(["ro", p])
+    return plan
+
+
+def _bwrap_options(plan: list[list[str]]) -> list[str]:
+    argv: list[str] = []
+    for step in plan:
+        kind, path = step[0], step[-1]
+        argv += {"ro": ["--ro-bind", path, path], "link": ["--symlink", step[1], path],
+                 "tmp": ["--tmpfs", path], "rw": ["--bind", path, path]}[kind]
     return argv
 
 
@@ -158,33 +173,41 @@ def _try_bwrap() -> str:
     if not path:
         return ""
     try:
-        r = subprocess.run([path, *BWRAP_NAMESPACES, *_system_view(), "true"], capture_output=True, timeout=60)
+        r = subprocess.run([path, *BWRAP_NAMESPACES, *_bwrap_options(_system_view()), "true"], capture_output=True,
+                           timeout=60)
         return path if r.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
         return ""
 
 
-def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
-    """bubblewrap options for one check: the system folders read-only (:data:`SYSTEM_DIRS`) and nothing else of
-    the machine, fresh /tmp, /var/tmp, /dev/shm, the Python installation read-only, the check folder writable.
-    The grader's secrets, your home folder and GRADER_PRIVATE_PATHS are also hidden where they lie inside that
-    view (e.g. a grader checked out under /usr/local)."""
+def child_view(d: "CheckDir") -> list[list[str]]:
+    """What a check's child sees of the machine, as mount steps in order (one plan for both ways of building
+    it: bubblewrap in ordinary-user mode, :func:`grader.supervisor.enter_view` in root mode):
+
+    * ``["ro", path]``: the system folders (:data:`SYSTEM_DIRS`), then the Python installation, read-only;
+    * ``["link", target, path]``: the ``/bin``, ``/lib*`` links of a merged-usr system;
+    * ``["tmp", path]``: a fresh empty tmpfs: private ``/tmp``, ``/var/tmp``, ``/dev/shm``, and the grader's
+      secrets, your home folder and GRADER_PRIVATE_PATHS where they lie inside that view (e.g. a grader checked
+      out under /usr/local);
+    * ``["rw", path]``: the check folder, writable.
+
+    Nothing else of the machine exists there: no /home, /root, /srv, /opt, /work, other checkouts or submissions.
+    ``/dev`` (null, zero, full, random, urandom, tty) and ``/proc`` are added by whoever builds the view."""
     import site
 
-    view = _system_view()
-    argv = [policy.bwrap, *BWRAP_NAMESPACES, *view, "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm"]
+    plan = _system_view() + [["tmp", "/tmp"], ["tmp", "/var/tmp"], ["tmp", "/dev/shm"]]
 
     def inside(path: str, folders: list[str]) -> bool:
         return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
 
-    shown = [os.path.realpath(view[i + 1]) for i in range(len(view)) if view[i] == "--ro-bind"]
+    shown = [os.path.realpath(step[1]) for step in plan if step[0] == "ro"]
     hidden = [str(p) for p in secret_paths() if p.is_dir()] + [os.path.expanduser("~")]
     hidden += [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
     emptied: list[str] = []
     for h in hidden:
         real = os.path.realpath(h)
-        if os.path.isdir(h) and real != "/" and inside(real, shown):
-            argv += ["--tmpfs", real]
+        if os.path.isdir(h) and real != "/" and inside(real, shown) and real not in emptied:
+            plan.append(["tmp", real])
             emptied.append(real)
     visible = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}
     visible.update(p for p in [getattr(site, "getusersitepackages", lambda: "")()] if p)
@@ -193,10 +216,15 @@ def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
     for v in sorted(os.path.realpath(v) for v in visible if os.path.isdir(v)):
         if inside(v, bound) or (inside(v, shown) and not inside(v, emptied)):
             continue      # already in the view
-        argv += ["--ro-bind", v, v]
+        plan.append(["ro", v])
         bound.append(v)
-    argv += ["--bind", str(d.path), str(d.path), "--chdir", str(d.run), "--"]
-    return argv
+    plan.append(["rw", str(d.path)])
+    return plan
+
+
+def bwrap_argv(policy: "SandboxPolicy", d: "CheckDir") -> list[str]:
+    """bubblewrap options for one check: its own namespaces and :func:`child_view`, cwd ``run/``."""
+    return [policy.bwrap, *BWRAP_NAMESPACES, *_bwrap_options(child_view(d)), "--chdir", str(d.run), "--"]
 
 
 def world_writable_dirs() -> list[str]:
@@ -242,6 +270,7 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             pol = SandboxPolicy(root=True, uids=uids, _free=list(reversed(uids)))
             _prepare_root(pol)
             pol.netns = netns_wanted and _try_netns()
+            pol.mountns = os.environ.get("GRADER_MOUNTNS", "auto") != "off" and _try_mount_view(pol.uids[0])
             pol.clean_dirs = world_writable_dirs()
         else:
             pol = SandboxPolicy(root=False,
@@ -268,6 +297,41 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
                 ]
         _POLICY = pol
         return pol
+
+
+def _try_mount_view(uid: int) -> bool:
+    """Whether root can give a check its own view here (:func:`child_view` built by
+    :func:`grader.supervisor.enter_view`; needs CAP_SYS_ADMIN, which Docker's default profile withholds): a
+    probe as ``uid`` inside that view must see its own folder and /usr, and not this repository's files."""
+    from grader.supervisor import enter_view
+
+    scratch, private = make_scratch()
+    try:
+        d = new_check_dir(scratch, "probe")
+        _chown_tree(d.path, uid)
+        staging = private / "probe.root"
+        staging.mkdir(mode=0o700)
+        code = ("import os, sys; sys.exit(0 if os.path.isdir(sys.argv[1]) and os.path.isdir('/usr') "
+                "and not os.path.exists(sys.argv[2]) and open('/dev/null', 'wb').write(b'x') == 1 else 9)")
+
+        def enter() -> None:
+            try:
+                enter_view(child_view(d), str(staging), str(d.run))
+            except OSError:
+                os._exit(8)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+        try:
+            r = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(d.run), str(REPO_ROOT / "grader")],
+                               preexec_fn=enter, cwd=str(d.run), capture_output=True, timeout=60,
+                               env={"PATH": "/usr/bin:/bin"})
+            return r.returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 _CLAIMS: list[int] = []   # open lock files: held for this process's life, released by the kernel when it ends
@@ -514,14 +578,17 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
             "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
             "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
             "wrap": bwrap_argv(policy, d) if policy.bwrap else [],
+            "view": child_view(d) if policy.mountns else None, "view_root": str(private / f"{tag}.root"),
         }
+        if policy.mountns:
+            (private / f"{tag}.root").mkdir(mode=0o700)
         spec_path = private / f"{tag}.json"
         spec_path.write_text(json.dumps(spec))
         try:
             p = subprocess.run([sys.executable, "-I", "-B", str(SUPERVISOR), str(spec_path)], capture_output=True,
                                text=True, timeout=timeout + 120, stdin=subprocess.DEVNULL)
             status = json.loads(p.stdout.strip().splitlines()[-1])
-            err = ""
+            err = f"the check could not be started ({status['start_error']})" if status.get("start_error") else ""
         except (subprocess.SubprocessError, ValueError, IndexError) as e:
             status, err = {}, f"the check's supervisor failed ({type(e).__name__})"
         PEAK_SUPERVISOR_KB[0] = max(PEAK_SUPERVISOR_KB[0], int(status.get("supervisor_maxrss_kb", 0)))

@@ -26,10 +26,18 @@ import time
 
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+TMPFS_OPTIONS = "mode=1777,size=512m,nr_inodes=65536"   # a private /tmp lives in memory: cap it
 HEADER = struct.Struct("<II")          # request: (rows, obs_dim); response: (status, rows)
 MAX_ROWS_PER_REQUEST = 65536
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 
 
 # ----------------------------------------------------------------------------------------------- processes
@@ -227,6 +235,90 @@ class Oracle:
         return HEADER.pack(0, rows) + out.tobytes()
 
 
+# ----------------------------------------------------------------------------------------------- mount view
+def _mount(src: str | None, dst: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda x: None if x is None else x.encode())
+    if _libc.mount(enc(src), enc(dst), enc(fstype), flags, enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {src} on {dst}: {os.strerror(err)}")
+
+
+def _mounts_under(path: str) -> list[str]:
+    """Mount points at or below ``path`` in this mount namespace, outermost first."""
+    out = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        for line in f:
+            point = line.split()[4].decode("utf-8", "surrogateescape")
+            point = point.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+            point = point.replace("\\134", "\\")
+            if point == path or point.startswith(path.rstrip("/") + "/"):
+                out.append(point)
+    return out
+
+
+def _proc_options() -> str | None:
+    """``hidepid=invisible`` (the child sees only its own uid's processes) where each proc mount has its own
+    options (Linux >= 5.8); on older kernels the option would change every /proc of the machine, so none."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return None
+    return "hidepid=invisible" if (major, minor) >= (5, 8) else None
+
+
+def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
+    """Make the calling process (root, about to drop to its sandbox uid) see only ``plan`` (see
+    :func:`grader.sandbox.child_view`): a private mount and IPC namespace whose root is a fresh tmpfs holding
+    the planned folders (read-only ones also nosuid, nodev), a minimal /dev and /proc, made the root with
+    pivot_root; the machine's own root is then detached, so nothing else of it exists in this namespace (not
+    even below, as after a plain chroot, which a user namespace could escape). ``staging`` is an empty folder
+    only root can reach; it stays empty outside. Raises OSError on any failure (then the child must not run)."""
+    if _libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare: {os.strerror(err)}")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)          # nothing we mount leaks back to the machine
+    _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+
+    def at(path: str) -> str:
+        return staging + path
+
+    os.makedirs(at("/dev"))
+    _mount("tmpfs", at("/dev"), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
+    for name in DEV_NODES:
+        if os.path.exists(f"/dev/{name}"):
+            open(at(f"/dev/{name}"), "wb").close()
+            _mount(f"/dev/{name}", at(f"/dev/{name}"), None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+                         ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, at(f"/dev/{name}"))
+    os.makedirs(at("/proc"))
+    _mount("proc", at("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, _proc_options())
+    for step in plan:
+        kind, path = step[0], step[-1]
+        if kind == "link":
+            os.makedirs(os.path.dirname(at(path)), exist_ok=True)
+            os.symlink(step[1], at(path))
+            continue
+        os.makedirs(at(path), exist_ok=True)
+        if kind == "tmp":
+            _mount("tmpfs", at(path), "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_OPTIONS)
+            continue
+        _mount(path, at(path), None, MS_BIND | MS_REC)
+        extra = MS_RDONLY if kind == "ro" else 0
+        for point in _mounts_under(at(path)):     # every submount too (a bind's flags are per mount)
+            _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | extra)
+    os.chdir(staging)                  # pivot_root(".", "."), then detach the old root: it is gone from this
+    number = SYS_PIVOT_ROOT.get(os.uname().machine)                     # namespace, not merely out of reach
+    if number is None or _libc.syscall(number, b".", b".") != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err) if number else 'unknown machine'}")
+    if _libc.umount2(b".", MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount2 of the old root: {os.strerror(err)}")
+    os.chroot(".")
+    os.chdir(cwd)
+
+
 # ----------------------------------------------------------------------------------------------- main
 def _preexec(spec: dict):
     lim = spec["limits"]
@@ -242,6 +334,8 @@ def _preexec(spec: dict):
         if spec.get("netns"):
             if _libc.unshare(CLONE_NEWNET) != 0:
                 os._exit(121)
+        if spec.get("view"):
+            enter_view(spec["view"], spec["view_root"], spec["cwd"])   # an OSError here: Popen raises, nothing ran
         uid = spec.get("uid")
         if uid is not None:
             resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
@@ -264,9 +358,13 @@ def supervise(spec: dict) -> dict:
         pass_fds = (rep_r, req_w)
     t0 = time.time()
     with open(spec["stderr_path"], "wb") as err:
-        proc = subprocess.Popen([*spec.get("wrap", []), *spec["argv"]], cwd=spec["cwd"], env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, pass_fds=pass_fds,
-                                preexec_fn=_preexec(spec))
+        try:
+            proc = subprocess.Popen([*spec.get("wrap", []), *spec["argv"]], cwd=spec["cwd"], env=env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                    pass_fds=pass_fds, preexec_fn=_preexec(spec))
+        except (OSError, subprocess.SubprocessError) as e:      # e.g. its mount view could not be built
+            return {"returncode": None, "all_dead": True, "start_error": f"{type(e).__name__}: {e}"[:300],
+                    "supervisor_maxrss_kb": _peak_rss_kb()}
     if oracle is not None:
         os.close(rep_r)
         os.close(req_w)

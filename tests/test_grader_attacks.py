@@ -3,6 +3,7 @@
 Each attack is a real submission graded for real (as root in CI: children under sandbox uids). It must earn
 nothing, leave nothing running or on disk, and change no other score or file.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -182,12 +183,47 @@ SEARCH = '''    import gc, os, sys
 '''
 
 
+def search_with_a_copy_beside_the_repo(tag: str) -> tuple[str, Path]:
+    """(the SEARCH body, a folder beside the repository to plant a readable copy of a solution in): ROOT's name is a
+    prefix of the copy's, so only a mount namespace hides it, not a path filter."""
+    decoy = ROOT.parent / f"{ROOT.name}_{tag}_copy"
+    body = SEARCH.format(repo=str(ROOT)).replace('f.startswith((repo + os.sep,',
+                                                 f'f.startswith(({str(decoy) + os.sep!r}, repo + os.sep,')
+    assert str(decoy) in body
+    return body, decoy
+
+
+@contextlib.contextmanager
+def readable_copy(decoy: Path):
+    """A world-readable ``grader/solution/bc_solution.py`` under ``decoy`` for the duration (when the repository's
+    parent is writable; otherwise the grader's own tree is still searched)."""
+    try:
+        (decoy / "grader" / "solution").mkdir(parents=True)
+        (decoy / "grader" / "solution" / "bc_solution.py").write_text("# a readable copy\n")
+        os.chmod(decoy, 0o755)
+    except OSError:
+        pass
+    try:
+        yield
+    finally:
+        shutil.rmtree(decoy, ignore_errors=True)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not ROOT_MODE, reason="secrets are only unreadable when the grader runs as root (documented)")
 def test_secrets_cannot_be_found_read_or_leaked(tmp_path):
+    """As root with a mount namespace (the mode line says "own mount namespace") a check sees only the system
+    folders, Python and its own folder: a world-readable copy of the solutions beside the grader stays invisible.
+    Without one (e.g. Docker's default profile) only the grader's own tree is protected (grader/README.md)."""
+    from grader.sandbox import sandbox_policy
+
     own_solution = ROOT / "grader" / "solution" / "bc_solution.py"
-    sub = write_submission(tmp_path / "sub", loss_attack(SEARCH.format(repo=str(ROOT))))
-    report = grade(sub, include_hidden=True, include_performance=False, only={"bc_loss"})
+    body, decoy = search_with_a_copy_beside_the_repo(f"il_root_{os.getpid()}")
+    if not sandbox_policy().mountns:
+        body = SEARCH.format(repo=str(ROOT))
+    sub = write_submission(tmp_path / "sub", loss_attack(body))
+    with readable_copy(decoy):
+        report = grade(sub, include_hidden=True, include_performance=False, only={"bc_loss"})
     bc = [t for t in report.tests if t.name.startswith("BC loss")]
     assert len(bc) == 2
     for t in bc:
@@ -418,6 +454,76 @@ time.sleep(1)
     assert np.allclose(oracle.act(obs), expert.act(obs), atol=1e-5)
 
 
+VIEW_PROBE = r"""
+import json, os, subprocess, sys
+out = {"root": sorted(os.listdir("/")), "uid": os.getuid()}
+out["decoy"] = os.path.exists(sys.argv[1])
+out["procs"] = sorted({os.stat("/proc/" + p).st_uid for p in os.listdir("/proc") if p.isdigit()})
+try:
+    open("/usr/x", "w")
+    out["usr_writable"] = True
+except OSError:
+    out["usr_writable"] = False
+escape = "import os\nos.mkdir('e'); os.chroot('e')\nfor _ in range(40): os.chdir('..')\nos.chroot('.')\n" \
+         "print(os.path.exists(%r))" % sys.argv[1]
+try:     # a user namespace gives CAP_SYS_CHROOT back: the classic chroot escape must still find nothing
+    r = subprocess.run(["unshare", "-Ur", sys.executable, "-I", "-c", escape], capture_output=True, text=True)
+    out["escape"] = r.stdout.strip()
+except OSError:
+    out["escape"] = "no unshare"
+json.dump(out, open("view.json", "w"))
+"""
+
+
+@pytest.mark.skipif(not ROOT_MODE, reason="the mount view is built by root")
+def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
+    """The supervisor's mount view (root mode): the child, as its sandbox uid, sees the system folders and its own
+    folder, not a readable copy of the solutions beside the repository; /usr is read-only, /proc lists only its own
+    uid's processes, and a chroot escape through a user namespace finds nothing. If the view cannot be built the
+    child never runs and the check is a grader error."""
+    from grader.sandbox import _chown_tree, child_view, make_scratch, new_check_dir, sandbox_policy
+    from grader.supervisor import _proc_options
+
+    if not sandbox_policy().mountns:      # CI's machine can: there a failing probe is a regression, not a skip
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("root mode found no usable mount namespace here")
+    uid = sandbox_policy().acquire()
+    scratch, private = make_scratch()
+    _, decoy = search_with_a_copy_beside_the_repo(f"il_view_{os.getpid()}")
+    try:
+        d = new_check_dir(scratch, "view")
+        (d.ws / "probe.py").write_text(VIEW_PROBE)
+        _chown_tree(d.path, uid)
+        spec = {"argv": [sys.executable, "-I", str(d.ws / "probe.py"), str(decoy / "grader")], "cwd": str(d.run),
+                "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": uid, "netns": False, "clean_dirs": [],
+                "stderr_path": str(private / "err"), "oracle": None, "view": child_view(d),
+                "view_root": str(private / "root"),
+                "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64}}
+
+        def supervise(spec: dict) -> dict:
+            (private / "spec.json").write_text(json.dumps(spec))
+            p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"),
+                                str(private / "spec.json")], capture_output=True, text=True, timeout=120)
+            return json.loads(p.stdout.strip().splitlines()[-1])
+
+        (private / "root").mkdir(mode=0o700)
+        with readable_copy(decoy):
+            status = supervise(spec)
+        assert status["returncode"] == 0, (private / "err").read_text()[-2000:]
+        seen = json.loads((d.run / "view.json").read_text())
+        assert seen["uid"] == uid and not seen["decoy"] and not seen["usr_writable"]
+        assert set(seen["root"]) == {Path(step[-1]).parts[1] for step in spec["view"]} | {"dev", "proc"}
+        if _proc_options():                                  # Linux >= 5.8: hidepid per proc mount
+            assert seen["procs"] == [uid]
+        assert seen["escape"] in ("False", "", "no unshare"), seen["escape"]
+        assert os.listdir(private / "root") == []          # nothing of the view is left outside
+        (d.run / "view.json").unlink()
+        status = supervise(dict(spec, view_root=str(private / "missing")))
+        assert status["returncode"] is None and status["start_error"] and not (d.run / "view.json").exists()
+    finally:
+        sandbox_policy().release(uid)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_regrading_under_load_is_identical_and_full_marks(tmp_path):
     sub = write_submission(tmp_path / "ref")
@@ -554,26 +660,15 @@ def test_ordinary_user_mode_with_bubblewrap_hides_secrets_and_kills_daemons(tmp_
     keep /tmp private, and leave nothing running. It sees only the system folders and Python: a readable copy
     of the solutions beside the grader (a second checkout, another class's submissions) stays invisible too."""
     tag = f"il_bwrap_{os.getpid()}"
-    decoy = ROOT.parent / f"{ROOT.name}_{tag}_copy"     # ROOT's name is a prefix of it: only the mount hides it
-    body = (SEARCH.format(repo=str(ROOT)).replace("    raise RuntimeError(",
-                                                  "    open('/tmp/" + tag + "', 'w').write('x')\n"
-                                                  + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError("))
-    body = body.replace('f.startswith((repo + os.sep,', f'f.startswith(({str(decoy) + os.sep!r}, repo + os.sep,')
-    assert str(decoy) in body
+    body, decoy = search_with_a_copy_beside_the_repo(tag)
+    body = body.replace("    raise RuntimeError(", "    open('/tmp/" + tag + "', 'w').write('x')\n"
+                        + daemon(f"/tmp/{tag}_pid", 30, "pass") + "    raise RuntimeError(")
     sub = write_submission(tmp_path / "sub", loss_attack(body))
     env = dict(os.environ, GRADER_SANDBOX="user")
-    try:
-        (decoy / "grader" / "solution").mkdir(parents=True)
-        (decoy / "grader" / "solution" / "bc_solution.py").write_text("# a readable copy\n")
-        os.chmod(decoy, 0o755)
-    except OSError:           # the repository's parent is not writable here: the grader's own tree is still searched
-        pass
-    try:
+    with readable_copy(decoy):
         p = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / "r.json"), "--only",
                             "bc_loss,dagger_aggregate", "--no-hidden"], cwd=ROOT, env=env, capture_output=True,
                            text=True, timeout=900)
-    finally:
-        shutil.rmtree(decoy, ignore_errors=True)
     assert p.returncode == 0, p.stderr
     assert "bubblewrap" in p.stderr
     data = json.loads((tmp_path / "r.json").read_text())
