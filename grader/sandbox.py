@@ -270,7 +270,11 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             pol = SandboxPolicy(root=True, uids=uids, _free=list(reversed(uids)))
             _prepare_root(pol)
             pol.netns = netns_wanted and _try_netns()
-            pol.mountns = os.environ.get("GRADER_MOUNTNS", "auto") != "off" and _try_mount_view(pol.uids[0])
+            if os.environ.get("GRADER_MOUNTNS", "auto") != "off":
+                pol.mountns, why = _try_mount_view(pol.uids[0])
+                if why:
+                    pol.notes.append(f"no mount namespace for the checks: {why}; other files every user may read "
+                                     "on this machine are readable by student code (grader/README.md)")
             pol.clean_dirs = world_writable_dirs()
         else:
             pol = SandboxPolicy(root=False,
@@ -299,10 +303,12 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
         return pol
 
 
-def _try_mount_view(uid: int) -> bool:
-    """Whether root can give a check its own view here (:func:`child_view` built by
-    :func:`grader.supervisor.enter_view`; needs CAP_SYS_ADMIN, which Docker's default profile withholds): a
-    probe as ``uid`` inside that view must see its own folder and /usr, and not this repository's files."""
+def _try_mount_view(uid: int) -> tuple[bool, str]:
+    """(whether root can give each check its own view here, why not): :func:`child_view` built by
+    :func:`grader.supervisor.enter_view` (needs CAP_SYS_ADMIN, which Docker's default profile withholds). A probe
+    as ``uid`` inside that view must see its own folder and /usr, not this repository's files, and import what a
+    check imports (a package installed outside the Python installation, e.g. an editable install, would be missing
+    from the view: then no view, rather than every check failing)."""
     from grader.supervisor import enter_view
 
     scratch, private = make_scratch()
@@ -311,8 +317,11 @@ def _try_mount_view(uid: int) -> bool:
         _chown_tree(d.path, uid)
         staging = private / "probe.root"
         staging.mkdir(mode=0o700)
-        code = ("import os, sys; sys.exit(0 if os.path.isdir(sys.argv[1]) and os.path.isdir('/usr') "
-                "and not os.path.exists(sys.argv[2]) and open('/dev/null', 'wb').write(b'x') == 1 else 9)")
+        code = ("import os, sys\n"
+                "if not (os.path.isdir(sys.argv[1]) and os.path.isdir('/usr') and not os.path.exists(sys.argv[2])\n"
+                "        and open('/dev/null', 'wb').write(b'x') == 1):\n"
+                "    sys.exit(9)\n"
+                "import numpy, torch, gymnasium, mujoco\n")
 
         def enter() -> None:
             try:
@@ -324,12 +333,19 @@ def _try_mount_view(uid: int) -> bool:
             os.setuid(uid)
 
         try:
-            r = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(d.run), str(REPO_ROOT / "grader")],
-                               preexec_fn=enter, cwd=str(d.run), capture_output=True, timeout=60,
-                               env={"PATH": "/usr/bin:/bin"})
-            return r.returncode == 0
-        except (OSError, subprocess.SubprocessError):
-            return False
+            r = subprocess.run([sys.executable, "-I", "-B", "-c", code, str(d.run), str(REPO_ROOT / "grader")],
+                               preexec_fn=enter, cwd=str(d.run), capture_output=True, timeout=120,
+                               env={"PATH": "/usr/bin:/bin", "HOME": str(d.run)})
+        except (OSError, subprocess.SubprocessError) as e:
+            return False, f"its probe failed ({type(e).__name__})"
+        if r.returncode == 0:
+            return True, ""
+        if r.returncode == 8:
+            return False, "root may not create a mount namespace here (no CAP_SYS_ADMIN)"
+        if r.returncode == 9:
+            return False, "the probe saw the wrong files inside the view"
+        last = (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1][:200]
+        return False, f"Python could not import its packages inside the view ({last})"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
