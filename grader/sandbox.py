@@ -547,10 +547,13 @@ class ChildResult:
     oracle_budget: int | None = None
     oracle_error: str = ""
     supervisor_error: str = ""
+    disk_exceeded: bool = False
+    disk_bytes: int = 0
 
     @property
     def finished(self) -> bool:
-        return not self.timed_out and self.returncode == 0 and (self.out / "DONE").is_file()
+        return (not self.timed_out and not self.disk_exceeded and self.returncode == 0
+                and (self.out / "DONE").is_file())
 
     def message(self) -> str:
         """Why the child produced no answer, in the grader's own words (never the student's text)."""
@@ -561,6 +564,8 @@ class ChildResult:
                     "sample budget (each labelled sample costs one expert query)")
         if self.oracle_error:
             return f"the expert oracle was misused: {self.oracle_error}"
+        if self.disk_exceeded:
+            return f"stopped: it wrote more than {self.disk_bytes >> 20} MB to disk (or the disk was nearly full)"
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s (an infinite loop, or far too slow)"
         if self.returncode is not None and self.returncode < 0:
@@ -615,7 +620,8 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                           all_dead=bool(status.get("all_dead", False)),
                           oracle_over_budget=bool(status.get("oracle_over_budget")),
                           oracle_budget=status.get("oracle_budget"),
-                          oracle_error=str(status.get("oracle_error", "")), supervisor_error=err)
+                          oracle_error=str(status.get("oracle_error", "")), supervisor_error=err,
+                          disk_exceeded=bool(status.get("disk_exceeded")), disk_bytes=int(status.get("disk_bytes", 0)))
         if not res.all_dead and not err:
             raise SandboxError("a check left processes that could not be killed; grading stopped")
         return res

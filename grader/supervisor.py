@@ -32,7 +32,7 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
-TMPFS_OPTIONS = "mode=1777,size=512m,nr_inodes=65536"   # a private /tmp lives in memory: cap it
+TMPFS_OPTIONS = "mode=1777,size=128m,nr_inodes=16384"   # a private /tmp lives in memory: cap it
 HEADER = struct.Struct("<II")          # request: (rows, obs_dim); response: (status, rows)
 MAX_ROWS_PER_REQUEST = 65536
 
@@ -268,11 +268,13 @@ def _proc_options() -> str | None:
 
 def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     """Make the calling process (root, about to drop to its sandbox uid) see only ``plan`` (see
-    :func:`grader.sandbox.child_view`): a private mount and IPC namespace whose root is a fresh tmpfs holding
-    the planned folders (read-only ones also nosuid, nodev), a minimal /dev and /proc, made the root with
-    pivot_root; the machine's own root is then detached, so nothing else of it exists in this namespace (not
-    even below, as after a plain chroot, which a user namespace could escape). ``staging`` is an empty folder
-    only root can reach; it stays empty outside. Raises OSError on any failure (then the child must not run)."""
+    :func:`grader.sandbox.child_view`): a private mount and IPC namespace holding a fresh tmpfs with the planned
+    folders (read-only ones also nosuid, nodev), a minimal /dev and /proc. pivot_root makes that tmpfs the root and
+    the machine's own root is detached, so nothing else of it exists in this namespace. The view itself is a
+    folder of that tmpfs, entered with chroot: a chrooted process may not create user namespaces (the kernel
+    refuses), so the sandbox uid cannot gain capabilities there (to mount an unbounded tmpfs, for one) and
+    cannot leave the chroot. ``staging`` is an empty folder only root can reach; it stays empty outside.
+    Raises OSError on any failure (then the child must not run)."""
     if _libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
@@ -280,7 +282,7 @@ def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
 
     def at(path: str) -> str:
-        return staging + path
+        return staging + "/view" + path
 
     os.makedirs(at("/dev"))
     _mount("tmpfs", at("/dev"), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k")
@@ -315,8 +317,39 @@ def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     if _libc.umount2(b".", MNT_DETACH) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"umount2 of the old root: {os.strerror(err)}")
-    os.chroot(".")
+    os.chroot("view")
     os.chdir(cwd)
+
+
+# ----------------------------------------------------------------------------------------------- disk
+DISK_BYTES = 4 << 30              # what one check may add to the disk its folder is on
+DISK_RESERVE_BYTES = 1 << 30      # never let a check take the last of it
+
+
+class DiskGuard:
+    """Stops a check that fills the disk: its folder's file system may lose at most ``limit`` bytes of free space
+    while it runs, and never fall below :data:`DISK_RESERVE_BYTES` (RLIMIT_FSIZE bounds one file, not how many).
+    Polled by the supervisor's loop (every 0.5 s at most); statvfs costs the same however many files there are.
+    Free space is the file system's: a parallel check writing at the same time counts too (both are the same
+    grading's, and a correct check writes a few MB)."""
+
+    def __init__(self, path: str, limit: int):
+        self.path, self.limit, self.tripped = path, limit, False
+        self.start = self._free()
+
+    def _free(self) -> int | None:
+        try:
+            st = os.statvfs(self.path)
+            return st.f_bavail * st.f_frsize
+        except OSError:
+            return None
+
+    def exceeded(self) -> bool:
+        free = self._free()
+        if free is None or self.start is None:
+            return False
+        self.tripped = self.start - free > self.limit or free < min(DISK_RESERVE_BYTES, self.start)
+        return self.tripped
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -372,12 +405,15 @@ def supervise(spec: dict) -> dict:
         os.set_blocking(rep_w, False)
     deadline = t0 + float(spec["timeout"])
     timed_out, inbuf, protocol_error = False, b"", ""
+    disk = DiskGuard(spec["cwd"], int(spec["limits"].get("disk_bytes", DISK_BYTES)))
     while True:
         if proc.poll() is not None:
             break
         left = deadline - time.time()
         if left <= 0:
             timed_out = True
+            break
+        if disk.exceeded():
             break
         if oracle is None or oracle.over_budget or protocol_error:
             try:
@@ -433,6 +469,7 @@ def supervise(spec: dict) -> dict:
                 pass
     return {
         "returncode": proc.returncode, "timed_out": timed_out, "seconds": round(seconds, 3),
+        "disk_exceeded": disk.tripped, "disk_bytes": disk.limit,
         "processes_killed": killed, "all_dead": clean, "files_removed": removed, "ipc_removed": ipc,
         "oracle_queries": None if oracle is None else len(oracle.cache),
         "oracle_over_budget": bool(oracle and oracle.over_budget),

@@ -466,11 +466,13 @@ except OSError:
     out["usr_writable"] = False
 escape = "import os\nos.mkdir('e'); os.chroot('e')\nfor _ in range(40): os.chdir('..')\nos.chroot('.')\n" \
          "print(os.path.exists(%r))" % sys.argv[1]
-try:     # a user namespace gives CAP_SYS_CHROOT back: the classic chroot escape must still find nothing
+try:     # a user namespace would give capabilities back (chroot escapes, unbounded tmpfs mounts): refused
     r = subprocess.run(["unshare", "-Ur", sys.executable, "-I", "-c", escape], capture_output=True, text=True)
-    out["escape"] = r.stdout.strip()
+    out["escape"], out["userns_rc"] = r.stdout.strip(), r.returncode
 except OSError:
-    out["escape"] = "no unshare"
+    out["escape"], out["userns_rc"] = "no unshare", None
+st = os.statvfs("/tmp")
+out["tmp_mb"] = st.f_blocks * st.f_frsize >> 20
 json.dump(out, open("view.json", "w"))
 """
 
@@ -479,8 +481,9 @@ json.dump(out, open("view.json", "w"))
 def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
     """The supervisor's mount view (root mode): the child, as its sandbox uid, sees the system folders and its own
     folder, not a readable copy of the solutions beside the repository; /usr is read-only, /proc lists only its own
-    uid's processes, and a chroot escape through a user namespace finds nothing. If the view cannot be built the
-    child never runs and the check is a grader error."""
+    uid's processes, it may not create a user namespace (no capabilities to escape with or to mount an unbounded
+    tmpfs), and its /tmp is capped. If the view cannot be built the child never runs and the check is a grader
+    error."""
     from grader.sandbox import _chown_tree, child_view, make_scratch, new_check_dir, sandbox_policy
     from grader.supervisor import _proc_options
 
@@ -514,7 +517,8 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
         assert set(seen["root"]) == {Path(step[-1]).parts[1] for step in spec["view"]} | {"dev", "proc"}
         if _proc_options():                                  # Linux >= 5.8: hidepid per proc mount
             assert seen["procs"] == [uid]
-        assert seen["escape"] in ("False", "", "no unshare"), seen["escape"]
+        assert seen["escape"] in ("", "no unshare") and seen["userns_rc"] != 0, seen
+        assert seen["tmp_mb"] <= 128                         # a private /tmp is memory: capped
         assert os.listdir(private / "root") == []          # nothing of the view is left outside
         (d.run / "view.json").unlink()
         status = supervise(dict(spec, view_root=str(private / "missing")))
@@ -522,6 +526,40 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
     finally:
         sandbox_policy().release(uid)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_supervisor_stops_a_check_that_fills_the_disk(tmp_path):
+    """RLIMIT_FSIZE caps one file, not how many: the supervisor kills a check whose folder's disk loses more than
+    its disk budget (here 64 MB) and says so; the sandbox's message names it."""
+    from grader.sandbox import ChildResult
+
+    script = tmp_path / "fill.py"
+    script.write_text(f"""
+import os, time
+block = b"x" * (1 << 20)
+for i in range(400):                       # 400 MB in 8 MB files, if nobody stops it
+    with open(os.path.join({str(tmp_path)!r}, "f%d" % i), "wb") as f:
+        for _ in range(8):
+            f.write(block)
+        f.flush()
+        os.fsync(f.fileno())
+    time.sleep(0.05)
+open({str(tmp_path / "finished")!r}, "w").close()
+""")
+    spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
+            "timeout": 120, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
+            "limits": {"mem_bytes": 4 << 30, "cpu_s": 120, "file_bytes": 1 << 26, "nproc": 64, "disk_bytes": 64 << 20},
+            "oracle": None}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
+                       capture_output=True, text=True, timeout=180)
+    status = json.loads(p.stdout.strip().splitlines()[-1])
+    written = sum(f.stat().st_size for f in tmp_path.glob("f*")) >> 20
+    assert status["disk_exceeded"] and status["all_dead"] and not (tmp_path / "finished").exists()
+    assert 64 <= written < 400, written
+    res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
+                      disk_exceeded=True, disk_bytes=status["disk_bytes"])
+    assert not res.finished and "wrote more than" in res.message()
 
 
 @pytest.mark.slow
