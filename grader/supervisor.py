@@ -25,6 +25,7 @@ import sys
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -375,6 +376,8 @@ def _preexec(spec: dict):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+            if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:   # setuid programs (su, mount, ...) run
+                os._exit(123)                                      # without their privileges
 
     return apply
 

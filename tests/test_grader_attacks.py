@@ -471,6 +471,7 @@ try:     # a user namespace would give capabilities back (chroot escapes, unboun
     out["escape"], out["userns_rc"] = r.stdout.strip(), r.returncode
 except OSError:
     out["escape"], out["userns_rc"] = "no unshare", None
+out["nnp"] = [ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("NoNewPrivs")]
 st = os.statvfs("/tmp")
 out["tmp_mb"] = st.f_blocks * st.f_frsize >> 20
 json.dump(out, open("view.json", "w"))
@@ -519,6 +520,7 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
             assert seen["procs"] == [uid]
         assert seen["escape"] in ("", "no unshare") and seen["userns_rc"] != 0, seen
         assert seen["tmp_mb"] <= 128                         # a private /tmp is memory: capped
+        assert seen["nnp"] == ["1"]                           # setuid programs give it nothing
         assert os.listdir(private / "root") == []          # nothing of the view is left outside
         (d.run / "view.json").unlink()
         status = supervise(dict(spec, view_root=str(private / "missing")))
