@@ -565,7 +565,8 @@ class ChildResult:
         if self.oracle_error:
             return f"the expert oracle was misused: {self.oracle_error}"
         if self.disk_exceeded:
-            return f"stopped: it wrote more than {self.disk_bytes >> 20} MB to disk (or the disk was nearly full)"
+            return (f"stopped: it wrote more than {self.disk_bytes >> 20} MB or 100,000 files to disk (or the disk was "
+                    "nearly full)")
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s (an infinite loop, or far too slow)"
         if self.returncode is not None and self.returncode < 0:

@@ -324,24 +324,26 @@ def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
 
 # ----------------------------------------------------------------------------------------------- disk
 DISK_BYTES = 4 << 30              # what one check may add to the disk its folder is on
+DISK_INODES = 100_000             # and how many files and folders (a correct check makes a few hundred)
 DISK_RESERVE_BYTES = 1 << 30      # never let a check take the last of it
+DISK_RESERVE_INODES = 10_000
 
 
 class DiskGuard:
-    """Stops a check that fills the disk: its folder's file system may lose at most ``limit`` bytes of free space
-    while it runs, and never fall below :data:`DISK_RESERVE_BYTES` (RLIMIT_FSIZE bounds one file, not how many).
-    Polled by the supervisor's loop (every 0.5 s at most); statvfs costs the same however many files there are.
-    Free space is the file system's: a parallel check writing at the same time counts too (both are the same
-    grading's, and a correct check writes a few MB)."""
+    """Stops a check that fills the disk: its folder's file system may lose at most ``limit`` bytes and
+    :data:`DISK_INODES` inodes of free space while it runs, and never fall below the reserves (RLIMIT_FSIZE bounds
+    one file, not how many). Polled by the supervisor's loop (every 0.5 s at most); statvfs costs the same however
+    many files there are. Free space is the file system's: a parallel check writing at the same time counts too
+    (both are the same grading's, and a correct check writes a few MB)."""
 
     def __init__(self, path: str, limit: int):
         self.path, self.limit, self.tripped = path, limit, False
         self.start = self._free()
 
-    def _free(self) -> int | None:
+    def _free(self) -> tuple[int, int] | None:
         try:
             st = os.statvfs(self.path)
-            return st.f_bavail * st.f_frsize
+            return st.f_bavail * st.f_frsize, st.f_favail
         except OSError:
             return None
 
@@ -349,7 +351,9 @@ class DiskGuard:
         free = self._free()
         if free is None or self.start is None:
             return False
-        self.tripped = self.start - free > self.limit or free < min(DISK_RESERVE_BYTES, self.start)
+        (b0, i0), (b, i) = self.start, free
+        self.tripped = (b0 - b > self.limit or b < min(DISK_RESERVE_BYTES, b0)
+                        or (i0 > 0 and (i0 - i > DISK_INODES or i < min(DISK_RESERVE_INODES, i0))))
         return self.tripped
 
 

@@ -532,7 +532,7 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
 
 def test_supervisor_stops_a_check_that_fills_the_disk(tmp_path):
     """RLIMIT_FSIZE caps one file, not how many: the supervisor kills a check whose folder's disk loses more than
-    its disk budget (here 64 MB) and says so; the sandbox's message names it."""
+    its disk budget (here 64 MB) or 100,000 inodes, and says so; the sandbox's message names it."""
     from grader.sandbox import ChildResult
 
     script = tmp_path / "fill.py"
@@ -562,6 +562,21 @@ open({str(tmp_path / "finished")!r}, "w").close()
     res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
                       disk_exceeded=True, disk_bytes=status["disk_bytes"])
     assert not res.finished and "wrote more than" in res.message()
+    many = tmp_path / "many"
+    many.mkdir()
+    script.write_text(f"""
+import os
+for i in range(300000):                    # empty files: no bytes, only inodes
+    open(os.path.join({str(many)!r}, str(i)), "w").close()
+open({str(tmp_path / "finished")!r}, "w").close()
+""")
+    if os.statvfs(many).f_files == 0:
+        return                                               # this file system has no inode limit to guard
+    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
+                       capture_output=True, text=True, timeout=180)
+    status = json.loads(p.stdout.strip().splitlines()[-1])
+    assert status["disk_exceeded"] and not (tmp_path / "finished").exists()
+    assert 100_000 <= len(os.listdir(many)) < 300_000
 
 
 @pytest.mark.slow
