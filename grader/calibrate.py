@@ -37,7 +37,7 @@ def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
     spec, seed, eval_seed, reference, scratch_parent, jobs = args
     from grader.checks import GradingContext, evaluate_trained
     from grader.grade import find_student_files
-    from grader.sandbox import make_scratch, sandbox_policy
+    from grader.sandbox import make_scratch, remove_scratch, sandbox_policy
     from grader.submissions import write_submission
     from learning.agents import todo_manifest
 
@@ -51,7 +51,7 @@ def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
                              present={f: True for f in files}, train_timeout=1800)
         value, why = evaluate_trained(ctx, spec, seed, eval_seed)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
         shutil.rmtree(root, ignore_errors=True)
     if value is None:
         raise RuntimeError(f"calibration run failed ({spec['name']}, seed {seed}, "

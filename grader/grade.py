@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import tempfile
 import time
@@ -25,7 +24,8 @@ from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, ev
                            part_names)
 from grader.feedback import describe_error
 from grader.integrity import manifest, verify
-from grader.sandbox import new_check_dir, read_output, remove_check_dir, sandbox_policy, make_scratch
+from grader.sandbox import (make_scratch, new_check_dir, read_output, remove_check_dir, remove_scratch,
+                            sandbox_policy)
 from learning.agents import todo_manifest
 from util.errors import UserError
 
@@ -211,7 +211,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
             t.number = str(i)
         report = GradeReport(tests, time.time() - t0, notes=list(policy.notes))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
     verify(before, "while this submission was graded")
     return report
 

@@ -347,7 +347,7 @@ def _try_mount_view(uid: int) -> tuple[bool, str]:
         last = (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["?"])[-1][:200]
         return False, f"Python could not import its packages inside the view ({last})"
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_scratch(scratch)
 
 
 _CLAIMS: list[int] = []   # open lock files: held for this process's life, released by the kernel when it ends
@@ -659,10 +659,70 @@ def remove_check_dir(d: CheckDir) -> None:
     shutil.rmtree(d.path, ignore_errors=True)
 
 
+SCRATCH_PREFIX = "grade_"
+_SCRATCH_LOCKS: dict[str, int] = {}     # scratch root -> its open, flock'ed owner.lock (released by the kernel at exit)
+
+
 def make_scratch() -> tuple[Path, Path]:
-    """(scratch root that sandbox uids may traverse but not list, a grader-only private folder inside it)."""
-    root = Path(tempfile.mkdtemp(prefix="grade_"))
+    """(scratch root that sandbox uids may traverse but not list, a grader-only private folder inside it).
+
+    The root holds ``private/owner.lock``, locked (flock) for as long as this process keeps the scratch, so that a
+    later grading can tell a scratch folder whose grader was killed (SIGKILL, power loss) from one in use and remove
+    it (:func:`sweep_stale_scratch`). Give it back with :func:`remove_scratch`."""
+    import fcntl
+
+    sweep_stale_scratch()
+    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     os.chmod(root, 0o711)
     private = root / "private"
     private.mkdir(mode=0o700)
+    fd = os.open(private / "owner.lock.new", os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(private / "owner.lock.new", private / "owner.lock")   # never seen unlocked by a sweep
+    _SCRATCH_LOCKS[str(root)] = fd
     return root, private
+
+
+def remove_scratch(root: Path) -> None:
+    """Delete a scratch folder made by :func:`make_scratch` and release its lock."""
+    shutil.rmtree(root, ignore_errors=True)
+    fd = _SCRATCH_LOCKS.pop(str(root), None)
+    if fd is not None:
+        os.close(fd)
+
+
+def sweep_stale_scratch(parent: str | None = None) -> list[str]:
+    """Remove the scratch folders of graders that died without cleaning up: ``grade_*`` folders of this user in the
+    temp folder whose ``private/owner.lock`` nobody holds. Folders without that file (not ours, or older) and
+    folders in use are left alone. Returns the removed paths."""
+    import fcntl
+
+    parent = parent or tempfile.gettempdir()
+    removed = []
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        root = os.path.join(parent, name)
+        lock = os.path.join(root, "private", "owner.lock")
+        try:
+            st, lst = os.lstat(root), os.lstat(lock)
+        except OSError:
+            continue
+        if (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or not stat.S_ISREG(lst.st_mode)
+                or lst.st_uid != os.geteuid() or root in _SCRATCH_LOCKS):
+            continue
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue                      # its grader is alive
+        shutil.rmtree(root, ignore_errors=True)
+        os.close(fd)
+        removed.append(root)
+    return removed

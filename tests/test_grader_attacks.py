@@ -349,6 +349,35 @@ def test_noise_injection_bugs_lose_their_points_with_the_right_feedback(bug, tmp
         assert phrase in t.output, f"{bug}: {t.output}"
 
 
+def test_scratch_of_a_killed_grader_is_swept_and_one_in_use_is_not(tmp_path):
+    """A grader killed with SIGKILL cannot clean its scratch folder; the next grading removes it (its owner lock is
+    free), but never the scratch of a grader still running, nor a grade_* folder without an owner lock."""
+    from grader.sandbox import make_scratch, remove_scratch, sweep_stale_scratch
+
+    code = ("import os, sys, time; sys.path.insert(0, %r)\n"
+            "from grader.sandbox import make_scratch\n"
+            "root, _ = make_scratch(); print(root, flush=True); time.sleep(600)\n") % str(ROOT)
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    alive = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        dead_root, alive_root = Path(dead.stdout.readline().strip()), Path(alive.stdout.readline().strip())
+        dead.kill()
+        dead.wait()
+        foreign = tmp_path / "grade_not_ours"
+        (foreign / "private").mkdir(parents=True)
+        assert dead_root.is_dir() and alive_root.is_dir()
+        assert sweep_stale_scratch(str(tmp_path)) == [str(dead_root)]
+        assert not dead_root.exists() and alive_root.is_dir() and foreign.is_dir()
+    finally:
+        alive.kill()
+        alive.wait()
+    mine, _ = make_scratch()                                  # our own, held by this process: kept, then returned
+    assert str(mine) not in sweep_stale_scratch(str(mine.parent)) and mine.is_dir()
+    remove_scratch(mine)
+    assert not mine.exists()
+
+
 @pytest.mark.slow
 def test_files_left_in_shared_folders_do_not_survive_a_check(tmp_path):
     tag = f"il_leak_{os.getpid()}"
