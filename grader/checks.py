@@ -20,7 +20,7 @@ import torch
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.feedback import describe_error
 from grader.sandbox import (CheckDir, ChildResult, SandboxPolicy, build_workspace, new_check_dir, read_output,
-                            remove_check_dir, run_child)
+                            remove_check_dir, run_child, unpack_problem)
 from learning.agents import TodoFile, todo_methods
 from learning.checkpoint import CheckpointError, load_policy, save_policy
 from learning.evaluation import evaluate_policy
@@ -102,6 +102,9 @@ def _read_arrays(res: ChildResult, show_message: bool) -> tuple[dict[str, np.nda
     raw = read_output(res, "result.npz")
     if raw is None:
         return None, "no result was written"
+    problem = unpack_problem(raw)
+    if problem:
+        return None, f"unreadable result ({problem})"
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as f:
             return {k: np.array(f[k]) for k in f.files}, ""
@@ -501,6 +504,9 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
         raw = read_output(res, "model.pt")
         if raw is None:
             return None, "training produced no model file"
+        problem = unpack_problem(raw)
+        if problem:
+            return None, f"the trained model could not be loaded safely ({problem})"
         model = ctx.private / f"{d.path.name}_model.pt"
         model.write_bytes(raw)
         return model, ""

@@ -25,7 +25,7 @@ from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, ev
 from grader.feedback import describe_error
 from grader.integrity import manifest, verify
 from grader.sandbox import (make_scratch, new_check_dir, read_output, remove_check_dir, remove_scratch,
-                            sandbox_policy)
+                            sandbox_policy, unpack_problem)
 from learning.agents import todo_manifest
 from util.errors import UserError
 
@@ -295,6 +295,8 @@ def _inspect(ctx: GradingContext) -> tuple[str, list[str]]:
         raw = read_output(res, "result.npz")
         if raw is None or not res.finished:
             return res.message(), []
+        if unpack_problem(raw):
+            return "unreadable answer", []
         import io
 
         try:

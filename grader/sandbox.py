@@ -630,6 +630,48 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
         policy.release(uid)
 
 
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024     # what a child's zip answer (result.npz, model.pt) may unpack to
+MAX_ZIP_MEMBERS = 4096
+
+
+def unpack_problem(raw: bytes, max_bytes: int = MAX_UNPACKED_BYTES) -> str:
+    """'' if ``raw`` is a zip (an ``.npz``, a torch file) that is safe to hand to numpy or torch, else why not.
+
+    Safe means: at most :data:`MAX_ZIP_MEMBERS` members that unpack to at most ``max_bytes`` in all (a
+    64 MB file of deflated zeros would otherwise unpack to gigabytes in the grader, as root: the blind red team
+    did this), and every ``.npy`` header describing no more data than its member holds (numpy allocates what the
+    header says before reading)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as z:
+            infos = z.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS or sum(i.file_size for i in infos) > max_bytes:
+                return f"it unpacks to more than {max_bytes >> 20} MB or {MAX_ZIP_MEMBERS} files"
+            for info in infos:
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        return f"unsupported .npy version {version}"
+                n = 1
+                for dim in shape:
+                    n *= int(dim)
+                if dtype.hasobject or n * dtype.itemsize > info.file_size:
+                    return f"{info.filename} claims more data than it holds"
+    except Exception as e:  # noqa: BLE001 - anything unreadable is the child's fault
+        return f"not a readable archive ({type(e).__name__})"
+    return ""
+
+
 def read_output(res: ChildResult, name: str, max_bytes: int = MAX_OUTPUT_BYTES) -> bytes | None:
     """Bytes of ``out/<name>`` if it is a regular file (never following a link), else None."""
     path = res.out / name

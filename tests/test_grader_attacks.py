@@ -378,6 +378,30 @@ def test_scratch_of_a_killed_grader_is_swept_and_one_in_use_is_not(tmp_path):
     assert not mine.exists()
 
 
+BOMB = """    import io, os, zipfile
+    import numpy as np
+    hdr = io.BytesIO()
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "<f8", "fortran_order": False, "shape": (1 << 26,)})
+    with zipfile.ZipFile("../out/result.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        with z.open("grads.npy", "w", force_zip64=True) as f:     # 512 MB of zeros: about 0.5 MB deflated
+            f.write(hdr.getvalue())
+            block = bytes(1 << 24)
+            for _ in range(32):
+                f.write(block)
+    open("../out/DONE", "w").write("done")
+    os._exit(0)
+"""
+
+
+def test_a_forged_result_that_unpacks_to_gigabytes_is_refused_unread(tmp_path):
+    """The child can write its answer files itself: a result.npz of deflated zeros (here 512 MB unpacked, in a
+    sub-megabyte file) is refused before numpy unpacks it in the grader, which runs as root."""
+    sub = write_submission(tmp_path / "sub", loss_attack(BOMB))
+    report = grade(sub, include_hidden=False, include_performance=False, only={"bc_loss"})
+    bc = [t for t in report.tests if t.name.startswith("BC loss")]
+    assert bc and all(t.score == 0 and "unpacks to more than 256 MB" in t.output for t in bc), [t.output for t in bc]
+
+
 @pytest.mark.slow
 def test_files_left_in_shared_folders_do_not_survive_a_check(tmp_path):
     tag = f"il_leak_{os.getpid()}"
