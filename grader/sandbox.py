@@ -384,10 +384,13 @@ def _prepare_root(pol: SandboxPolicy) -> None:
             continue
         raise SandboxError(f"sandbox uid {uid} belongs to user '{name}'; choose a free range with "
                            "GRADER_SANDBOX_UID_BASE=<uid> (uids no account uses)")
+    from grader.supervisor import clear_keys_of
+
     for uid in pol.uids:   # leftovers of a grading that was killed: they are ours by construction
         n = kill_uid(uid)
         if n:
             pol.notes.append(f"killed {n} leftover process(es) of sandbox uid {uid}")
+        clear_keys_of(uid)
     secrets = secret_paths()
     probe = _probe(pol.uids[0], [str(p) for p in secrets])
     if not probe["python"]:

@@ -185,6 +185,37 @@ def remove_ipc_of(uid: int) -> int:
     return removed
 
 
+SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "riscv64": 219, "ppc64le": 311, "s390x": 280}
+KEYCTL_CLEAR, KEYCTL_GET_PERSISTENT = 7, 22
+KEY_SPEC_PROCESS_KEYRING, KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -2, -4, -5
+
+
+def clear_keys_of(uid: int) -> bool:
+    """Empty ``uid``'s kernel keyrings that outlive its processes (user, user-session, persistent): keys are
+    neither files nor processes, and a later check under the same uid could read them (the blind red team did).
+    Runs as ``uid`` in a forked helper (a keyring's owner may clear it). True if the helper succeeded."""
+    number = SYS_KEYCTL.get(os.uname().machine)
+    if number is None:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            ok = True
+            for ring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+                ok &= _libc.syscall(number, KEYCTL_CLEAR, ring) == 0
+            persistent = _libc.syscall(number, KEYCTL_GET_PERSISTENT, -1, KEY_SPEC_PROCESS_KEYRING)
+            if persistent >= 0:
+                ok &= _libc.syscall(number, KEYCTL_CLEAR, persistent) == 0
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 # ----------------------------------------------------------------------------------------------- oracle
 class Oracle:
     """Answers expert queries over a pipe; charges each distinct observation once against ``budget``.
@@ -465,9 +496,11 @@ def supervise(spec: dict) -> dict:
     killed, clean = kill_leftovers(spec.get("uid"))
     clean = clean and proc.returncode is not None
     removed = ipc = 0
+    keys_cleared = None
     if spec.get("uid") is not None:
         removed = remove_files_of(spec["uid"], spec.get("clean_dirs", []))
         ipc = remove_ipc_of(spec["uid"])
+        keys_cleared = clear_keys_of(spec["uid"])
     if oracle is not None:
         for fd in (req_r, rep_w):
             try:
@@ -478,6 +511,7 @@ def supervise(spec: dict) -> dict:
         "returncode": proc.returncode, "timed_out": timed_out, "seconds": round(seconds, 3),
         "disk_exceeded": disk.tripped, "disk_bytes": disk.limit,
         "processes_killed": killed, "all_dead": clean, "files_removed": removed, "ipc_removed": ipc,
+        "keys_cleared": keys_cleared,
         "oracle_queries": None if oracle is None else len(oracle.cache),
         "oracle_over_budget": bool(oracle and oracle.over_budget),
         "oracle_budget": None if oracle is None else oracle.budget,

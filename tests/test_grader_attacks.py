@@ -632,6 +632,52 @@ open({str(tmp_path / "finished")!r}, "w").close()
     assert 100_000 <= len(os.listdir(many)) < 300_000
 
 
+KEYS = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+nr = {"x86_64": (248, 250), "aarch64": (217, 219)}[os.uname().machine]
+if sys.argv[1] == "add":       # add_key("user", desc, payload, KEY_SPEC_USER_KEYRING)
+    r = libc.syscall(nr[0], b"user", b"il_grader_test_key", b"secret", 6, -4)
+else:                          # keyctl(KEYCTL_SEARCH, KEY_SPEC_USER_KEYRING, "user", desc, 0)
+    r = libc.syscall(nr[1], 10, -4, b"user", b"il_grader_test_key", 0)
+print("found" if r >= 0 else "none", flush=True)
+"""
+
+
+@pytest.mark.skipif(not ROOT_MODE or os.uname().machine not in ("x86_64", "aarch64"),
+                    reason="keyrings are per uid: only root mode gives each check its own")
+def test_kernel_keys_a_check_leaves_are_gone_after_it(tmp_path):
+    """A key in the sandbox uid's user keyring outlives every process and file of the check: the supervisor
+    clears that uid's keyrings after it, so a later check under the same uid finds nothing."""
+    from grader.sandbox import sandbox_policy
+
+    uid = sandbox_policy().acquire()
+    try:
+        def as_uid() -> None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+        def search() -> str:
+            return subprocess.run([sys.executable, "-I", "-c", KEYS, "search"], preexec_fn=as_uid, cwd="/",
+                                  capture_output=True, text=True, timeout=60).stdout.strip()
+
+        spec = {"argv": [sys.executable, "-I", "-c", KEYS, "add"], "cwd": "/", "env": {"PATH": "/usr/bin:/bin"},
+                "timeout": 60, "uid": uid, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
+                "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64}, "oracle": None}
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        subprocess.run([sys.executable, "-I", "-c", KEYS, "add"], preexec_fn=as_uid, cwd="/", timeout=60,
+                       check=True, capture_output=True)
+        assert search() == "found"                   # without the supervisor a key outlives its process
+        p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
+                           capture_output=True, text=True, timeout=120)
+        status = json.loads(p.stdout.strip().splitlines()[-1])
+        assert status["returncode"] == 0 and status["keys_cleared"] is True
+        assert search() == "none"
+    finally:
+        sandbox_policy().release(uid)
+
+
 @pytest.mark.slow
 def test_regrading_under_load_is_identical_and_full_marks(tmp_path):
     sub = write_submission(tmp_path / "ref")
