@@ -81,7 +81,7 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     """The one way run.py and the tools build an agent ready to ``run()`` (or, for ``expert``, ``train()``).
 
     Args:
-        name: bc, dagger, dart, or expert (the expert trainer its config names: TD3, SAC or TQC).
+        name: bc, dagger, dart, or expert (the expert trainer its config names: TD3, SAC, TQC or ARS).
         env: a short name (cheetah, ...), an env YAML path, or an :class:`EnvConfig`.
         overrides: config keys replacing the YAML's (e.g. ``{"seed": 3, "max_samples": 5000}``; for the
             expert, keys of the ``trainer:`` section such as ``total_steps``).

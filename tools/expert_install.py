@@ -126,6 +126,9 @@ def install_expert(env_cfg: EnvConfig, cfg: ExpertConfig, run_dir: Path, episode
         "train_cpu_time_estimated_s": meta.get("train_cpu_time_estimated_s", 0.0),
         "gymnasium_version": meta.get("gymnasium_version"), "mujoco_version": meta.get("mujoco_version"),
     }
+    if "ars_steps" in meta:   # an ARS polish: what its starting policy cost, and its own rollouts
+        summary.update({k: meta.get(k) for k in ("init_policy", "init_sha256", "init_algo", "init_train_steps",
+                                                 "ars_steps", "ars_iterations", "ars_cpu_time_s")})
     save_policy(dest, policy, {**meta, **{k: v for k, v in summary.items() if k != "source"}})
     summary["sha256"] = file_sha256(dest)
     summary["size_bytes"] = dest.stat().st_size

@@ -16,14 +16,14 @@ HEADER = """# Data: environments, experts and demonstrations
 | folder | contents |
 |---|---|
 | `envs/` | one YAML per task: `name`, `env_id` (gymnasium id), `max_episode_steps`, `kwargs` |
-| `agents/` | `expert_<env>.yaml`: the expert's model file and the trainer settings (`algo`: td3, sac or tqc) that trained it |
+| `agents/` | `expert_<env>.yaml`: the expert's model file and the trainer settings (`algo`: td3, sac, tqc, or ars to polish a trained actor) that trained it |
 | `models/` | `expert_<env>.pt` (weights only), `expert_<env>.json` (its measured return, checksum, cost), `expert_<env>_train_log.txt` (training curve) |
 | `demos/` | `<env>.npz`: expert episodes, compressed, loadable with `np.load(..., allow_pickle=False)` |
 | `training/` | compact checkpoints of expert trainings in progress, to continue them on any machine (not in the student release or the Gradescope zip; see `training/README.md`) |
 
 Experts are deterministic actors (256-256 ReLU MLP, tanh-squashed mean) trained by `tools/train_expert.py` with
 an off-policy algorithm written for this project (`learning/expert/`: TD3, SAC or TQC, named in the table and in
-the config's `trainer.algo`); whatever the algorithm, the file has the same layout (below). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
+the config's `trainer.algo`; hopper's TQC actor was then polished by ARS, below); whatever the algorithm, the file has the same layout (below). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
 (reset seeds `episode_seed(0, "test", i)`, disjoint from the training episodes' `episode_seed(0, "train", i)`).
 `--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt` and
 the snapshots' weight average) by its mean over 20 or more *selection* episodes (`episode_seed(0, "select", i)`;
@@ -37,7 +37,10 @@ Core-hours are the training process's CPU time (one torch thread); ≈ marks a p
 trained before CPU time was recorded, with four runs sharing two cores (half their wall time), and runs whose
 first steps predate the counter (`train_cpu_time_estimated_s` in the expert's JSON: the estimated part).
 Training steps are gradient steps with one environment step each; a run continued from a compact checkpoint
-(`--warm_start`) also took the refill steps listed, environment steps without updates.
+(`--warm_start`) also took the refill steps listed, environment steps without updates. TQC+ARS: a TQC run's actor
+polished by Augmented Random Search (`learning/expert/ars.py`, config `trainer.algo: ars`), which improves the actor
+on its deterministic return from perturbed rollouts, without a critic: many environment steps (the ARS rollout
+steps), no gradient steps, little CPU (its core-hours are included).
 
 ## Experts
 
@@ -182,8 +185,11 @@ def main() -> int:
         else:   # ≈ when part of the counter was estimated (a run that predates CPU-time recording)
             cost = f"≈ {cpu / 3600:.2f}" if d.get("train_cpu_time_estimated_s") else f"{cpu / 3600:.2f}"
         refill = f" (+ {d['refill_steps']:,})" if d.get("refill_steps") else ""
+        steps = f"{d['train_steps']:,}{refill}"
+        if "ars_steps" in d:   # an ARS polish: the starting policy's training steps, then the rollouts' steps
+            steps = f"{d['init_train_steps']:,}{refill} + {d['ars_steps']:,} ARS rollout steps"
         rows.append(f"| {name} | {d['env_id']} | {d.get('algo', 'td3').upper()} | {d['return_mean']:.0f} ± "
-                    f"{d['return_std']:.0f} | {100 * d['survival_rate']:.0f}% | {d['train_steps']:,}{refill} | "
+                    f"{d['return_std']:.0f} | {100 * d['survival_rate']:.0f}% | {steps} | "
                     f"{cost} | "
                     f"{d['size_bytes'] / 1024:.0f} KiB | ≥ {floor} {'met' if met else '**not met**'} |")
         demo = ROOT / "data" / "demos" / f"{name}.npz"

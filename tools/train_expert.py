@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train (or resume) an expert for one task (TD3, SAC or TQC, as its config says), and install it.
+"""Train (or resume) an expert for one task (TD3, SAC or TQC, as its config says; or ARS, which polishes a trained
+actor), and install it.
 
     python tools/train_expert.py --env cheetah                 # train from scratch into runs/expert_cheetah/
     python tools/train_expert.py --env cheetah --resume        # continue after an interruption (same machine)

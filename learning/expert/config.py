@@ -1,7 +1,7 @@
 """The expert: a trained policy file plus its config (``data/agents/expert_<env>.yaml``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ AGENT_CONFIG_DIR = REPO_ROOT / "data" / "agents"
 
 @dataclass
 class ExpertConfig:
-    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer``: the trainer's settings (``algo``: td3, sac or tqc)."""
+    """Schema of ``data/agents/expert_<env>.yaml``; ``trainer``: the trainer's settings (``algo``: td3, sac, tqc or
+    ars)."""
 
     agent: str
     env: str
@@ -43,11 +44,13 @@ def load_expert_config(env_name: str, path: str | None = None) -> tuple[ExpertCo
 
 
 def trainer_classes(algo: str) -> tuple[type, type]:
-    """(config dataclass, trainer class) for ``trainer.algo``: td3, sac or tqc."""
+    """(config dataclass, trainer class) for ``trainer.algo``: td3, sac, tqc, or ars (polishes a trained actor)."""
+    from learning.expert.ars import ARSConfig, ARSTrainer
     from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer
     from learning.expert.td3 import TD3Config, TD3Trainer
 
-    table = {"td3": (TD3Config, TD3Trainer), "sac": (SACConfig, SACTrainer), "tqc": (TQCConfig, TQCTrainer)}
+    table = {"td3": (TD3Config, TD3Trainer), "sac": (SACConfig, SACTrainer), "tqc": (TQCConfig, TQCTrainer),
+             "ars": (ARSConfig, ARSTrainer)}
     if algo not in table:
         raise ConfigError(f"trainer.algo must be one of {', '.join(sorted(table))}, got {algo!r}.")
     return table[algo]
@@ -56,8 +59,15 @@ def trainer_classes(algo: str) -> tuple[type, type]:
 def trainer_config(cfg: ExpertConfig, source: str, overrides: dict[str, Any] | None = None):
     """The validated trainer settings of an expert config (``trainer:`` section, ``algo`` defaults to td3)."""
     data = dict(cfg.trainer)
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     config_cls, _ = trainer_classes(str(data.setdefault("algo", "td3")))
+    names = {f.name for f in fields(config_cls)}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in names:
+            raise ConfigError(f"--{key} does not apply to trainer.algo {data['algo']} ({source}); "
+                              f"its settings are: {', '.join(sorted(names - {'algo'}))}.")
+        data[key] = value
     return from_dict(config_cls, data, f"{source} (section 'trainer')")
 
 

@@ -492,23 +492,30 @@ class OffPolicyTrainer:
         self._keep_snapshot(policy, res.mean)
         return row
 
-    def snapshot_path(self, step: int) -> Path:
-        return self.run_dir / SNAPSHOTS / f"step_{step:08d}.pt"
-
     def _keep_snapshot(self, policy: GaussianMLPPolicy, eval_return: float) -> None:
-        """Keep the policies of the ``KEEP_SNAPSHOTS`` best evaluations in snapshots/ (install's candidates).
+        keep_snapshot(self.run_dir, self.snapshots, self.step, policy, self.policy_meta(), eval_return)
 
-        A 5-episode evaluation is noisy, so --install re-measures all of them on its own selection episodes.
-        """
-        if len(self.snapshots) >= KEEP_SNAPSHOTS and eval_return <= min(self.snapshots)[0]:
-            return
-        self.snapshot_path(self.step).parent.mkdir(exist_ok=True)
-        save_policy(self.snapshot_path(self.step), policy, {**self.policy_meta(), "eval_return": eval_return})
-        self.snapshots.append((eval_return, self.step))
-        if len(self.snapshots) > KEEP_SNAPSHOTS:
-            dropped = min(self.snapshots)
-            self.snapshots.remove(dropped)
-            self.snapshot_path(dropped[1]).unlink(missing_ok=True)
+
+def snapshot_path(run_dir: Path, step: int) -> Path:
+    return run_dir / SNAPSHOTS / f"step_{step:08d}.pt"
+
+
+def keep_snapshot(run_dir: Path, snapshots: list[tuple[float, int]], step: int, policy: GaussianMLPPolicy,
+                  meta: dict[str, Any], eval_return: float) -> None:
+    """Keep the policies of a run's ``KEEP_SNAPSHOTS`` best evaluations in snapshots/ (install's candidates).
+
+    ``snapshots``: the (evaluation return, step) of those kept, updated in place (the trainer checkpoints it).
+    An evaluation of a few episodes is noisy, so --install re-measures all of them on its own selection episodes.
+    """
+    if len(snapshots) >= KEEP_SNAPSHOTS and eval_return <= min(snapshots)[0]:
+        return
+    snapshot_path(run_dir, step).parent.mkdir(exist_ok=True)
+    save_policy(snapshot_path(run_dir, step), policy, {**meta, "eval_return": eval_return})
+    snapshots.append((eval_return, step))
+    if len(snapshots) > KEEP_SNAPSHOTS:
+        dropped = min(snapshots)
+        snapshots.remove(dropped)
+        snapshot_path(run_dir, dropped[1]).unlink(missing_ok=True)
 
 
 def save_compact(run_dir: str | os.PathLike, dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:

@@ -1,0 +1,385 @@
+"""Augmented Random Search (Mania, Guy & Recht, 2018, "ARS V2-t") that polishes a trained actor, written for this
+project.
+
+An off-policy trainer's actor levels off where its critics stop showing it a better action (hopper: TQC held
+3560–3610 from 840k to 1.1M steps, and three polishes at a lower learning rate did no better). ARS improves the
+actor on the measured objective itself, its deterministic return, with no critic:
+
+    θ: every weight and bias of the actor's network, s: each tensor's RMS in the starting policy (a per-tensor
+    scale, so that one noise size suits layers of different magnitudes)
+    each iteration:
+        δ_1 .. δ_N ~ N(0, I)                                        (N = directions)
+        r_k^± = deterministic return of θ ± ν s⊙δ_k, both on the same reset seeds   (ν = noise)
+        keep the b directions with the largest max(r_k^+, r_k^-)     (b = top_directions)
+        σ_R = std of those 2b returns
+        θ ← θ + α / (b σ_R) · Σ_k (r_k^+ − r_k^-) s⊙δ_k              (α = step_size)
+
+It starts from a policy file (``init_policy``: e.g. a TQC run's best model) and changes only the network's
+layers; the observation normalizer, action scaling and log_std stay, so the result is an ordinary policy file.
+Rollouts use a NumPy copy of the network (float64, ~5x faster than torch at batch size 1); the log's evaluations,
+the snapshots and ``--install`` evaluate the saved torch policy, as for every expert.
+
+Its whole state is θ, the RNG state and counters, a few hundred KB: ``checkpoint.pt`` alone continues the run
+exactly on any machine (``--resume``; ``--save_compact`` then ``--warm_start`` continue it bit for bit, as there
+is no replay to refill). A signal stops it at the next rollout boundary; the unfinished iteration is redone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from envs.builder import EnvConfig, episode_seed, make_env
+from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
+from learning.evaluation import evaluate_policy
+from learning.expert.off_policy import SNAPSHOTS, keep_snapshot
+from learning.lifecycle import Run
+from learning.policy import GaussianMLPPolicy
+from util.config import REPO_ROOT, ConfigError, check_seed
+from util.errors import UserError
+from util.fsio import file_sha256
+from util.signals import StepBoundaryInterrupts
+
+LOG_COLUMNS = ["Iteration", "Samples", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
+               "Step_Norm", "Episodes", "Steps_Per_Sec"]
+NUMPY_ACTIVATIONS = {nn.ReLU: lambda x: np.maximum(x, 0.0), nn.Tanh: np.tanh}
+CHECKPOINT_FORMAT = "il-mujoco-ars-checkpoint"
+
+
+@dataclass
+class ARSConfig:
+    """ARS's settings (``trainer:`` section of an expert config with ``algo: ars``)."""
+
+    algo: str = "ars"
+    init_policy: str = ""         # the policy file to polish (relative to the repository root): a run's best_model.pt
+    iterations: int = 300
+    directions: int = 16          # N: random directions per iteration, each tried as +δ and -δ
+    top_directions: int = 8       # b: the directions with the best returns that make the step
+    noise: float = 0.02           # ν: perturbation size, relative to each tensor's RMS
+    step_size: float = 0.01       # α
+    episodes: int = 1             # reset seeds per direction (the same ones for +δ and -δ)
+    eval_interval: int = 10       # iterations per log row (an evaluation of the current actor)
+    eval_episodes: int = 10
+    checkpoint_interval: int = 10  # iterations
+    seed: int = 0
+
+    ALGO = "ars"
+
+    def validate(self) -> None:
+        if self.algo != self.ALGO:
+            raise ValueError(f"trainer.algo must be '{self.ALGO}' for this trainer, got '{self.algo}'")
+        if not self.init_policy:
+            raise ValueError("trainer.init_policy must name the policy file to polish (e.g. "
+                             "data/training/hopper/best_model.pt)")
+        for name in ("iterations", "directions", "top_directions", "episodes", "eval_interval", "eval_episodes",
+                     "checkpoint_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"trainer.{name} must be positive")
+        if self.top_directions > self.directions:
+            raise ValueError("trainer.top_directions must be at most trainer.directions")
+        if not self.noise > 0 or not self.step_size > 0:
+            raise ValueError("trainer.noise and trainer.step_size must be positive")
+        check_seed(self.seed, "trainer.seed")
+
+
+def init_policy_path(cfg: ARSConfig) -> Path:
+    p = Path(cfg.init_policy)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+class ARSTrainer:
+    """Polishes ``init_policy`` by ARS on one env; see the module docstring. Same interface as the off-policy
+    trainers (``train``), same run folder (log.txt, checkpoint.pt, model.pt, best_model.pt, snapshots/)."""
+
+    ALGO = "ars"
+
+    def __init__(self, env_cfg: EnvConfig, cfg: ARSConfig, run_dir: str | os.PathLike, progress: bool = True,
+                 quiet: bool = False):
+        self.env_cfg, self.cfg = env_cfg, cfg
+        self.run_dir = Path(run_dir)
+        self.progress = progress and not quiet
+        self.echo = not quiet
+        self.env = make_env(env_cfg)
+        self.eval_env = make_env(env_cfg)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.actor: GaussianMLPPolicy | None = None
+        self.init_meta: dict[str, Any] = {}
+        self.init_sha256 = ""
+        self.scale = np.zeros(0)              # s: per-parameter noise scale (each tensor's RMS at the start)
+        # counters (all saved in the checkpoint)
+        self.iteration = 0
+        self.step = 0                          # environment steps of this run's rollouts
+        self.episode = 0
+        self.wall_time = 0.0
+        self.cpu_time = 0.0
+        self.best_eval = -float("inf")
+        self.snapshots: list[tuple[float, int]] = []
+        self.warm_starts = 0
+        self.row_returns: list[float] = []    # the iterations' mean rollout returns and step sizes since the last
+        self.row_step_norms: list[float] = []  # log row (the next row averages them)
+
+    # ------------------------------------------------------------------ θ as one vector
+    def _layer_names(self) -> list[str]:
+        return [k for k, _ in self.actor.net.named_parameters()]
+
+    def get_theta(self) -> np.ndarray:
+        """θ: the network's parameters as one float64 vector (P,)."""
+        return np.concatenate([p.detach().double().numpy().ravel() for p in self.actor.net.parameters()])
+
+    def set_theta(self, theta: np.ndarray) -> None:
+        offset = 0
+        with torch.no_grad():
+            for p in self.actor.net.parameters():
+                n = p.numel()
+                p.copy_(torch.from_numpy(theta[offset:offset + n].reshape(p.shape)))
+                offset += n
+
+    def _start(self) -> None:
+        """A new run: the actor, θ's noise scale and the starting policy's identity, from ``init_policy``."""
+        path = init_policy_path(self.cfg)
+        if not path.is_file():
+            raise ConfigError(f"trainer.init_policy {self.cfg.init_policy} does not exist: name a policy file "
+                              "(e.g. a run's best_model.pt, or a compact checkpoint's in data/training/<env>/).")
+        obs_dim = int(self.env.observation_space.shape[0])
+        act_dim = int(self.env.action_space.shape[0])
+        self.actor, self.init_meta = load_policy(path, obs_dim, act_dim, self.env_cfg.env_id)
+        self.init_sha256 = file_sha256(path)
+        self.scale = np.concatenate([np.full(p.numel(), float(p.detach().double().pow(2).mean().sqrt()) + 1e-3)
+                                     for p in self.actor.net.parameters()])
+
+    def _numpy_layers(self, theta: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, Any]]:
+        """The network at parameters θ as [(W (out, in), b (out,), activation or None)]."""
+        layers, offset, modules = [], 0, list(self.actor.net)
+        for i, m in enumerate(modules):
+            if isinstance(m, nn.Linear):
+                w_n, b_n = m.weight.numel(), m.bias.numel()
+                w = theta[offset:offset + w_n].reshape(m.weight.shape)
+                b = theta[offset + w_n:offset + w_n + b_n]
+                offset += w_n + b_n
+                act = None
+                if i + 1 < len(modules) and not isinstance(modules[i + 1], nn.Linear):
+                    kind = type(modules[i + 1])
+                    if kind not in NUMPY_ACTIVATIONS:
+                        raise ConfigError(f"ARS supports actors with ReLU or Tanh activations, not {kind.__name__}.")
+                    act = NUMPY_ACTIVATIONS[kind]
+                layers.append((w, b, act))
+        return layers
+
+    def rollout(self, theta: np.ndarray, seeds: list[int]) -> tuple[float, int]:
+        """Mean deterministic return of the actor at θ (P,) over episodes reset with ``seeds``; and their steps."""
+        a = self.actor
+        layers = self._numpy_layers(theta)
+        mean = a.obs_normalizer.mean.double().numpy()
+        std = np.sqrt(a.obs_normalizer.var.double().numpy() + a.obs_normalizer.eps)
+        clip = a.obs_normalizer.clip
+        low, high = a.action_low.double().numpy(), a.action_high.double().numpy()
+        total, steps = 0.0, 0
+        for seed in seeds:
+            obs, _ = self.env.reset(seed=seed)
+            while True:
+                x = np.clip((obs - mean) / std, -clip, clip)
+                for w, b, act in layers:
+                    x = w @ x + b
+                    if act is not None:
+                        x = act(x)
+                u = np.clip(np.tanh(x) if a.squash_mean else x, -1.0, 1.0)
+                obs, r, terminated, truncated, _ = self.env.step(low + (u + 1.0) * 0.5 * (high - low))
+                total += float(r)
+                steps += 1
+                if terminated or truncated:
+                    break
+        self.episode += len(seeds)
+        return total / len(seeds), steps
+
+    # ------------------------------------------------------------------ checkpoint
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT, "version": 1, "env_id": self.env_cfg.env_id,
+            "actor_spec": self.actor.spec(), "actor": self.actor.state_dict(),
+            "scale": torch.from_numpy(self.scale.copy()),
+            "init_meta_json": json.dumps(self.init_meta), "init_sha256": self.init_sha256,
+            "np_rng": self.rng.bit_generator.state,
+            "counters": {"iteration": self.iteration, "step": self.step, "episode": self.episode,
+                         "wall_time": self.wall_time, "cpu_time": self.cpu_time, "best_eval": self.best_eval,
+                         "snapshots": [list(x) for x in self.snapshots], "warm_starts": self.warm_starts,
+                         "row_returns": list(self.row_returns), "row_step_norms": list(self.row_step_norms)},
+        }
+
+    def load_state_dict(self, ck: Any, path: Path, hint: str) -> None:
+        if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+            found = ck.get("format") if isinstance(ck, dict) else None
+            raise CheckpointError(f"{path} is not an ARS trainer checkpoint{f' (it is {found!r})' if found else ''}. "
+                                  f"{hint}")
+        if ck["env_id"] != self.env_cfg.env_id:
+            raise CheckpointError(f"{path} is for {ck['env_id']}, not {self.env_cfg.env_id}. {hint}")
+        self.actor = GaussianMLPPolicy.from_spec(ck["actor_spec"])
+        self.actor.load_state_dict(ck["actor"])
+        self.actor.eval()
+        self.scale = ck["scale"].numpy().copy()
+        self.init_meta, self.init_sha256 = json.loads(ck["init_meta_json"]), ck["init_sha256"]
+        self.rng.bit_generator.state = ck["np_rng"]
+        c = ck["counters"]
+        self.iteration, self.step, self.episode = c["iteration"], c["step"], c["episode"]
+        self.wall_time, self.cpu_time, self.best_eval = c["wall_time"], c["cpu_time"], c["best_eval"]
+        self.snapshots = [(float(r), int(s)) for r, s in c["snapshots"]]
+        self.warm_starts = c["warm_starts"]
+        self.row_returns, self.row_step_norms = list(c.get("row_returns", [])), list(c.get("row_step_norms", []))
+
+    def _read(self, path: Path, hint: str) -> None:
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint at {path}. {hint}")
+        self.load_state_dict(safe_torch_load(path, "trainer checkpoint", hint), path, hint)
+
+    def policy(self) -> GaussianMLPPolicy:
+        return self.actor
+
+    def policy_meta(self) -> dict[str, Any]:
+        import gymnasium
+        import mujoco
+
+        init = self.init_meta
+        return {
+            "env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name,
+            "algo": f"{init.get('algo', 'td3')}+ars",
+            # what the expert cost in all: the starting policy's training, then this run's rollouts
+            "train_steps": int(init.get("train_steps") or 0) + self.step,
+            "train_wall_time_s": round(float(init.get("train_wall_time_s") or 0.0) + self.wall_time, 1),
+            "train_cpu_time_s": round(float(init.get("train_cpu_time_s") or 0.0) + self.cpu_time, 1),
+            "train_cpu_time_estimated_s": init.get("train_cpu_time_estimated_s", 0.0),
+            "refill_steps": init.get("refill_steps", 0), "seed": self.cfg.seed,
+            "init_policy": self.cfg.init_policy, "init_sha256": self.init_sha256,
+            "init_algo": init.get("algo", "td3"), "init_train_steps": init.get("train_steps"),
+            "ars_steps": self.step, "ars_iterations": self.iteration,
+            "ars_cpu_time_s": round(self.cpu_time, 1),
+            "gymnasium_version": gymnasium.__version__, "mujoco_version": mujoco.__version__,
+        }
+
+    # ------------------------------------------------------------------ main loop
+    def run_settings(self) -> dict[str, Any]:
+        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
+
+    def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
+              warm_start: str | os.PathLike | None = None) -> dict[str, float]:
+        """Run until ``iterations`` (or the first iteration after ``max_steps`` more environment steps).
+
+        ``warm_start``: a compact checkpoint folder (or run folder) of an ARS run, continued exactly in run_dir.
+        """
+        source = None if warm_start is None else Path(warm_start)
+        if source is not None:
+            if resume:
+                raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
+                                "--run_dir; --warm_start starts a new run from a compact checkpoint.")
+            if source.resolve() == self.run_dir.resolve():
+                raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
+                                "--run_dir (the compact checkpoint is never overwritten by training).")
+        with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
+                 echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
+            resume_iteration = None
+            hint = ("Start again with --overwrite instead of --resume, or point --run_dir at a folder holding an ARS "
+                    f"checkpoint for {self.env_cfg.env_id}.")
+            if run.resuming:
+                self._read(self.checkpoint_path, hint)
+                resume_iteration = self.iteration
+            elif source is not None:
+                folder = source if source.is_dir() else source.parent
+                self._read(folder / "checkpoint.pt", "--warm_start takes a compact checkpoint folder of an ARS run.")
+                self.warm_starts += 1
+                for name in ("log.txt", "best_model.pt", *(f"{SNAPSHOTS}/step_{s:08d}.pt" for _, s in self.snapshots)):
+                    if (folder / name).is_file():
+                        (self.run_dir / name).parent.mkdir(exist_ok=True)
+                        shutil.copyfile(folder / name, self.run_dir / name)
+                resume_iteration = self.iteration
+            else:
+                self._start()
+            run.start(LOG_COLUMNS, resume_iteration, total=self.cfg.iterations, initial=self.iteration,
+                      desc=f"ars {self.env_cfg.name}", unit="it", mininterval=5.0)
+            self._loop(run, signals, max_steps)
+        save_policy(self.run_dir / "model.pt", self.actor, self.policy_meta())
+        return {"step": self.step, "best_eval": self.best_eval}
+
+    def _loop(self, run: Run, signals: StepBoundaryInterrupts, max_steps: int | None) -> None:
+        cfg = self.cfg
+        wall_base, wall_start = self.wall_time, time.time()
+        cpu_base, cpu_start = self.cpu_time, time.process_time()
+
+        def tick() -> None:
+            self.wall_time = wall_base + time.time() - wall_start
+            self.cpu_time = cpu_base + time.process_time() - cpu_start
+
+        stop_step = None if max_steps is None else self.step + max_steps
+        if self.iteration == 0 and self.best_eval == -float("inf"):   # the starting policy: row 0
+            self._evaluate_and_log(run, train_return=float("nan"), step_norm=0.0, steps_per_sec=0.0)
+        t_row, steps_row = time.time(), self.step
+        while self.iteration < cfg.iterations and (stop_step is None or self.step < stop_step):
+            saved = self.state_dict()          # the state to save if a signal cuts this iteration short
+            try:
+                ret, norm = self._iterate(signals)
+            except KeyboardInterrupt:
+                tick()
+                saved["counters"].update(wall_time=self.wall_time, cpu_time=self.cpu_time)
+                atomic_torch_save(saved, self.checkpoint_path)
+                print(f"\nInterrupted in iteration {saved['counters']['iteration'] + 1}: checkpoint saved to "
+                      f"{self.checkpoint_path}; continue with --resume.")
+                raise
+            self.row_returns.append(ret)
+            self.row_step_norms.append(norm)
+            run.advance(1)
+            if self.iteration % cfg.eval_interval == 0:
+                tick()
+                now = time.time()
+                self._evaluate_and_log(run, float(np.mean(self.row_returns)), float(np.mean(self.row_step_norms)),
+                                       (self.step - steps_row) / max(1e-9, now - t_row))
+                t_row, steps_row, self.row_returns, self.row_step_norms = time.time(), self.step, [], []
+            if self.iteration % cfg.checkpoint_interval == 0:
+                tick()
+                atomic_torch_save(self.state_dict(), self.checkpoint_path)
+        tick()
+        atomic_torch_save(self.state_dict(), self.checkpoint_path)
+
+    def _iterate(self, signals: StepBoundaryInterrupts) -> tuple[float, float]:
+        """One ARS iteration (module docstring); returns the mean return of its rollouts and |Δθ| / |θ|."""
+        cfg = self.cfg
+        theta = self.get_theta()
+        deltas = self.rng.standard_normal((cfg.directions, theta.size))
+        seeds = [episode_seed(cfg.seed, "ars", self.iteration * cfg.episodes + j) for j in range(cfg.episodes)]
+        r_plus, r_minus = np.zeros(cfg.directions), np.zeros(cfg.directions)
+        steps = 0
+        for k, delta in enumerate(deltas):
+            for sign, out in ((1.0, r_plus), (-1.0, r_minus)):
+                signals.check()
+                out[k], n = self.rollout(theta + sign * cfg.noise * self.scale * delta, seeds)
+                steps += n
+        top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:cfg.top_directions]
+        sigma_r = float(np.concatenate([r_plus[top], r_minus[top]]).std()) + 1e-6
+        step = cfg.step_size / (cfg.top_directions * sigma_r) * ((r_plus[top] - r_minus[top]) @ deltas[top])
+        change = self.scale * step
+        self.set_theta(theta + change)
+        self.step += steps
+        self.iteration += 1
+        return float(np.mean(np.concatenate([r_plus, r_minus]))), float(np.linalg.norm(change) / np.linalg.norm(theta))
+
+    def _evaluate_and_log(self, run: Run, train_return: float, step_norm: float, steps_per_sec: float) -> None:
+        cfg = self.cfg
+        res = evaluate_policy(self.eval_env, self.actor, cfg.eval_episodes, cfg.seed, purpose="eval")
+        meta = self.policy_meta()
+        run.log({"Iteration": self.iteration, "Samples": meta["train_steps"], "Wall_Time": round(self.wall_time, 2),
+                 "Train_Return": train_return, "Test_Return": res.mean, "Test_Return_Std": res.std,
+                 "Step_Norm": step_norm, "Episodes": self.episode, "Steps_Per_Sec": round(steps_per_sec, 1)})
+        run.advance(0, test=f"{res.mean:.0f}", best=f"{max(self.best_eval, res.mean):.0f}")
+        save_policy(self.run_dir / "model.pt", self.actor, meta)
+        if res.mean > self.best_eval:
+            self.best_eval = res.mean
+            save_policy(self.run_dir / "best_model.pt", self.actor, {**meta, "eval_return": res.mean})
+        keep_snapshot(self.run_dir, self.snapshots, meta["train_steps"], self.actor, meta, res.mean)
