@@ -147,3 +147,26 @@ def test_ars_settings_are_checked(tmp_path):
                          cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.count("error:") == 1 and "Traceback" not in out.stderr
     assert "--total_steps does not apply" in out.stderr and not (tmp_path / "cli").exists()
+
+
+def test_rollout_action_noise_comes_from_the_episode_seed(tmp_path):
+    """With action_noise the rollouts are still reproducible (noise drawn from each episode's seed, so +δ and -δ
+    meet the same noise), and they differ from the noiseless ones."""
+    init = _init_policy(tmp_path / "init.pt")
+    noisy = _make(tmp_path / "a", init, action_noise=0.3)
+    noisy._start()
+    theta = noisy.get_theta()
+    first = noisy.rollout(theta, [5, 6])
+    assert noisy.rollout(theta, [5, 6]) == first
+    plain = _make(tmp_path / "b", init)
+    plain._start()
+    assert plain.rollout(theta, [5, 6]) != first
+
+
+def test_a_starting_policy_without_a_cpu_time_counts_half_its_wall_time_as_an_estimate(tmp_path):
+    t = _make(tmp_path / "run", _init_policy(tmp_path / "init.pt"))
+    t.init_meta = {"algo": "td3", "train_steps": 380000, "train_wall_time_s": 5000.0}   # an expert of before
+    t.cpu_time, t.step = 100.0, 10
+    meta = t.policy_meta()
+    assert meta["train_cpu_time_s"] == 2600.0 and meta["train_cpu_time_estimated_s"] == 2500.0
+    assert meta["algo"] == "td3+ars" and meta["train_steps"] == 380010

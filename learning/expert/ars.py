@@ -3,16 +3,22 @@ project.
 
 An off-policy trainer's actor levels off where its critics stop showing it a better action (hopper: TQC held
 3560–3610 from 840k to 1.1M steps, and three polishes at a lower learning rate did no better). ARS improves the
-actor on the measured objective itself, its deterministic return, with no critic:
+actor on the measured objective itself, its return, with no critic:
 
     θ: every weight and bias of the actor's network, s: each tensor's RMS in the starting policy (a per-tensor
     scale, so that one noise size suits layers of different magnitudes)
     each iteration:
         δ_1 .. δ_N ~ N(0, I)                                        (N = directions)
-        r_k^± = deterministic return of θ ± ν s⊙δ_k, both on the same reset seeds   (ν = noise)
+        r_k^± = return of θ ± ν s⊙δ_k, both on the same reset seeds  (ν = noise)
         keep the b directions with the largest max(r_k^+, r_k^-)     (b = top_directions)
         σ_R = std of those 2b returns
         θ ← θ + α / (b σ_R) · Σ_k (r_k^+ − r_k^-) s⊙δ_k              (α = step_size)
+
+The rollouts act with the actor's mean action plus N(0, σ_a²) noise (σ_a = action_noise, drawn from each
+episode's seed, so +δ and -δ meet the same noise). With σ_a = 0 the return climbed is the deterministic one, and
+it can rise through a gait that falls after small errors: a poor expert to imitate (hopper, session 10: from
+3622 to 3842, but BC on 25 of its demos reached 35%). With σ_a = 0.1 the gait must also recover from small
+errors, as an imitator's must (hopper's shipped expert: BC on 25 of its demos reaches about 99%).
 
 It starts from a policy file (``init_policy``: e.g. a TQC run's best model) and changes only the network's
 layers; the observation normalizer, action scaling and log_std stay, so the result is an ordinary policy file.
@@ -66,6 +72,9 @@ class ARSConfig:
     noise: float = 0.02           # ν: perturbation size, relative to each tensor's RMS
     step_size: float = 0.01       # α
     episodes: int = 1             # reset seeds per direction (the same ones for +δ and -δ)
+    action_noise: float = 0.0     # std of Gaussian noise on the rollouts' actions (normalized units; the same
+    #                               noise for +δ and -δ): the return to climb is then the return under that noise,
+    #                               which favours a gait that recovers from small errors (e.g. an imitator's)
     eval_interval: int = 10       # iterations per log row (an evaluation of the current actor)
     eval_episodes: int = 10
     checkpoint_interval: int = 10  # iterations
@@ -87,6 +96,8 @@ class ARSConfig:
             raise ValueError("trainer.top_directions must be at most trainer.directions")
         if not self.noise > 0 or not self.step_size > 0:
             raise ValueError("trainer.noise and trainer.step_size must be positive")
+        if not self.action_noise >= 0:
+            raise ValueError("trainer.action_noise must be at least 0")
         check_seed(self.seed, "trainer.seed")
 
 
@@ -174,7 +185,8 @@ class ARSTrainer:
         return layers
 
     def rollout(self, theta: np.ndarray, seeds: list[int]) -> tuple[float, int]:
-        """Mean deterministic return of the actor at θ (P,) over episodes reset with ``seeds``; and their steps."""
+        """Mean return of the actor at θ (P,) over episodes reset with ``seeds`` (its mean action, plus
+        ``action_noise`` drawn from each episode's seed); and their steps."""
         a = self.actor
         layers = self._numpy_layers(theta)
         mean = a.obs_normalizer.mean.double().numpy()
@@ -184,13 +196,17 @@ class ARSTrainer:
         total, steps = 0.0, 0
         for seed in seeds:
             obs, _ = self.env.reset(seed=seed)
+            noise = np.random.default_rng(seed)
             while True:
                 x = np.clip((obs - mean) / std, -clip, clip)
                 for w, b, act in layers:
                     x = w @ x + b
                     if act is not None:
                         x = act(x)
-                u = np.clip(np.tanh(x) if a.squash_mean else x, -1.0, 1.0)
+                u = np.tanh(x) if a.squash_mean else x
+                if self.cfg.action_noise > 0:
+                    u = u + self.cfg.action_noise * noise.standard_normal(u.shape)
+                u = np.clip(u, -1.0, 1.0)
                 obs, r, terminated, truncated, _ = self.env.step(low + (u + 1.0) * 0.5 * (high - low))
                 total += float(r)
                 steps += 1
@@ -250,14 +266,18 @@ class ARSTrainer:
         import mujoco
 
         init = self.init_meta
+        init_cpu = float(init.get("train_cpu_time_s") or 0.0)
+        init_estimated = float(init.get("train_cpu_time_estimated_s") or 0.0)
+        if not init_cpu:   # trained before CPU time was recorded: half its wall time, as tools/expert_report.py
+            init_cpu = init_estimated = float(init.get("train_wall_time_s") or 0.0) / 2
         return {
             "env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name,
             "algo": f"{init.get('algo', 'td3')}+ars",
             # what the expert cost in all: the starting policy's training, then this run's rollouts
             "train_steps": int(init.get("train_steps") or 0) + self.step,
             "train_wall_time_s": round(float(init.get("train_wall_time_s") or 0.0) + self.wall_time, 1),
-            "train_cpu_time_s": round(float(init.get("train_cpu_time_s") or 0.0) + self.cpu_time, 1),
-            "train_cpu_time_estimated_s": init.get("train_cpu_time_estimated_s", 0.0),
+            "train_cpu_time_s": round(init_cpu + self.cpu_time, 1),
+            "train_cpu_time_estimated_s": round(init_estimated, 1),
             "refill_steps": init.get("refill_steps", 0), "seed": self.cfg.seed,
             "init_policy": self.cfg.init_policy, "init_sha256": self.init_sha256,
             "init_algo": init.get("algo", "td3"), "init_train_steps": init.get("train_steps"),
