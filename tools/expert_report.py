@@ -23,24 +23,23 @@ HEADER = """# Data: environments, experts and demonstrations
 
 Experts are deterministic actors (256-256 ReLU MLP, tanh-squashed mean) trained by `tools/train_expert.py` with
 an off-policy algorithm written for this project (`learning/expert/`: TD3, SAC or TQC, named in the table and in
-the config's `trainer.algo`; hopper's TQC actor was then polished by ARS, below); whatever the algorithm, the file has the same layout (below). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
+the config's `trainer.algo`; hopper's TD3 actor was then polished by ARS, below); whatever the algorithm, the file has the same layout (below). Each is evaluated with its deterministic (mean) action over 50 held-out episodes
 (reset seeds `episode_seed(0, "test", i)`, disjoint from the training episodes' `episode_seed(0, "train", i)`).
 `--install` picks the shipped policy among the run's candidates (`best_model.pt`, `model.pt`, `snapshots/*.pt` and
 the snapshots' weight average) by its mean over 20 or more *selection* episodes (`episode_seed(0, "select", i)`;
 `select_episodes` and `source` in the expert's JSON: walker's expert is the average of its run's last five
 snapshots, chosen on 100) and reports the 50 test episodes, so the reported number is not the maximum of noisy
-measurements. (hopper was installed before selection
-episodes existed: the better of two candidates on the test episodes.) The floor column gives the
+measurements. The floor column gives the
 required return (and, for tasks that can fall, 98% of episodes reaching the time limit); `--install` also refuses
 any candidate that does not beat the shipped expert on the selection episodes.
 Core-hours are the training process's CPU time (one torch thread); ≈ marks a partly estimated cost: experts
 trained before CPU time was recorded, with four runs sharing two cores (half their wall time), and runs whose
 first steps predate the counter (`train_cpu_time_estimated_s` in the expert's JSON: the estimated part).
 Training steps are gradient steps with one environment step each; a run continued from a compact checkpoint
-(`--warm_start`) also took the refill steps listed, environment steps without updates. TQC+ARS: a TQC run's actor
+(`--warm_start`) also took the refill steps listed, environment steps without updates. TD3+ARS: a TD3 expert
 polished by Augmented Random Search (`learning/expert/ars.py`, config `trainer.algo: ars`), which improves the actor
-on its deterministic return from perturbed rollouts, without a critic: many environment steps (the ARS rollout
-steps), no gradient steps, little CPU (its core-hours are included).
+on its return under small action noise from perturbed rollouts, without a critic: many environment steps (the ARS
+rollout steps), no gradient steps, little CPU (its core-hours include the TD3 training's).
 
 ## Experts
 
