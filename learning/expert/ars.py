@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,11 +45,10 @@ from torch import nn
 from envs.builder import EnvConfig, episode_seed, make_env
 from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
-from learning.expert.off_policy import SNAPSHOTS, keep_snapshot
+from learning.expert.off_policy import copy_run_files, keep_snapshot, warm_start_source
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT, ConfigError, check_seed
-from util.errors import UserError
 from util.fsio import file_sha256
 from util.signals import StepBoundaryInterrupts
 
@@ -296,14 +294,7 @@ class ARSTrainer:
 
         ``warm_start``: a compact checkpoint folder (or run folder) of an ARS run, continued exactly in run_dir.
         """
-        source = None if warm_start is None else Path(warm_start)
-        if source is not None:
-            if resume:
-                raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
-                                "--run_dir; --warm_start starts a new run from a compact checkpoint.")
-            if source.resolve() == self.run_dir.resolve():
-                raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
-                                "--run_dir (the compact checkpoint is never overwritten by training).")
+        source = warm_start_source(warm_start, resume, self.run_dir)
         with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
                  echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
             resume_iteration = None
@@ -316,10 +307,7 @@ class ARSTrainer:
                 folder = source if source.is_dir() else source.parent
                 self._read(folder / "checkpoint.pt", "--warm_start takes a compact checkpoint folder of an ARS run.")
                 self.warm_starts += 1
-                for name in ("log.txt", "best_model.pt", *(f"{SNAPSHOTS}/step_{s:08d}.pt" for _, s in self.snapshots)):
-                    if (folder / name).is_file():
-                        (self.run_dir / name).parent.mkdir(exist_ok=True)
-                        shutil.copyfile(folder / name, self.run_dir / name)
+                copy_run_files(folder, self.run_dir, self.snapshots)
                 resume_iteration = self.iteration
             else:
                 self._start()

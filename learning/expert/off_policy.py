@@ -352,14 +352,7 @@ class OffPolicyTrainer:
         needed when it already holds a run). ``warm_start``: a compact checkpoint folder to continue from,
         into a new run folder. SIGINT/SIGTERM stop at the next step boundary with a checkpoint.
         """
-        source = None if warm_start is None else Path(warm_start)
-        if source is not None:
-            if resume:
-                raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
-                                "--run_dir; --warm_start starts a new run from a compact checkpoint.")
-            if source.resolve() == self.run_dir.resolve():
-                raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
-                                "--run_dir (the compact checkpoint is never overwritten by training).")
+        source = warm_start_source(warm_start, resume, self.run_dir)
         with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
                  echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
             resume_iteration = None
@@ -368,14 +361,8 @@ class OffPolicyTrainer:
                 resume_iteration = self.iteration
             elif source is not None:
                 self.load_warm_start(source)
-                folder = source if source.is_dir() else source.parent
-                if (folder / "log.txt").is_file():  # the earlier rows continue the learning curve
-                    shutil.copyfile(folder / "log.txt", self.run_dir / "log.txt")
+                if copy_run_files(source, self.run_dir, self.snapshots):   # the log continues the learning curve
                     resume_iteration = self.iteration
-                for name in ("best_model.pt", *(f"{SNAPSHOTS}/step_{st:08d}.pt" for _, st in self.snapshots)):
-                    if (folder / name).is_file():   # earlier candidates stay candidates
-                        (self.run_dir / name).parent.mkdir(exist_ok=True)
-                        shutil.copyfile(folder / name, self.run_dir / name)
             run.start(LOG_COLUMNS, resume_iteration, total=self.cfg.total_steps, initial=self.step,
                       desc=f"{self.ALGO} {self.env_cfg.name}", unit="step", mininterval=5.0)
             self._train_loop(run, signals, max_steps)
@@ -494,6 +481,35 @@ class OffPolicyTrainer:
 
     def _keep_snapshot(self, policy: GaussianMLPPolicy, eval_return: float) -> None:
         keep_snapshot(self.run_dir, self.snapshots, self.step, policy, self.policy_meta(), eval_return)
+
+
+def warm_start_source(warm_start: str | os.PathLike | None, resume: bool, run_dir: Path) -> Path | None:
+    """``--warm_start``'s folder (or checkpoint file), refused with ``--resume`` or when it is the run folder."""
+    if warm_start is None:
+        return None
+    source = Path(warm_start)
+    if resume:
+        raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
+                        "--run_dir; --warm_start starts a new run from a compact checkpoint.")
+    if source.resolve() == run_dir.resolve():
+        raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
+                        "--run_dir (the compact checkpoint is never overwritten by training).")
+    return source
+
+
+def copy_run_files(source: Path, run_dir: Path, snapshots: list[tuple[float, int]]) -> bool:
+    """A warm start's earlier files into the new run folder: its log.txt (the learning curve goes on), best_model.pt
+    and the kept ``snapshots`` (earlier candidates stay candidates). Returns whether there was a log."""
+    folder = source if source.is_dir() else source.parent
+    names = ["best_model.pt", *(f"{SNAPSHOTS}/step_{step:08d}.pt" for _, step in snapshots)]
+    for name in names:
+        if (folder / name).is_file():
+            (run_dir / name).parent.mkdir(exist_ok=True)
+            shutil.copyfile(folder / name, run_dir / name)
+    if (folder / "log.txt").is_file():
+        shutil.copyfile(folder / "log.txt", run_dir / "log.txt")
+        return True
+    return False
 
 
 def snapshot_path(run_dir: Path, step: int) -> Path:
