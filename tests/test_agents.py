@@ -137,7 +137,7 @@ def test_config_of_wrong_agent_or_unknown_key_is_refused(tmp_path):
 
 def test_build_agent_is_the_one_factory(tmp_path):
     from learning.agents import build_agent
-    from learning.expert import TD3Trainer
+    from learning.expert import ARSTrainer, TD3Trainer
     from util.config import ConfigError
 
     a = build_agent("dagger", "hopper", {"seed": 4, "max_samples": 700}, out_dir=tmp_path, solution=True, quiet=True)
@@ -146,7 +146,8 @@ def test_build_agent_is_the_one_factory(tmp_path):
     assert not a.progress and not a.tensorboard and not a._logger_echo  # quiet: no bar, no rows, no event files
     a.run()
     assert not list(tmp_path.glob("events.out.tfevents.*")) and len(a.dataset) == 700
-    assert isinstance(build_agent("expert", "hopper", {"total_steps": 10}, out_dir=tmp_path / "e"), TD3Trainer)
+    assert isinstance(build_agent("expert", "ant", {"total_steps": 10}, out_dir=tmp_path / "e"), TD3Trainer)
+    assert isinstance(build_agent("expert", "hopper", out_dir=tmp_path / "h"), ARSTrainer)   # as its config says
     with pytest.raises(ConfigError, match="env: hopper"):
         build_agent("bc", "walker", out_dir=tmp_path, config_path=ROOT / "a1" / "bc_hopper.yaml")
     other = tmp_path / "other.yaml"

@@ -123,8 +123,11 @@ def test_sigterm_saves_and_resumes(tmp_path):
     import time
 
     out = tmp_path / "td3"
-    cmd = [sys.executable, "tools/train_expert.py", "--env", "hopper", "--run_dir", str(out), "--total_steps", "100000",
-           "--no_progress"]
+    cfg = tmp_path / "expert_hopper_td3.yaml"     # hopper's TD3 settings (its shipped expert is now an ARS polish)
+    cfg.write_text("agent: expert\nenv: hopper\nmodel_file: data/models/expert_hopper.pt\ntrainer:\n  algo: td3\n"
+                   "  batch_size: 100\n  actor_lr: 0.001\n  critic_lr: 0.001\n  eval_interval: 10000\n")
+    cmd = [sys.executable, "tools/train_expert.py", "--env", "hopper", "--agent_config", str(cfg),
+           "--run_dir", str(out), "--total_steps", "100000", "--no_progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "log.txt").is_file() and time.time() < deadline:
@@ -134,6 +137,6 @@ def test_sigterm_saves_and_resumes(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert (out / "checkpoint.pt").is_file() and (out / "replay.npz").is_file()
-    p = run_cli("tools/train_expert.py", "--env", "hopper", "--run_dir", str(out), "--total_steps", "100000",
-                "--max_steps", "50", "--resume", "--no_progress")
+    p = run_cli("tools/train_expert.py", "--env", "hopper", "--agent_config", str(cfg), "--run_dir", str(out),
+                "--total_steps", "100000", "--max_steps", "50", "--resume", "--no_progress")
     assert p.returncode == 0, p.stderr
