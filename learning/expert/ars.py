@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.builder import EnvConfig, episode_seed, make_env
+from envs.builder import EnvConfig, env_dims, episode_seed, make_env
 from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
 from learning.expert.off_policy import copy_run_files, keep_snapshot, warm_start_source
@@ -136,9 +136,6 @@ class ARSTrainer:
         self.row_step_norms: list[float] = []  # log row (the next row averages them)
 
     # ------------------------------------------------------------------ θ as one vector
-    def _layer_names(self) -> list[str]:
-        return [k for k, _ in self.actor.net.named_parameters()]
-
     def get_theta(self) -> np.ndarray:
         """θ: the network's parameters as one float64 vector (P,)."""
         return np.concatenate([p.detach().double().numpy().ravel() for p in self.actor.net.parameters()])
@@ -157,9 +154,7 @@ class ARSTrainer:
         if not path.is_file():
             raise ConfigError(f"trainer.init_policy {self.cfg.init_policy} does not exist: name a policy file "
                               "(e.g. a run's best_model.pt, or a compact checkpoint's in data/training/<env>/).")
-        obs_dim = int(self.env.observation_space.shape[0])
-        act_dim = int(self.env.action_space.shape[0])
-        self.actor, self.init_meta = load_policy(path, obs_dim, act_dim, self.env_cfg.env_id)
+        self.actor, self.init_meta = load_policy(path, *env_dims(self.env), self.env_cfg.env_id)
         self.init_sha256 = file_sha256(path)
         self.scale = np.concatenate([np.full(p.numel(), float(p.detach().double().pow(2).mean().sqrt()) + 1e-3)
                                      for p in self.actor.net.parameters()])
@@ -249,7 +244,7 @@ class ARSTrainer:
         self.wall_time, self.cpu_time, self.best_eval = c["wall_time"], c["cpu_time"], c["best_eval"]
         self.snapshots = [(float(r), int(s)) for r, s in c["snapshots"]]
         self.warm_starts = c["warm_starts"]
-        self.row_returns, self.row_step_norms = list(c.get("row_returns", [])), list(c.get("row_step_norms", []))
+        self.row_returns, self.row_step_norms = list(c["row_returns"]), list(c["row_step_norms"])
 
     def _read(self, path: Path, hint: str) -> None:
         if not path.is_file():
