@@ -1,24 +1,35 @@
-"""python -m grader calibrate: set the performance thresholds from the reference solution.
+"""python -m grader calibrate: set the performance thresholds from the reference solution, with a stated margin.
 
 For every performance check in grader/thresholds.yaml, the reference solution is trained and evaluated
 exactly as the grader does it (same sandbox, same expert oracle and sample budget), over ``--seeds``
-training seeds (default 5); so are the untouched stubs, over ``--stub_seeds`` seeds (default 3). Both also run
-once at the check's own grading seeds (its ``train_seed`` and ``eval_seed``: exactly what the grader runs), so the
-shipped reference earns full marks and the shipped stubs nothing by construction; the other seeds give the margin
-for submissions whose random streams differ.
-  full = 0.95 × the worst reference return          (every reference run earns full marks)
-  low  = the best stub return + 15% of the gap      (the stubs — e.g. DAgger without its TODOs, which is
-                                                     BC on the round-0 demos — earn nothing, with a margin)
-``--stubs_only`` keeps ``full`` and re-derives ``low`` from fresh stub runs. ``--envs`` recalibrates only
-the checks on those tasks (e.g. after retraining one expert) and leaves the others as they are.
-The file is rewritten with these values; each check records what it was calibrated against (the expert's
-sha256 prefix, the command and the date) under ``calibration``.
+training seeds (at least 10), and so are the untouched stubs, over ``--stub_seeds`` seeds (at least 5). Both also
+run at the check's own grading seeds (its ``train_seed`` and ``eval_seed``: exactly what the grader runs), once on
+each numeric path: ``local`` (the grader's default, this process's threads, ``--jobs`` checks at a time) and
+``gradescope`` (a fresh process with one BLAS/OpenMP thread, one check at a time, as the Gradescope package runs).
+The paths compute the same numbers by construction (every training child runs torch on one thread; the parent
+evaluates with the NumPy actor, float64 inside); a difference is printed and both values count.
+
+  gap    = worst reference return − best stub return           (over every seed and path)
+  margin = gap / the expert's return                            (must be ≥ MIN_MARGIN, 25%: else nothing is written)
+  low    = best stub + 25% of the gap                           (the stubs earn nothing, with room)
+  full   = worst reference − 25% of the gap                     (every reference run earns full marks, with room for
+                                                                  other random streams and other CPUs' rounding)
+
+When a check's margin is below MIN_MARGIN, calibrate refuses to write the file and says which check: change that
+check's setup (task, demo count, budget, evaluation episodes) until the reference and the stubs are far apart.
+``--stubs_only`` keeps the reference returns and re-measures the stubs. ``--envs`` recalibrates only the checks on
+those tasks (e.g. after retraining one expert) and leaves the others as they are. Each check records what it was
+calibrated against (the expert's sha256 prefix and return, the command and the date) under ``calibration``, and its
+margin; the margins table in grader/README.md is rewritten from the file.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +38,23 @@ from pathlib import Path
 import yaml
 
 from learning.expert import expert_model_path, load_expert_config
+from learning.imitation import expert_reference
 from util.config import REPO_ROOT
 from util.fsio import atomic_write, file_sha256
 
-STUB_MARGIN = 0.15
+MIN_SEEDS, MIN_STUB_SEEDS = 10, 5
+MIN_MARGIN = 0.25          # (worst reference − best stub) / expert return, at least
+RAMP_ROOM = 0.25           # low sits this share of the gap above the best stub, full this share below the worst reference
+PATHS = ("local", "gradescope")
+README = REPO_ROOT / "grader" / "README.md"
+MARGINS_START, MARGINS_END = "<!-- margins:start -->", "<!-- margins:end -->"
 
 
-def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
-    spec, seed, eval_seed, reference, scratch_parent, jobs = args
+def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> float:
+    """Train and evaluate one (check, seed) on one numeric path; the return the grader would measure."""
+    spec, seed, eval_seed, reference, scratch_parent, jobs, path = args
+    if path == "gradescope":
+        return _one_single_threaded(spec, seed, eval_seed, reference, scratch_parent)
     from grader.checks import GradingContext, evaluate_trained
     from grader.grade import find_student_files
     from grader.sandbox import make_scratch, remove_scratch, sandbox_policy
@@ -59,27 +79,71 @@ def _one(args: tuple[dict, int, int, bool, Path, int]) -> float:
     return value
 
 
-def _seed_plan(spec: dict, n: int, base: int) -> list[tuple[int, int]]:
-    """(train_seed, eval_seed) pairs for one check: first its own grading seeds (exactly what the grader runs, so the
-    shipped reference earns full marks and the stubs nothing by construction), then ``n`` calibration seeds offset
-    by ``base`` (a margin for submissions with other random streams)."""
+def _one_single_threaded(spec: dict, seed: int, eval_seed: int, reference: bool, scratch_parent: Path) -> float:
+    """The Gradescope path: a fresh process with one BLAS/OpenMP thread and one check at a time."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    code = ("import json, sys; from pathlib import Path; from grader.calibrate import _one; "
+            "a = json.loads(sys.argv[1]); "
+            "print(json.dumps(_one((a[0], a[1], a[2], a[3], Path(a[4]), 1, 'local'))))")
+    arg = json.dumps([spec, seed, eval_seed, reference, str(scratch_parent)])
+    p = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, env=env, cwd=REPO_ROOT)
+    if p.returncode != 0:
+        raise RuntimeError(f"calibration run failed ({spec['name']}, seed {seed}, gradescope path): "
+                           f"{(p.stderr.strip().splitlines() or ['?'])[-1]}")
+    return float(json.loads(p.stdout.strip().splitlines()[-1]))
+
+
+def _seed_plan(spec: dict, n: int, base: int) -> list[tuple[int, int, str]]:
+    """(train_seed, eval_seed, path) runs for one check: first its own grading seeds on every numeric path (exactly
+    what the grader runs), then ``n`` calibration seeds offset by ``base`` on the local path (a margin for
+    submissions with other random streams)."""
     train, ev = int(spec["train_seed"]), int(spec["eval_seed"])
-    return [(train, ev)] + [(base + s, ev + base + s) for s in range(n)]
+    return [(train, ev, path) for path in PATHS] + [(base + s, ev + base + s, "local") for s in range(n)]
+
+
+def thresholds(ref: list[float], stub: list[float], expert_return: float) -> dict[str, float]:
+    """low, full, gap and margin from every reference and stub return (grading seeds included)."""
+    worst_ref, best_stub = min(ref), max(stub)
+    gap = worst_ref - best_stub
+    return {"low": best_stub + RAMP_ROOM * gap, "full": worst_ref - RAMP_ROOM * gap, "gap": gap,
+            "margin": gap / abs(expert_return), "worst_reference": worst_ref, "best_stub": best_stub}
+
+
+def margins_table(doc: dict) -> str:
+    """The margins table of grader/README.md, from thresholds.yaml."""
+    rows = ["| check | expert | reference (worst of n) | stubs (best of n) | margin (gap / expert) | low → full |",
+            "|---|---|---|---|---|---|"]
+    for spec in doc["performance"]:
+        cal = spec["calibration"]
+        ref = cal["reference_returns"] + cal["reference_at_grading_seeds"]
+        stub = cal["stub_returns"] + cal["stub_at_grading_seeds"]
+        rows.append(f"| {spec['name']} | {cal['expert_return']:.0f} | {min(ref):.0f} (n={len(ref)}) | "
+                    f"{max(stub):.0f} (n={len(stub)}) | {cal['margin']:.0%} | {spec['low']:.0f} → {spec['full']:.0f} |")
+    return "\n".join(rows)
+
+
+def write_margins_readme(doc: dict, readme: Path = README) -> None:
+    text = readme.read_text(encoding="utf-8")
+    a, b = text.index(MARGINS_START) + len(MARGINS_START), text.index(MARGINS_END)
+    atomic_write(readme, text[:a] + "\n" + margins_table(doc) + "\n" + text[b:], "grader README")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader calibrate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, default=5, help="reference training seeds (at least 5; default 5)")
-    p.add_argument("--stub_seeds", type=int, default=3, help="stub training seeds (at least 3; default 3)")
-    p.add_argument("--stubs_only", action="store_true", help="keep full; re-derive low from the stubs only")
+    p.add_argument("--seeds", type=int, default=MIN_SEEDS,
+                   help=f"reference training seeds (at least {MIN_SEEDS}; default {MIN_SEEDS})")
+    p.add_argument("--stub_seeds", type=int, default=MIN_STUB_SEEDS,
+                   help=f"stub training seeds (at least {MIN_STUB_SEEDS}; default {MIN_STUB_SEEDS})")
+    p.add_argument("--stubs_only", action="store_true", help="keep the reference returns; re-measure the stubs")
     p.add_argument("--jobs", type=int, default=2, help="parallel training runs (default 2)")
     p.add_argument("--envs", nargs="+", default=None, metavar="ENV",
                    help="recalibrate only the checks on these tasks (default: every check)")
     p.add_argument("--thresholds", default=str(REPO_ROOT / "grader" / "thresholds.yaml"))
+    p.add_argument("--readme", default=str(README), help="the README whose margins table is rewritten")
     args = p.parse_args(argv)
-    if args.seeds < 5 or args.stub_seeds < 3:
-        print("error: calibrate needs --seeds >= 5 and --stub_seeds >= 3", file=sys.stderr)
+    if args.seeds < MIN_SEEDS or args.stub_seeds < MIN_STUB_SEEDS:
+        print(f"error: calibrate needs --seeds >= {MIN_SEEDS} and --stub_seeds >= {MIN_STUB_SEEDS}", file=sys.stderr)
         return 2
     path = Path(args.thresholds)
     doc = yaml.safe_load(path.read_text())
@@ -91,63 +155,85 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     specs = [spec for spec in doc["performance"] if args.envs is None or spec["env"] in args.envs]
     scratch = Path(tempfile.mkdtemp(prefix="calibrate_"))
-    plans = []   # (check index, reference?, its (train_seed, eval_seed) pairs, the grading seeds first)
+    plans = []   # (check index, reference?, its runs, the grading seeds first)
     for i, spec in enumerate(specs):
         if not args.stubs_only:
             plans.append((i, True, _seed_plan(spec, args.seeds, 10_000)))
         plans.append((i, False, _seed_plan(spec, args.stub_seeds, 20_000)))
-    jobs = [(specs[i], train, ev, reference, scratch, args.jobs) for i, reference, plan in plans for train, ev in plan]
+    jobs = [(specs[i], train, ev, reference, scratch, args.jobs, run_path)
+            for i, reference, plan in plans for train, ev, run_path in plan]
     try:
         from tqdm import tqdm
 
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             returns = iter(tqdm(pool.map(_one, jobs), total=len(jobs), desc="calibrate", unit="run"))
-            # (return at the grading seeds, returns at the calibration seeds) of each plan, in the plans' order
+            # (returns at the grading seeds, one per path; returns at the calibration seeds) of each plan
             measured = {}
             for i, reference, plan in plans:
-                at_grading, *rest = [next(returns) for _ in plan]
-                measured[i, reference] = (at_grading, rest)
+                values = [next(returns) for _ in plan]
+                measured[i, reference] = (values[:len(PATHS)], values[len(PATHS):])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     what = ("--stubs_only" if args.stubs_only else f"--seeds {args.seeds}") + f" --stub_seeds {args.stub_seeds}"
     today = datetime.date.today().isoformat()
+    refused = []
     for i, spec in enumerate(specs):
         if args.stubs_only:
             old = spec["calibration"]
-            ref_at_grading, ref = old.get("reference_at_grading_seeds"), old["reference_returns"]
+            ref_grading, ref = list(old["reference_at_grading_seeds"]), old["reference_returns"]
         else:
-            ref_at_grading, ref = measured[i, True]
-        stub_at_grading, stub = measured[i, False]
-        worst_ref = min(ref + ([ref_at_grading] if ref_at_grading is not None else []))
-        full = 0.95 * worst_ref
-        best_stub = max(stub + [stub_at_grading])
-        low = best_stub + STUB_MARGIN * (full - best_stub)
-        if low >= full:
-            print(f"warning: {spec['name']}: stubs ({best_stub:.0f}) reach the reference ({worst_ref:.0f}); "
-                  "the check cannot separate them — change its config", file=sys.stderr)
+            ref_grading, ref = measured[i, True]
+        stub_grading, stub = measured[i, False]
+        for kind, values in (("reference", ref_grading), ("stubs", stub_grading)):
+            if len(set(values)) > 1:
+                print(f"note: {spec['name']}: the {kind} at the grading seeds differ between the numeric paths "
+                      f"({', '.join(f'{p} {v:.1f}' for p, v in zip(PATHS, values))}); both count", file=sys.stderr)
+        expert_return = expert_reference(spec["env"])
+        if expert_return is None:
+            print(f"error: data/models/expert_{spec['env']}.json has no return_mean; reinstall the expert",
+                  file=sys.stderr)
+            return 2
+        t = thresholds(list(ref) + list(ref_grading), list(stub) + list(stub_grading), expert_return)
+        print(f"{spec['name']}: reference {[round(r) for r in ref]} (grading seeds: "
+              f"{[round(r) for r in ref_grading]}), stubs {[round(r) for r in stub]} (grading seeds: "
+              f"{[round(r) for r in stub_grading]}) → gap {t['gap']:.0f} = {t['margin']:.0%} of the expert's "
+              f"{expert_return:.0f}; low {t['low']:.0f}, full {t['full']:.0f}")
+        if t["margin"] < MIN_MARGIN:
+            refused.append(f"{spec['name']}: the worst reference ({t['worst_reference']:.0f}) and the best stub "
+                           f"({t['best_stub']:.0f}) are {t['margin']:.0%} of the expert's return apart, less than "
+                           f"{MIN_MARGIN:.0%}")
+            continue
         spec.pop("student_methods", None)        # derived from the TODO manifest now
-        spec["full"], spec["low"] = round(float(full), 1), round(float(min(low, full - 1)), 1)
+        spec["low"], spec["full"] = round(float(t["low"]), 1), round(float(t["full"]), 1)
         sha = file_sha256(expert_model_path(load_expert_config(spec["env"])[0]))[:16]
         if args.stubs_only and spec["calibration"].get("expert_sha256", sha) != sha:
-            print(f"warning: {spec['name']}: `full` was measured with another expert "
+            print(f"warning: {spec['name']}: the reference was measured with another expert "
                   f"({spec['calibration']['expert_sha256']}, now {sha}); recalibrate without --stubs_only",
                   file=sys.stderr)
-        spec["calibration"] = {"reference_at_grading_seeds": None if ref_at_grading is None
-                               else round(float(ref_at_grading), 1),
-                               "stub_at_grading_seeds": round(float(stub_at_grading), 1),
+        spec["calibration"] = {"reference_at_grading_seeds": [round(float(r), 1) for r in ref_grading],
+                               "stub_at_grading_seeds": [round(float(r), 1) for r in stub_grading],
+                               "paths": list(PATHS),
                                "reference_returns": [round(float(r), 1) for r in ref],
                                "stub_returns": [round(float(r), 1) for r in stub],
+                               "expert_return": round(float(expert_return), 1),
+                               "margin": round(float(t["margin"]), 3),
                                "expert_sha256": sha,
                                "command": f"python -m grader calibrate {what}", "date": today}
-        ref_grading = "kept" if ref_at_grading is None else round(ref_at_grading)
-        print(f"{spec['name']}: reference {[round(r) for r in ref]} (grading seeds: {ref_grading}), "
-              f"stubs {[round(r) for r in stub]} (grading seeds: {round(stub_at_grading)}) "
-              f"→ low {spec['low']:.0f}, full {spec['full']:.0f}")
-    doc["provenance"] = (f"python -m grader calibrate: full = 0.95 x worst reference return, low = best stub return "
-                         f"+ {int(STUB_MARGIN * 100)}% of the gap, over the calibration seeds and the check's own "
-                         "grading seeds; each check's `calibration` names the expert "
-                         "(sha256 prefix), command and date it was calibrated with")
+    if refused:
+        for line in refused:
+            print(f"error: {line}; change this check's setup in {path.name} (task, demo count, budget, evaluation "
+                  f"episodes) until they are at least {MIN_MARGIN:.0%} apart. Nothing was written.", file=sys.stderr)
+        return 2
+    doc["provenance"] = (f"python -m grader calibrate: over the calibration seeds and the check's own grading seeds "
+                         f"(on both numeric paths), gap = worst reference - best stub must be >= "
+                         f"{int(MIN_MARGIN * 100)}% of the expert's return; low = best stub + "
+                         f"{int(RAMP_ROOM * 100)}% of the gap, full = worst reference - {int(RAMP_ROOM * 100)}% of the "
+                         "gap; each check's `calibration` names the expert (sha256 prefix), command and date")
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     atomic_write(path, header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120), "thresholds")
     print(f"Wrote {path}")
+    readme = Path(args.readme)
+    if readme.is_file() and MARGINS_START in readme.read_text(encoding="utf-8"):
+        write_margins_readme(doc, readme)
+        print(f"Updated the margins table in {readme}")
     return 0

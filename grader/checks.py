@@ -23,7 +23,8 @@ from grader.sandbox import (CheckDir, ChildResult, SandboxPolicy, build_workspac
                             remove_check_dir, run_child, unpack_problem)
 from learning.agents import TodoFile, todo_methods
 from learning.checkpoint import CheckpointError, load_policy, save_policy
-from learning.evaluation import evaluate_policy
+from learning.demos import write_first_episodes
+from learning.evaluation import evaluate
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT
 
@@ -64,20 +65,20 @@ class GradingContext:
     manifest: dict[str, TodoFile]     # agent → its file, class and TODO methods
     present: dict[str, bool] = field(default_factory=dict)    # student file → present and importable
     problems: dict[str, str] = field(default_factory=dict)    # student file → why it is unusable
-    stub_files: list[str] = field(default_factory=list)       # student files replaced by the framework's stub
     unit_timeout: float = 120.0
     train_timeout: float = 600.0
     mem_mb: int = 2048
 
     def agent_job(self, agent: str, **extra: Any) -> dict[str, Any]:
         spec = self.manifest[agent]
-        return {"agent": agent, "module": spec.module, "class_name": spec.class_name, **extra}
+        return {"agent": agent, "module": spec.module, "class_name": spec.class_name, "todo": list(spec.methods),
+                **extra}
 
     def run(self, d: CheckDir, job: dict, timeout: float, references: dict[str, str] | None = None,
-            data: list[Path] | None = None, oracle: dict | None = None) -> ChildResult:
+            data: list[Path | tuple[Path, str]] | None = None, oracle: dict | None = None) -> ChildResult:
         """Build ``d``'s workspace completely, then run the child on ``job``."""
         job = dict(job, reference=dict(references or {}))
-        build_workspace(d, self.student_files, self.stub_files, sorted(set((references or {}).values())),
+        build_workspace(d, self.student_files, sorted(set((references or {}).values())),
                         [*env_files(), *(data or [])])
         return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
 
@@ -453,23 +454,28 @@ def demo_rows(env: str, episodes: int) -> int:
         return int(np.asarray(f["episode_lengths"])[:episodes].sum())
 
 
+def granted_demos(env: str, episodes: int, folder: Path) -> list[tuple[Path, str]]:
+    """The demo file a training check's workspace holds: only the first ``episodes`` episodes (none for 0), so no
+    code in the child, the student's or not, can train on expert labels the check did not grant."""
+    if episodes <= 0:
+        return []
+    path = folder / f"demos_{env}_{episodes}.npz"
+    if not path.exists():
+        tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.npz"
+        write_first_episodes(REPO_ROOT / "data" / "demos" / f"{env}.npz", tmp, episodes)
+        os.replace(tmp, path)
+    return [(path, f"data/demos/{env}.npz")]
+
+
 def export_expert(env: str, folder: Path) -> Path:
-    """The expert of ``env`` as plain arrays for the supervisor's numpy oracle (grader-only folder)."""
+    """The expert of ``env`` as plain arrays for the supervisor's oracle (grader-only folder): the arrays of its
+    :class:`learning.actor.MLPActor`, the computation a student's run labels with."""
     path = folder / f"expert_{env}.npz"
     if path.exists():
         return path
     policy, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
-    if policy.activation not in ("relu", "tanh"):
-        raise ValueError(f"the oracle supports relu/tanh experts, not {policy.activation}")
-    linear = [m for m in policy.net if isinstance(m, torch.nn.Linear)]
-    arrays = {f"w{i}": m.weight.detach().numpy() for i, m in enumerate(linear)}
-    arrays.update({f"b{i}": m.bias.detach().numpy() for i, m in enumerate(linear)})
-    norm = policy.obs_normalizer
     tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.npz"
-    np.savez(tmp, n_layers=np.array(len(linear)), activation=np.array(policy.activation),
-             squash=np.array(policy.squash_mean), obs_mean=norm.mean.numpy(), obs_var=norm.var.numpy(),
-             obs_eps=np.array(norm.eps, np.float32), obs_clip=np.array(norm.clip, np.float32),
-             action_low=policy.action_low.numpy(), action_high=policy.action_high.numpy(), **arrays)
+    np.savez(tmp, **policy.actor_arrays())
     os.replace(tmp, path)
     return path
 
@@ -482,7 +488,8 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
     if not ctx.present.get(todo.file_name, False):
         return None, ctx.problems.get(todo.file_name, f"learning/{todo.file_name} is missing")
     config = {"agent": agent, "env": env, **spec["config"], "seed": int(seed)}
-    budget = max(0, int(config.get("max_samples", 0)) - demo_rows(env, int(config.get("demo_episodes", 0))))
+    episodes = int(config.get("demo_episodes", 0))
+    budget = max(0, int(config.get("max_samples", 0)) - demo_rows(env, episodes))
     oracle = None
     if budget > 0:
         obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
@@ -492,7 +499,7 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
     try:
         job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config)
         res = ctx.run(d, job, ctx.train_timeout, references=reference_modules(todo.depends_on),
-                      data=[REPO_ROOT / "data" / "demos" / f"{env}.npz"], oracle=oracle)
+                      data=granted_demos(env, episodes, ctx.private), oracle=oracle)
         if res.oracle_over_budget or res.oracle_error or res.supervisor_error:
             return None, res.message()
         err = read_output(res, "error.json", 64 * 1024)
@@ -563,8 +570,9 @@ def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_
         return None, why
     if copies_expert(policy, spec["env"]):
         return None, "the trained model carries the expert's weights instead of learned ones"
-    res = evaluate_policy(make_env(resolve_env_config(spec["env"])), policy, int(spec["eval_episodes"]), eval_seed,
-                          "grader")
+    # the NumPy actor (float64 inside): the same return for any thread count, on every path
+    res = evaluate(make_env(resolve_env_config(spec["env"])), policy.deterministic_actor().act,
+                   int(spec["eval_episodes"]), eval_seed, "grader")
     return float(res.mean), f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes"
 
 

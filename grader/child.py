@@ -48,11 +48,40 @@ class RemoteExpert:
         return a[0] if single else a
 
 
-def student_class(job):
-    """The student's agent class, with reference methods (grader_ref) for the listed other TODOs."""
+def student_module(module: str):
+    """The student's file ``learning/<x>_agent.py`` as it sits in this workspace: the module ``submission.<x>_agent``."""
     import importlib
 
-    cls = getattr(importlib.import_module(job["module"]), job["class_name"])
+    return importlib.import_module("submission." + module.rsplit(".", 1)[1])
+
+
+def splice(framework: type, student: type, todo) -> type:
+    """The framework's class running the student's TODO methods ``todo``: a subclass of the student's class in which
+    every other attribute the framework's class defines (train, fit, rollout, room, __init__, config_class, the other
+    files' TODO methods, ...) is the framework's own again. Helper methods and attributes the student adds stay
+    (they are not the framework's), and super() inside the student's methods still works."""
+    todo = set(todo)
+    restored = {}
+    for cls in reversed(framework.__mro__[:-1]):            # base first, so the most derived definition wins
+        for name, value in vars(cls).items():
+            if name in todo or (name.startswith("__") and name != "__init__"):
+                continue
+            restored[name] = value
+    restored["__module__"] = framework.__module__
+    return type(framework.__name__, (student,), restored)
+
+
+def student_class(job):
+    """The framework's agent class with the student's TODO methods spliced in (see :func:`splice`), and reference
+    methods (grader_ref) for the listed other TODOs."""
+    import importlib
+
+    framework = getattr(importlib.import_module(job["module"]), job["class_name"])
+    student = getattr(student_module(job["module"]), job["class_name"])
+    if not (isinstance(student, type) and issubclass(student, framework.__mro__[1])):
+        raise TypeError(f"{job['class_name']} in learning/{job['module'].rsplit('.', 1)[1]}.py must stay a subclass "
+                        f"of {framework.__mro__[1].__name__}, as in the handout's file")
+    cls = splice(framework, student, job["todo"])
     methods = {m: getattr(importlib.import_module(f"grader_ref.{mod}"), m)
                for m, mod in job.get("reference", {}).items()}
     return type(cls.__name__, (cls,), methods) if methods else cls
@@ -179,7 +208,7 @@ def job_inspect(job, out):
     info = []
     for agent, spec in job["manifest"].items():
         try:
-            cls = getattr(importlib.import_module(spec["module"]), spec["class_name"])
+            cls = getattr(student_module(spec["module"]), spec["class_name"])
             for m in spec["methods"]:
                 ok = callable(getattr(cls, m, None)) and m in cls.__dict__
                 info.append(f"{agent}:{m}:{int(ok)}:")
@@ -201,6 +230,20 @@ def _error_record(e: BaseException) -> str:
     return json.dumps({"type": type(e).__name__, "message": str(e)[:1000], "frames": frames[-3:]})
 
 
+def seed_global_rngs(seed: int) -> None:
+    """Seed every global RNG student code might draw from (random, numpy's legacy global, torch), so a regrade
+    replays the same draws and gives the same feedback."""
+    import random
+
+    import numpy as np
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
 def main() -> None:
     job_path, out = sys.argv[1], sys.argv[2]
     with open(job_path) as f:
@@ -209,6 +252,7 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     try:
+        seed_global_rngs(int(job.get("seed", 0)))
         JOBS[job["kind"]](job, out)
     except BaseException as e:  # noqa: BLE001 - student code may raise anything, SystemExit included
         with open(os.path.join(out, "error.json"), "w") as f:

@@ -503,30 +503,32 @@ def new_check_dir(scratch: Path, name: str) -> CheckDir:
     return d
 
 
-def build_workspace(d: CheckDir, student_files: dict[str, Path | None], stub_files: list[str],
-                    references: list[str], data_files: list[Path]) -> None:
-    """Fill ``d.ws``: framework copy, the student's files (or the framework stub for ``stub_files``),
-    ``grader_ref/<module>.py`` for each name in ``references``, the listed data files, and the child script."""
+SUBMISSION_PACKAGE = "submission"     # ws/submission/<agent>_agent.py: the student's files, beside the framework's
+
+
+def build_workspace(d: CheckDir, student_files: dict[str, Path | None], references: list[str],
+                    data_files: list[Path | tuple[Path, str]]) -> None:
+    """Fill ``d.ws``: the framework (its own ``learning/*_agent.py`` included, untouched), the student's files as the
+    package ``submission/`` (the child splices their TODO methods onto the framework's classes), ``grader_ref/<module>.py``
+    for each name in ``references``, the data files (a path under the repo, or (source, path in the workspace)), and
+    the child script."""
     ws = d.ws
     for sub in FRAMEWORK_DIRS:
         shutil.copytree(REPO_ROOT / sub, ws / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (ws / SUBMISSION_PACKAGE).mkdir()
+    (ws / SUBMISSION_PACKAGE / "__init__.py").write_text("")
     for name, src in student_files.items():
-        dst = ws / "learning" / name
-        if name in stub_files:
-            continue                      # keep the framework's copy
         if src is not None:
-            shutil.copyfile(src, dst)
-        elif dst.exists():
-            dst.unlink()                  # a missing student file must not fall back to the stub
+            shutil.copyfile(src, ws / SUBMISSION_PACKAGE / name)
     if references:
         (ws / "grader_ref").mkdir()
         (ws / "grader_ref" / "__init__.py").write_text("")
         for mod in references:
             shutil.copyfile(REPO_ROOT / "grader" / "solution" / f"{mod}.py", ws / "grader_ref" / f"{mod}.py")
     for f in data_files:
-        rel = f.relative_to(REPO_ROOT)
-        (ws / rel.parent).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(f, ws / rel)
+        src, rel = (f, str(f.relative_to(REPO_ROOT))) if isinstance(f, Path) else f
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, ws / rel)
     shutil.copyfile(CHILD, ws / "grader_child.py")
 
 

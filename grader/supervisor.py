@@ -220,35 +220,28 @@ def clear_keys_of(uid: int) -> bool:
 class Oracle:
     """Answers expert queries over a pipe; charges each distinct observation once against ``budget``.
 
-    The expert is a plain-numpy copy of the policy (exported by the grader, see grader.checks.export_expert),
-    so the supervisor stays small: no torch in this process.
+    The expert is the plain-NumPy actor (``learning/actor.py``, exported by the grader, see
+    grader.checks.export_expert): the same code and arrays that label a student's own run, and no torch in this process.
     """
 
     def __init__(self, spec: dict):
         import numpy as np
 
+        if spec["repo_root"] not in sys.path:
+            sys.path.insert(0, spec["repo_root"])
+        from learning.actor import MLPActor      # NumPy only
+
         self.np = np
         with np.load(spec["expert_npz"], allow_pickle=False) as f:
-            w = {k: np.array(f[k]) for k in f.files}
-        self.layers = [(w[f"w{i}"], w[f"b{i}"]) for i in range(int(w["n_layers"]))]
-        self.activation, self.squash = str(w["activation"]), bool(w["squash"])
-        self.mean, self.std, self.clip = w["obs_mean"], np.sqrt(w["obs_var"] + w["obs_eps"]), float(w["obs_clip"])
-        self.low, self.high = w["action_low"], w["action_high"]
+            self.actor = MLPActor({k: np.array(f[k]) for k in f.files})
         self.obs_dim, self.act_dim = int(spec["obs_dim"]), int(spec["act_dim"])
         self.budget = int(spec["budget"])
         self.cache: dict[bytes, object] = {}
         self.over_budget = False
 
     def act(self, obs):
-        """(N, obs_dim) float32 → (N, act_dim) deterministic env actions, as GaussianMLPPolicy.act."""
-        np = self.np
-        x = np.clip((obs - self.mean) / self.std, -self.clip, self.clip).astype(np.float32)
-        for i, (w, b) in enumerate(self.layers):
-            x = x @ w.T + b
-            if i < len(self.layers) - 1:
-                x = np.maximum(x, 0.0) if self.activation == "relu" else np.tanh(x)
-        a = np.clip(np.tanh(x) if self.squash else x, -1.0, 1.0)
-        return (self.low + (a + 1.0) * 0.5 * (self.high - self.low)).astype(np.float32)
+        """(N, obs_dim) float32 → (N, act_dim) deterministic env actions, exactly as a student's run computes them."""
+        return self.actor.act(obs)
 
     def answer(self, rows: int, payload: bytes) -> bytes:
         np = self.np

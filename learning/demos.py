@@ -111,6 +111,21 @@ class Demos:
         return Dataset(self.data["obs"][:end], self.data["actions"][:end])
 
 
+def write_first_episodes(src: str | os.PathLike, dest: str | os.PathLike, num_episodes: int) -> int:
+    """Write a demo file holding only the first ``num_episodes`` episodes of ``src`` (same format, validated on
+    load); returns its rows. The grader gives a check exactly the demo rows its config grants, and nothing more."""
+    demos = load_demos(src)
+    n = int(num_episodes)
+    if not 1 <= n <= demos.num_episodes:
+        raise DemoError(f"{src} holds {demos.num_episodes} episodes; asked for {n}")
+    rows = int(demos.data["episode_lengths"][:n].sum())
+    out = {k: demos.data[k][:rows] for k in STEP_KEYS}
+    out.update({k: demos.data[k][:n] for k in EPISODE_KEYS})
+    meta = dict(demos.meta, episodes=n, note=f"the first {n} episodes of {Path(src).name}")
+    np.savez(dest, meta_json=np.array(json.dumps(meta)), **out)
+    return rows
+
+
 def demo_path(env_name: str) -> Path:
     return DEMO_DIR / f"{env_name}.npz"
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.distributions import Independent, Normal
 
+from learning.actor import ACTIVATIONS as ACTOR_ACTIVATIONS
+from learning.actor import MLPActor
 from learning.normalizer import ObsNormalizer
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "gelu": nn.GELU}
@@ -136,6 +138,26 @@ class GaussianMLPPolicy(nn.Module):
             a = mean + std * eps
         out = self.to_env_action(a).cpu().numpy()
         return out[0] if single else out
+
+    def actor_arrays(self) -> dict[str, np.ndarray]:
+        """The deterministic mean action as plain arrays (:class:`learning.actor.MLPActor`'s format)."""
+        if self.activation not in ACTOR_ACTIVATIONS:
+            raise ValueError(f"a plain-array actor supports {' and '.join(ACTOR_ACTIVATIONS)} activations, "
+                             f"not {self.activation}")
+        linear = [m for m in self.net if isinstance(m, nn.Linear)]
+        arrays = {f"w{i}": m.weight.detach().cpu().numpy().copy() for i, m in enumerate(linear)}
+        arrays.update({f"b{i}": m.bias.detach().cpu().numpy().copy() for i, m in enumerate(linear)})
+        norm = self.obs_normalizer
+        arrays.update(n_layers=np.array(len(linear)), activation=np.array(self.activation),
+                      squash=np.array(self.squash_mean), obs_mean=norm.mean.cpu().numpy().copy(),
+                      obs_var=norm.var.cpu().numpy().copy(), obs_eps=np.array(norm.eps, np.float32),
+                      obs_clip=np.array(norm.clip, np.float32), action_low=self.action_low.cpu().numpy().copy(),
+                      action_high=self.action_high.cpu().numpy().copy())
+        return arrays
+
+    def deterministic_actor(self) -> MLPActor:
+        """A NumPy copy of the mean action (float64 inside): what the expert oracle and the grader's evaluation run."""
+        return MLPActor(self.actor_arrays())
 
     # ---- (de)serialisation -------------------------------------------------------------
     def spec(self) -> dict:

@@ -501,10 +501,16 @@ time.sleep(1)
     sup = importlib.util.module_from_spec(spec_)
     spec_.loader.exec_module(sup)
     oracle = sup.Oracle({"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
-                         "budget": 1})
-    expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+                         "budget": 1, "repo_root": str(ROOT)})
+    from envs.builder import resolve_env_config
+    from learning.expert import load_expert
+
+    agent_expert = load_expert(resolve_env_config("cheetah"), 17, 6).deterministic_actor()   # a student's run's
     obs = np.random.default_rng(1).normal(size=(256, 17)).astype(np.float32) * 3
-    assert np.allclose(oracle.act(obs), expert.act(obs), atol=1e-5)
+    assert np.array_equal(oracle.act(obs), agent_expert.act(obs))            # the same computation: bit for bit
+    assert all(np.array_equal(oracle.act(o), agent_expert.act(o)) for o in obs[:32])   # one row at a time too
+    torch_expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    assert np.allclose(oracle.act(obs), torch_expert.act(obs), atol=1e-4)     # and the torch policy to float32 noise
 
 
 VIEW_PROBE = r"""

@@ -26,42 +26,85 @@ def test_every_performance_check_was_calibrated_with_the_shipped_expert():
         assert spec["low"] < spec["full"]
 
 
-def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch):
-    path = tmp_path / "thresholds.yaml"
-    shutil.copy(THRESHOLDS, path)
-    before = yaml.safe_load(path.read_text())
-    calls = []
-
-    def fake_run(job):  # calibration seed s: reference 1000 + s, stubs 100 + s; grading seeds: 990 and 110
-        spec, seed, eval_seed, reference, _, _ = job
-        calls.append((spec["env"], seed, reference))
+def _fake_runs(calls: list, stub_best: float = 110.0):
+    """Calibration seed s: reference 1000 + s % 10, stubs 100 + s % 10; grading seeds: 990 and ``stub_best``."""
+    def fake_run(job):
+        spec, seed, eval_seed, reference, _, _, path = job
+        calls.append((spec["env"], seed, reference, path))
         if seed == spec["train_seed"]:
             assert eval_seed == spec["eval_seed"]
-            return 990.0 if reference else 110.0
+            return 990.0 if reference else stub_best
+        assert path == "local"
         return 1000.0 + seed % 10 if reference else 100.0 + seed % 10
+    return fake_run
 
-    monkeypatch.setattr(calibrate, "_one", fake_run)
-    assert calibrate.main(["--envs", "hopper", "--thresholds", str(path)]) == 0
+
+def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch):
+    path, readme = tmp_path / "thresholds.yaml", tmp_path / "README.md"
+    shutil.copy(THRESHOLDS, path)
+    readme.write_text(f"intro\n{calibrate.MARGINS_START}\nold\n{calibrate.MARGINS_END}\nrest\n")
+    before = yaml.safe_load(path.read_text())
+    env = before["performance"][0]["env"]
+    calls = []
+    monkeypatch.setattr(calibrate, "_one", _fake_runs(calls))
+    monkeypatch.setattr(calibrate, "expert_reference", lambda env: 1000.0)
+    assert calibrate.main(["--envs", env, "--thresholds", str(path), "--readme", str(readme)]) == 0
     after = yaml.safe_load(path.read_text())
-    assert {env for env, _, _ in calls} == {"hopper"}
-    n_hopper = sum(spec["env"] == "hopper" for spec in before["performance"])
-    assert len(calls) == n_hopper * (1 + 5 + 1 + 3)
+    assert {e for e, *_ in calls} == {env}
+    n = sum(spec["env"] == env for spec in before["performance"])
+    assert len(calls) == n * (2 + 10 + 2 + 5)                   # both paths at the grading seeds, then the seeds
+    assert sorted({p for *_, p in calls}) == ["gradescope", "local"]
     assert [s["name"] for s in after["performance"]] == [s["name"] for s in before["performance"]]
     for old, new in zip(before["performance"], after["performance"], strict=True):
-        if old["env"] != "hopper":
+        if old["env"] != env:
             assert new == old
             continue
-        assert new["full"] == pytest.approx(0.95 * 990.0)          # 0.95 × the worst reference return
-        assert new["low"] == pytest.approx(round(110.0 + 0.15 * (940.5 - 110.0), 1))  # best stub + 15% of the gap
+        gap = 990.0 - 110.0                                      # worst reference − best stub
+        assert new["full"] == pytest.approx(990.0 - 0.25 * gap)  # well below the worst reference
+        assert new["low"] == pytest.approx(110.0 + 0.25 * gap)   # well above the best stub
         cal = new["calibration"]
-        assert cal["reference_at_grading_seeds"] == 990.0 and cal["stub_at_grading_seeds"] == 110.0
-        assert cal["reference_returns"] == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]
-        assert cal["stub_returns"] == [100.0, 101.0, 102.0]
-        assert cal["expert_sha256"] == expert_sha("hopper")
-        assert cal["command"] == "python -m grader calibrate --seeds 5 --stub_seeds 3"
+        assert cal["reference_at_grading_seeds"] == [990.0, 990.0] and cal["stub_at_grading_seeds"] == [110.0, 110.0]
+        assert cal["reference_returns"] == [1000.0 + s for s in range(10)]
+        assert cal["stub_returns"] == [100.0 + s for s in range(5)]
+        assert cal["margin"] == pytest.approx(gap / 1000.0) and cal["expert_return"] == 1000.0
+        assert cal["expert_sha256"] == expert_sha(env)
+        assert cal["command"] == "python -m grader calibrate --seeds 10 --stub_seeds 5"
         assert {k: v for k, v in new.items() if k not in ("low", "full", "calibration")} == \
                {k: v for k, v in old.items() if k not in ("low", "full", "calibration")}
     assert path.read_text().startswith("# Performance checks")   # the header comment is kept
+    assert calibrate.margins_table(after) in readme.read_text() and "old" not in readme.read_text()
+
+
+def test_a_check_without_margin_is_refused_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "thresholds.yaml"
+    shutil.copy(THRESHOLDS, path)
+    text = path.read_text()
+    env = yaml.safe_load(text)["performance"][0]["env"]
+    monkeypatch.setattr(calibrate, "_one", _fake_runs([], stub_best=800.0))   # a stub 190 below the reference
+    monkeypatch.setattr(calibrate, "expert_reference", lambda env: 1000.0)
+    assert calibrate.main(["--envs", env, "--thresholds", str(path), "--readme", str(tmp_path / "none.md")]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "19% of the expert's return apart, less than 25%" in err and "Nothing was written" in err
+    assert path.read_text() == text
+
+
+def test_too_few_seeds_is_one_error_line(tmp_path):
+    r = run_cli("-m", "grader", "calibrate", "--seeds", "5", "--thresholds", str(tmp_path / "t.yaml"), timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == "error: calibrate needs --seeds >= 10 and --stub_seeds >= 5"
+
+
+def test_the_readme_margins_table_is_the_thresholds_files():
+    from grader.calibrate import MARGINS_END, MARGINS_START, README, margins_table
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index(MARGINS_START) + len(MARGINS_START):text.index(MARGINS_END)].strip()
+    assert table == margins_table(load_thresholds()), "run: python -m grader calibrate (it rewrites the table)"
+    for spec in load_thresholds()["performance"]:
+        cal = spec["calibration"]
+        assert len(cal["reference_returns"]) >= 10 and len(cal["stub_returns"]) >= 5
+        assert cal["margin"] >= calibrate.MIN_MARGIN
+        assert max(cal["stub_returns"] + cal["stub_at_grading_seeds"]) < spec["low"] < spec["full"] < \
+            min(cal["reference_returns"] + cal["reference_at_grading_seeds"])
 
 
 def test_unknown_task_is_one_error_line_and_the_file_is_untouched(tmp_path):
@@ -71,6 +114,6 @@ def test_unknown_task_is_one_error_line_and_the_file_is_untouched(tmp_path):
     r = run_cli("-m", "grader", "calibrate", "--envs", "walkr", "--thresholds", str(path), timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [r.stderr.strip()]
-    assert r.stderr.startswith("error: --envs walkr:") and "cheetah, hopper" in r.stderr
+    assert r.stderr.startswith("error: --envs walkr:") and "cheetah" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert path.read_text() == text

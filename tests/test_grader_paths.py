@@ -1,0 +1,128 @@
+"""Fair on every path: the reference and independently written correct styles get full marks through the Gradescope
+package (one thread, --jobs 1), and a submission's scores and feedback are identical locally (--jobs 2) and there.
+
+Performance checks run for real here, so this is the suite's most expensive test: three Gradescope gradings run side
+by side (one thread each) while the local grading of the reference runs.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
+
+from grader.grade import grade  # noqa: E402
+from grader.submissions import write_submission  # noqa: E402
+
+from conftest import run_cli  # noqa: E402
+
+ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
+
+# Two correct submissions written independently of the reference: other RNG call orders, other distributions,
+# float64 inside, other ways to build arrays. Correct code in any reasonable style gets full marks.
+STYLE_BY_HAND = {
+    "compute_loss": """
+        def compute_loss(self, obs, expert_actions):
+            import math
+            import torch
+            o = self.policy.normalize_obs(obs)
+            a = self.policy.normalize_action(expert_actions)
+            pi = self.policy.dist(o)
+            mu, std = pi.mean, pi.stddev                       # (B, act_dim) each
+            nll = 0.5 * ((a - mu) / std) ** 2 + torch.log(std) + 0.5 * math.log(2 * math.pi)
+            return nll.sum(dim=1).mean()
+    """,
+    "select_action": """
+        def select_action(self, obs, beta):
+            learner = self.learner_action(obs)                 # drawn first, every step
+            expert = self.expert_action(obs)
+            use_expert = self.rng.uniform(0.0, 1.0) < beta
+            return (expert if use_expert else learner), expert
+    """,
+    "aggregate": """
+        def aggregate(self, dataset, visited_obs, expert_labels):
+            obs = np.concatenate([dataset.obs, np.asarray(visited_obs, np.float32)], axis=0)
+            act = np.concatenate([dataset.actions, np.asarray(expert_labels, np.float32)], axis=0)
+            return Dataset(obs, act)
+    """,
+    "noisy_expert_step": """
+        def noisy_expert_step(self, obs):
+            clean = self.expert_action(obs)
+            half_range = (self.action_high - self.action_low) / 2.0
+            eps = self.rng.standard_normal(self.act_dim) * (self.cfg.noise_std * half_range)
+            executed = np.minimum(np.maximum(clean + eps, self.action_low), self.action_high)
+            return executed.astype(np.float32), clean.copy()
+    """,
+}
+STYLE_FLOAT64 = {
+    "compute_loss": """
+        def compute_loss(self, obs, expert_actions):
+            import torch
+            from torch.distributions import MultivariateNormal
+            o = self.policy.normalize_obs(obs)
+            a = self.policy.normalize_action(expert_actions).double()
+            pi = self.policy.dist(o)
+            cov = torch.diag_embed(pi.stddev.double() ** 2)
+            return -MultivariateNormal(pi.mean.double(), covariance_matrix=cov).log_prob(a).mean().float()
+    """,
+    "select_action": """
+        def select_action(self, obs, beta):
+            label = np.array(self.expert_action(obs), dtype=np.float64)
+            if self.rng.choice(2, p=[1.0 - beta, beta]) == 1:
+                return label.copy(), label
+            return np.array(self.learner_action(obs), dtype=np.float64), label
+    """,
+    "aggregate": """
+        def aggregate(self, dataset, visited_obs, expert_labels):
+            rows_o = list(dataset.obs) + list(visited_obs)
+            rows_a = list(dataset.actions) + list(expert_labels)
+            return Dataset(np.stack(rows_o), np.stack(rows_a))
+    """,
+    "noisy_expert_step": """
+        def noisy_expert_step(self, obs):
+            clean = np.asarray(self.expert_action(obs), dtype=np.float64)
+            sigma = self.cfg.noise_std * 0.5 * (self.action_high.astype(np.float64) - self.action_low)
+            noisy = clean + self.rng.normal(loc=0.0, scale=sigma)
+            return np.clip(noisy, self.action_low, self.action_high), clean
+    """,
+}
+
+
+def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None) -> dict:
+    """setup.sh + run_autograder on a simulated /autograder layout; the results.json it writes."""
+    ag = tmp_path / name / "autograder"
+    with zipfile.ZipFile(tmp_path / "ag.zip") as z:
+        z.extractall(ag / "source")
+    for f in ("setup.sh", "run_autograder"):
+        (ag / "source" / f).rename(ag / f)
+    write_submission(ag / "submission", {k: textwrap.dedent(v) for k, v in (methods or {}).items()})
+    env = dict(os.environ, AUTOGRADER_ROOT=str(ag), AUTOGRADER_VENV=sys.prefix)
+    for step in ("setup.sh", "run_autograder"):
+        p = subprocess.run(["bash", str(ag / step)], env=env, capture_output=True, text=True, timeout=1800)
+        assert p.returncode == 0, f"{name} {step}: {p.stdout}{p.stderr}"
+    return json.loads((ag / "results" / "results.json").read_text())
+
+
+def failing(data: dict) -> list:
+    return [(t["name"], t["score"], t["output"]) for t in data["tests"] if t["score"] < t["max_score"] - 1e-9]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="Gradescope runs the autograder as root")
+def test_reference_and_other_correct_styles_get_full_marks_on_every_path(tmp_path):
+    assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip")).returncode == 0
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(gradescope_grade, tmp_path, name, methods) for name, methods in
+                   (("reference", None), ("by_hand", STYLE_BY_HAND), ("float64", STYLE_FLOAT64))}
+        results = {name: f.result() for name, f in futures.items()}
+    for name, data in results.items():
+        assert failing(data) == [], name
+        assert data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"])) == pytest.approx(75)
+    local = grade(write_submission(tmp_path / "local_ref"), include_hidden=True, include_performance=True, jobs=2)
+    gs = [(t["name"], t["score"], t["output"]) for t in results["reference"]["tests"]]
+    assert [(t.name, round(t.score, 3), t.output) for t in local.tests] == gs   # same scores, same returns, any path

@@ -1,0 +1,114 @@
+"""The grader runs exactly the student's TODO methods on the framework's classes, with the data the check grants.
+
+A submitted file replaces a whole class, so code outside its TODO blocks (train, fit, room, __init__, ...) could
+train on data no check allows. The child splices the student's TODO methods (and helpers the student adds) onto the
+framework's classes, and a training check's workspace holds only the demo rows its config grants.
+"""
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
+
+from grader.submissions import replace_method, write_submission  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "grader"))
+import child as grader_child  # noqa: E402  (grader/child.py: the child-side harness)
+
+
+def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_framework():
+    from learning.dagger_agent import DAggerAgent, DAggerConfig
+    from learning.imitation import ImitationAgent
+
+    class Base(DAggerAgent.__mro__[1]):          # the student's class derives from the framework's BCAgent
+        pass
+
+    class Student(Base):
+        config_class = dict                                     # not the framework's: restored
+        todo_methods = ()
+
+        def train(self):                                        # non-TODO framework method: restored
+            raise AssertionError("the student's train() must not run")
+
+        def room(self, wanted):                                 # the sample budget: restored
+            return wanted
+
+        def __init__(self, *a, **k):                            # restored too
+            raise AssertionError("the student's __init__ must not run")
+
+        def helper(self):                                       # a helper the student adds: kept
+            return "helper"
+
+        def select_action(self, obs, beta):                     # the TODO: the student's, super() works
+            return self.helper(), super().fit is not None
+
+        def aggregate(self, dataset, obs, labels):
+            return "student aggregate"
+
+    cls = grader_child.splice(DAggerAgent, Student, ("select_action", "aggregate"))
+    assert cls.train is DAggerAgent.train and cls.room is ImitationAgent.room and cls.__init__ is ImitationAgent.__init__
+    assert cls.config_class is DAggerConfig and cls.todo_methods == DAggerAgent.todo_methods
+    assert cls.beta is DAggerAgent.beta and cls.compute_loss is DAggerAgent.__mro__[1].compute_loss
+    agent = object.__new__(cls)
+    assert agent.select_action(None, 0.5) == ("helper", True)
+    assert agent.aggregate(None, None, None) == "student aggregate"
+    assert issubclass(cls, Student) and issubclass(cls, DAggerAgent.__mro__[1])
+
+
+def test_a_submission_cannot_train_outside_its_todos_or_on_demos_it_was_not_granted(tmp_path):
+    """A real training check (sandbox, oracle): the student's train() is never run, and the workspace holds exactly
+    the granted demo episode (the red team's stub TODOs + a train() fitting all 25 demos earned 20 points)."""
+    from grader.checks import GradingContext, train_in_child
+    from grader.grade import find_student_files
+    from grader.sandbox import make_scratch, remove_scratch, sandbox_policy
+    from learning.agents import todo_manifest
+
+    sub = write_submission(tmp_path / "sub", reference=True, include_configs=False)
+    f = sub / "learning" / "dagger_agent.py"
+    src = f.read_text()
+    src = replace_method(src, "DAggerAgent", "train", textwrap.dedent("""
+        def train(self):
+            self.dataset = self.demo_dataset(25)      # every demo, no budget: must never run
+            raise SystemExit(7)
+    """))
+    src = replace_method(src, "DAggerAgent", "select_action", textwrap.dedent("""
+        def select_action(self, obs, beta):
+            import os
+            if self.demos.num_episodes != 1 or len(self.demos.dataset(1)) != 1000:
+                os._exit(3)                            # the workspace holds more than the granted episode
+            label = self.expert_action(obs)
+            return (label if self.rng.random() < beta else self.learner_action(obs)), label
+    """))
+    f.write_text(src)
+    manifest = todo_manifest()
+    files = find_student_files(sub, [m.file_name for m in manifest.values()])
+    spec = {"agent": "dagger", "env": "cheetah", "config": {
+        "demo_episodes": 1, "epochs": 1, "rounds": 2, "samples_per_round": 100, "epochs_per_round": 1,
+        "max_samples": 1200, "eval_episodes": 1, "final_eval_episodes": 1}}
+    scratch, private = make_scratch()
+    try:
+        ctx = GradingContext(sandbox_policy(1), scratch, private, files, manifest, present={n: True for n in files})
+        model, why = train_in_child(ctx, spec, seed=3)
+        assert model is not None, why
+        import torch
+
+        meta = torch.load(model, weights_only=True)["meta"]
+        assert meta["samples"] == 1200 and meta["iteration"] == 3     # the framework's loop: 1000 demo rows + 2 × 100
+    finally:
+        remove_scratch(scratch)
+
+
+def test_granted_demos_hold_exactly_the_first_episodes(tmp_path):
+    from grader.checks import demo_rows, granted_demos
+    from learning.demos import load_demos
+
+    assert granted_demos("cheetah", 0, tmp_path) == []
+    (path, rel), = granted_demos("hopper", 2, tmp_path)
+    assert rel == "data/demos/hopper.npz"
+    demos, full = load_demos(path), load_demos(ROOT / "data" / "demos" / "hopper.npz")
+    assert demos.num_episodes == 2 and len(demos.dataset(2)) == demo_rows("hopper", 2)
+    assert np.array_equal(demos.dataset(2).obs, full.dataset(2).obs)
