@@ -109,12 +109,12 @@ def job_bc_loss(job, out):
         loss = a.compute_loss(o, x)
         if not isinstance(loss, torch.Tensor):
             raise TypeError(f"compute_loss returned {type(loss).__name__}, not a torch.Tensor")
-        if loss.numel() != 1:
-            raise TypeError(f"compute_loss returned a tensor of shape {tuple(loss.shape)}, not a scalar")
-        losses.append(float(loss.detach().reshape(()).item()))
+        if loss.dim() != 0:       # fit() refuses anything else
+            raise TypeError(f"compute_loss returned a tensor of shape {tuple(loss.shape)}, not a scalar (shape ())")
+        losses.append(float(loss.detach().item()))
         graphs.append(bool(loss.requires_grad))
         if loss.requires_grad:
-            loss.reshape(()).backward()
+            loss.backward()
         grads.append(np.concatenate([np.zeros(p.numel(), np.float64) if p.grad is None
                                      else p.grad.detach().double().reshape(-1).numpy()
                                      for _, p in a.policy.named_parameters()]))
