@@ -7,6 +7,7 @@ A check returns :class:`CheckResult` items (one per scored part) so that one bug
 from __future__ import annotations
 
 import io
+import math
 import os
 import sys
 import threading
@@ -160,6 +161,14 @@ def _bounds(act_dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     return (center - half).astype(np.float32), (center + half).astype(np.float32)
 
 
+def _far_bounds(act_dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Asymmetric bounds far from ±1 (|centre| in [1.5, 3], half-range in [0.3, 1.4]): an action in env units and
+    the same action in normalized units differ by at least 0.8 in every dimension, so a unit mistake shows."""
+    center = rng.choice([-1.0, 1.0], act_dim) * rng.uniform(1.5, 3.0, act_dim)
+    half = rng.uniform(0.3, 1.4, act_dim)
+    return (center - half).astype(np.float32), (center + half).astype(np.float32)
+
+
 def _sample_obs(p: GaussianMLPPolicy, n: int, rng: np.random.Generator) -> np.ndarray:
     mean = p.obs_normalizer.mean.numpy()
     std = np.sqrt(p.obs_normalizer.var.numpy())
@@ -173,7 +182,7 @@ def _tag(v: Variant) -> str:
 def part_names(key: str, v: Variant) -> list[str]:
     """The scored parts of unit check ``key`` on variant ``v`` (names are the gradebook's columns)."""
     tag = _tag(v)
-    return {"bc_loss": [f"BC loss ({tag}, batch {v.batch})"],
+    return {"bc_loss": [f"BC loss: gradients ({tag}, batch {v.batch})", f"BC loss: value ({tag}, batch {v.batch})"],
             "dagger_select": [f"DAgger label ({tag})", f"DAgger executed action ({tag})"],
             "dagger_aggregate": [f"DAgger aggregation ({tag})"],
             "dart_step": [f"Noise injection: clean label ({tag})",
@@ -181,37 +190,100 @@ def part_names(key: str, v: Variant) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------- BC loss
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _bc_sizes(v: Variant) -> list[int]:
+    """Batch sizes of the consecutive compute_loss calls (as fit() makes them: several batches, one agent)."""
+    return [v.batch, max(2, v.batch // 2 + 1), v.batch]
+
+
 def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    name, = part_names("bc_loss", v)
+    """Gradients (what training uses) and value of compute_loss over several calls on one agent."""
+    grad_name, value_name = part_names("bc_loss", v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
     pol = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
-    obs = _sample_obs(pol, v.batch, rng)
-    act = rng.uniform(low, high, (v.batch, act_dim)).astype(np.float32)
-    out, why = _unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act}, {"policy": pol})
+    sizes = _bc_sizes(v)
+    obs = _sample_obs(pol, sum(sizes), rng)
+    act = rng.uniform(low, high, (sum(sizes), act_dim)).astype(np.float32)
+    out, why = _unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)},
+                     {"policy": pol})
     if out is None:
-        return [CheckResult(name, 0, 1, why)]
-    ref, ref_grads = _reference_bc(pol, obs, act)
-    loss = float(out["loss"])
-    if not np.isfinite(loss):
-        return [CheckResult(name, 0, 1, f"loss is {loss}")]
-    if abs(loss - ref) > 1e-4 * max(1.0, abs(ref)):
-        return [CheckResult(name, 0, 1, f"loss {loss:.5f} differs from the mean negative log-likelihood {ref:.5f}"
-                            + _bc_diagnosis(pol, obs, act, loss))]
-    if not bool(out["has_graph"]):
-        return [CheckResult(name, 0, 1, "the loss has the right value but carries no gradient (detached/no graph)")]
-    grads = out["grads"]
-    if grads.shape != ref_grads.shape or not np.allclose(grads, ref_grads, rtol=1e-3, atol=1e-5):
-        return [CheckResult(name, 0, 1, "the loss has the right value but its gradients differ from the reference "
-                                        "(part of the computation is detached or uses other tensors)")]
-    return [CheckResult(name, 1, 1, f"loss {loss:.5f} matches the reference and gradients flow")]
+        return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
+    k = len(sizes)
+    losses = np.asarray(out["loss"], np.float64).reshape(k)
+    has_graph = np.asarray(out["has_graph"]).reshape(k).astype(bool)
+    grads = np.asarray(out["grads"], np.float64).reshape(k, -1)
+    cuts = np.cumsum([0, *sizes])
+    batches = [(obs[a:b], act[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    refs = [_reference_bc(pol, o, a) for o, a in batches]
+    if grads.shape[1] != refs[0][1].size:
+        raise ValueError("gradient vector of the wrong size")
+    if not np.any(losses) and not np.any(grads):
+        why = "compute_loss returns the placeholder zero loss: fill in the TODO block"
+        return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
+    return [_bc_gradient_part(grad_name, pol, batches, refs, losses, has_graph, grads),
+            _bc_value_part(value_name, pol, batches, refs, losses, grads)]
+
+
+def _close_value(x: float, ref: float) -> bool:
+    return abs(x - ref) <= 1e-4 * max(1.0, abs(ref))
+
+
+def _close_grads(g: np.ndarray, ref: np.ndarray) -> bool:
+    return g.shape == ref.shape and bool(np.allclose(g, ref, rtol=1e-3, atol=1e-5))
+
+
+def _bc_gradient_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.ndarray, np.ndarray]],
+                      refs: list[tuple[float, np.ndarray]], losses: np.ndarray, has_graph: np.ndarray,
+                      grads: np.ndarray) -> CheckResult:
+    """Full points iff the gradients w.r.t. every policy parameter equal the reference's at every call."""
+    if not has_graph.all():
+        return CheckResult(name, 0, 1, "the loss carries no gradient (it is detached, or built from plain numbers): "
+                                       "training cannot learn from it; build it from self.policy.dist(...)")
+    if not np.all(np.isfinite(grads)):
+        return CheckResult(name, 0, 1, "the gradients contain NaN or infinite values")
+    for i, ((o, a), (ref, ref_g)) in enumerate(zip(batches, refs, strict=True)):
+        if not _close_grads(grads[i], ref_g):
+            why = _bc_diagnosis(pol, o, a, float(losses[i]), grads[i], ref, ref_g)
+            later = (f" (call {i + 1} of {len(batches)}; the earlier calls were right: compute_loss must keep no "
+                     "state between calls)" if i and not why else "")
+            return CheckResult(name, 0, 1, "the gradients of the loss differ from the reference's"
+                               + (f": {why}" if why else "") + later)
+    offset = "" if all(_close_value(float(x), r) for x, (r, _) in zip(losses, refs, strict=True)) else (
+        " (the value differs from the reference by a constant, which training does not see: see the value part)")
+    return CheckResult(name, 1, 1, f"the gradients w.r.t. every policy parameter equal the reference's on "
+                                   f"{len(batches)} consecutive batches{offset}")
+
+
+def _bc_value_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.ndarray, np.ndarray]],
+                   refs: list[tuple[float, np.ndarray]], losses: np.ndarray, grads: np.ndarray) -> CheckResult:
+    """Full points iff the value is the mean negative log-likelihood at every call."""
+    if not np.all(np.isfinite(losses)):
+        return CheckResult(name, 0, 1, f"the loss is {losses[~np.isfinite(losses)][0]}")
+    for i, ((o, a), (ref, ref_g)) in enumerate(zip(batches, refs, strict=True)):
+        loss = float(losses[i])
+        if not _close_value(loss, ref):
+            why = _bc_diagnosis(pol, o, a, loss, grads[i], ref, ref_g)
+            later = (f" (call {i + 1} of {len(batches)}; the earlier calls were right: compute_loss must keep no "
+                     "state between calls)" if i and not why else "")
+            return CheckResult(name, 0, 1, f"loss {loss:.5f} differs from the mean negative log-likelihood {ref:.5f}"
+                               + (f": {why}" if why else "") + later)
+    return CheckResult(name, 1, 1, f"the loss equals the mean negative log-likelihood on {len(batches)} consecutive "
+                                   f"batches ({float(losses[0]):.5f}, ...)")
 
 
 def _reference_bc(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray) -> tuple[float, np.ndarray]:
-    pol.zero_grad(set_to_none=True)
+    """The reference loss and its gradient (all parameters, concatenated in named_parameters order)."""
     o, a = torch.as_tensor(obs), torch.as_tensor(act)
-    loss = -pol.dist(pol.normalize_obs(o)).log_prob(pol.normalize_action(a)).mean()
+    return _value_and_grads(pol, lambda: -pol.dist(pol.normalize_obs(o)).log_prob(pol.normalize_action(a)).mean())
+
+
+def _value_and_grads(pol: GaussianMLPPolicy, loss_fn: Callable[[], torch.Tensor]) -> tuple[float, np.ndarray]:
+    pol.zero_grad(set_to_none=True)
+    loss = loss_fn()
     loss.backward()
     grads = np.concatenate([p.grad.double().reshape(-1).numpy() if p.grad is not None else np.zeros(p.numel())
                             for _, p in pol.named_parameters()])
@@ -219,169 +291,423 @@ def _reference_bc(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray) -> t
     return float(loss.detach()), grads
 
 
-def _bc_diagnosis(pol, obs, act, loss) -> str:
+def _bc_candidates(pol: GaussianMLPPolicy, o: torch.Tensor, a: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
+    """Realistic wrong losses, each named by its mistake."""
+    def on() -> torch.Tensor:
+        return pol.normalize_obs(o)
+
+    def an() -> torch.Tensor:
+        return pol.normalize_action(a)
+
+    return {
+        "the sign is flipped (maximise the log-likelihood = minimise its negative)":
+            lambda: pol.dist(on()).log_prob(an()).mean(),
+        "observations are not normalized (use self.policy.normalize_obs)":
+            lambda: -pol.dist(o).log_prob(an()).mean(),
+        "observations are normalized twice (self.policy.normalize_obs once; self.policy.dist takes normalized "
+        "observations and does not normalize them again)":
+            lambda: -pol.dist(pol.normalize_obs(on())).log_prob(an()).mean(),
+        "actions are not normalized (use self.policy.normalize_action)":
+            lambda: -pol.dist(on()).log_prob(a).mean(),
+        "actions are normalized twice (self.policy.normalize_action once)":
+            lambda: -pol.dist(on()).log_prob(pol.normalize_action(an())).mean(),
+        "neither observations nor actions are normalized": lambda: -pol.dist(o).log_prob(a).mean(),
+        "it sums over the batch instead of averaging (take the mean over the batch)":
+            lambda: -pol.dist(on()).log_prob(an()).sum(),
+        "it averages over action dimensions too (log_prob already sums them; take the mean over the batch only)":
+            lambda: -pol.dist(on()).base_dist.log_prob(an()).mean(),
+        "it is a mean-squared error, not the negative log-likelihood":
+            lambda: ((pol.dist(on()).mean - an()) ** 2).mean(),
+        "it is a squared error (summed over action dimensions), not the negative log-likelihood":
+            lambda: ((pol.dist(on()).mean - an()) ** 2).sum(-1).mean(),
+    }
+
+
+def _constant_name(c: float, act_dim: int, low: np.ndarray, high: np.ndarray) -> str:
+    """Name the constant ``c`` = student loss − reference loss (gradients equal)."""
+    half_log_2pi = act_dim * HALF_LOG_2PI
+    jacobian = float(np.sum(np.log((high.astype(np.float64) - low) / 2.0)))
+    named = {-half_log_2pi: "it leaves out the constant ½·log 2π of each action dimension",
+             half_log_2pi: "it adds the constant ½·log 2π of each action dimension twice",
+             jacobian: "it is the likelihood of the actions in env units (it differs by Σ log((high − low)/2)); "
+                       "use the normalized actions",
+             jacobian - half_log_2pi: "it is the likelihood of the actions in env units and leaves out ½·log 2π per "
+                                      "action dimension"}
+    for value, why in named.items():
+        if abs(c - value) <= 1e-3 * max(1.0, abs(value)):
+            return why
+    return f"it differs from the reference by the constant {c:+.5f}"
+
+
+def _bc_diagnosis(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray, loss: float, grads: np.ndarray,
+                  ref: float, ref_grads: np.ndarray) -> str:
+    """What is wrong with a loss of value ``loss`` and gradient ``grads`` ("" if not recognised)."""
+    if _close_grads(grads, ref_grads) and not _close_value(loss, ref):
+        why = _constant_name(loss - ref, pol.act_dim, pol.action_low.numpy(), pol.action_high.numpy())
+        return (f"{why} — its gradients equal the reference's, so training is unaffected (the gradient points are "
+                "kept)")
     o, a = torch.as_tensor(obs), torch.as_tensor(act)
-    with torch.no_grad():
-        on, an = pol.normalize_obs(o), pol.normalize_action(a)
-        cands = {
-            "the sign is flipped (maximise the log-likelihood = minimise its negative)":
-                pol.dist(on).log_prob(an).mean(),
-            "observations are not normalized (use self.policy.normalize_obs)": -pol.dist(o).log_prob(an).mean(),
-            "actions are not normalized (use self.policy.normalize_action)": -pol.dist(on).log_prob(a).mean(),
-            "neither observations nor actions are normalized": -pol.dist(o).log_prob(a).mean(),
-            "it sums over the batch instead of averaging": -pol.dist(on).log_prob(an).sum(),
-            "it averages over action dimensions too (log_prob already sums them; take the mean over the batch only)":
-                -pol.dist(on).base_dist.log_prob(an).mean(),
-            "it is a mean-squared error, not the negative log-likelihood": ((pol.dist(on).mean - an) ** 2).mean(),
-        }
-    for why, val in cands.items():
-        if abs(float(val) - loss) <= 1e-4 * max(1.0, abs(float(val))):
-            return f": {why}"
+    cands = {why: _value_and_grads(pol, fn) for why, fn in _bc_candidates(pol, o, a).items()}
+    for why, (val, _) in cands.items():
+        if _close_value(loss, val):
+            return why
+    for why, (_, g) in cands.items():
+        if _close_grads(grads, g):
+            return why
+    dead = []
+    pos = 0
+    for pname, p in pol.named_parameters():
+        seg = slice(pos, pos + p.numel())
+        pos += p.numel()
+        if not np.any(grads[seg]) and np.any(ref_grads[seg]):
+            dead.append(pname)
+    if dead and np.any(grads):
+        return (f"no gradient reaches {', '.join(dead)}: part of the computation is detached "
+                "(e.g. .detach(), .item(), numpy, or a new tensor from its values)")
+    if not np.any(grads):
+        return "no gradient reaches the policy: the loss is cut from the policy's graph"
+    scale = float(grads @ ref_grads / max(ref_grads @ ref_grads, 1e-30))
+    if _close_grads(grads, scale * ref_grads):
+        return f"it is the reference loss times {scale:.4g} (a sum where a mean is due, or an extra factor)"
     return ""
 
 
 # ----------------------------------------------------------------------------------------------- DAgger
+DAGGER_BETAS = (1.0, 0.0, 0.35)
+DAGGER_REPEATS = 8          # calls per state and β: 8 × batch calls per β on one agent, as a rollout makes them
+
+
+def _to_normalized(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Env-unit actions (..., act_dim) → normalized units [-1, 1] (no clipping)."""
+    return 2.0 * (x - low) / (high - low) - 1.0
+
+
 def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """select_action over DAGGER_REPEATS × batch calls per β on one agent; bounds far from ±1 so units show."""
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
-    low, high = -np.ones(act_dim, np.float32), np.ones(act_dim, np.float32)
+    low, high = _far_bounds(act_dim, rng)
     learner = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=0.2)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.8)
     obs = _sample_obs(learner, v.batch, rng)
-    betas = [1.0, 0.0, 0.35]
-    repeats = 5
     out, why = _unit(ctx, "dagger", "dagger_select", v, {"obs": obs}, {"policy": learner, "expert": expert},
-                     betas=betas, repeats=repeats)
+                     betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
     label_name, exec_name = part_names("dagger_select", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
-    expert_a = expert.act(obs).astype(np.float64)                       # (N, act_dim)
-    with torch.no_grad():
-        mean = learner.to_env_action(learner.mean_action(torch.as_tensor(obs))).numpy().astype(np.float64)
-        std_n = torch.exp(learner.log_std).numpy().astype(np.float64)   # normalized units; bounds are ±1
-    if all(not np.any(out[k]) for k in out):
+    shape = (len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim)
+    exe = np.asarray(out["exec"], np.float64).reshape(shape)
+    lab = np.asarray(out["label"], np.float64).reshape(shape)
+    if not np.any(exe) and not np.any(lab):
         why = "select_action returns the placeholder zeros: fill in the TODO block"
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
-    if any(not np.all(np.isfinite(out[k])) for k in out):
+    if not (np.all(np.isfinite(exe)) and np.all(np.isfinite(lab))):
         why = "select_action returned NaN or infinite values"
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
-    results = []
-    label_ok = all(np.allclose(out[f"label_{j}"], expert_a[:, None, :], atol=1e-4) for j in range(len(betas)))
-    if label_ok:
-        results.append(CheckResult(label_name, 1, 1, "labels are the expert's actions for every β"))
+    with torch.no_grad():
+        o = torch.as_tensor(obs)
+        expert_n = expert.mean_action(o).double().numpy()                  # (N, act_dim), normalized units
+        mean_n = learner.mean_action(o).double().numpy()                    # (N, act_dim), normalized units
+        std_n = torch.exp(learner.log_std).double().numpy()                # (act_dim,), normalized units
+    expert_a = expert.act(obs).astype(np.float64)                          # (N, act_dim), env units
+    ref = _DaggerRef(expert_a, expert_n, mean_n, std_n, low.astype(np.float64), high.astype(np.float64))
+    return [_dagger_label_part(label_name, lab, exe, ref), _dagger_exec_part(exec_name, exe, ref)]
+
+
+@dataclass
+class _DaggerRef:
+    expert: np.ndarray      # (N, act_dim) the expert's deterministic action, env units
+    expert_n: np.ndarray    # (N, act_dim) the same in normalized units
+    mean_n: np.ndarray      # (N, act_dim) the learner's mean, normalized units
+    std_n: np.ndarray       # (act_dim,) the learner's std, normalized units
+    low: np.ndarray
+    high: np.ndarray
+
+
+def _dagger_label_part(name: str, lab: np.ndarray, exe: np.ndarray, ref: _DaggerRef) -> CheckResult:
+    """lab, exe: (n_betas, N, R, act_dim). The label must be the expert's env-unit action at every call."""
+    want = ref.expert[None, :, None, :]
+    if np.allclose(lab, want, atol=1e-4):
+        return CheckResult(name, 1, 1, f"labels are the expert's actions at every call, for every β "
+                                       f"({lab.shape[1] * lab.shape[2]} calls each)")
+    if np.allclose(lab, ref.expert_n[None, :, None, :], atol=1e-4):
+        hint = ("the label is in normalized units ([-1, 1]): store the expert's action in env units, as "
+                "self.expert_action(obs) returns it")
+    elif np.allclose(lab[1], exe[1], atol=1e-6):
+        hint = "with β = 0 the label equals the executed (learner) action: label every state with the expert's action"
+    elif not np.allclose(lab, lab[:, :, :1, :], atol=1e-6):
+        hint = ("the label changes between calls for the same state: it must be the expert's deterministic action "
+                "(self.expert_action(obs)), whoever acts")
+    elif np.allclose(lab[0], want[0], atol=1e-4):
+        hint = ("the label is the expert's action only when the expert acts: label every state with "
+                "self.expert_action(obs)")
     else:
-        hint = ""
-        if np.allclose(out["label_1"], out["exec_1"], atol=1e-6):
-            hint = ": with β = 0 the label equals the executed (learner) action — label with the expert instead"
-        elif not np.allclose(out["label_0"], expert_a[:, None, :], atol=1e-4):
-            hint = ": even with β = 1 the label is not the expert's deterministic action (self.expert_action(obs))"
-        results.append(CheckResult(label_name, 0, 1, "labels differ from the expert's actions" + hint))
+        hint = "they are not the expert's deterministic action (self.expert_action(obs))"
+    return CheckResult(name, 0, 1, "labels differ from the expert's actions: " + hint)
+
+
+def _is_expert(e: np.ndarray, ref: _DaggerRef) -> np.ndarray:
+    """(N, R, act_dim) executed actions → (N, R) True where the expert's action was executed."""
+    return np.all(np.isclose(e, ref.expert[:, None, :], atol=1e-5, rtol=0), axis=-1)
+
+
+def _dagger_exec_part(name: str, exe: np.ndarray, ref: _DaggerRef) -> CheckResult:
+    """β = 1 → the expert; β = 0 → fresh learner samples; β = 0.35 → the expert at ≈35% of the calls."""
+    e1, e0, e35 = exe
+    f1, f0, f35 = (float(_is_expert(e, ref).mean()) for e in exe)
+    if f1 < 0.02 and f0 > 0.98:
+        return CheckResult(name, 0, 1, "the coin is inverted: the expert acts with probability 1 − β (β = 1 → never, "
+                                       "β = 0 → always); execute the expert's action when u < β")
     problems = []
-    e1, e0, e35 = out["exec_0"], out["exec_1"], out["exec_2"]
-    if not np.allclose(e1, expert_a[:, None, :], atol=1e-4):
-        problems.append("with β = 1 the executed action is not always the expert's")
-    is_expert0 = np.all(np.isclose(e0, expert_a[:, None, :], atol=1e-5), axis=-1)
-    if is_expert0.mean() > 0.02:
-        problems.append("with β = 0 the expert's action was executed")
+    if f1 < 1.0:
+        if np.allclose(e1, ref.expert_n[:, None, :], atol=1e-4):
+            problems.append("with β = 1 the executed action is the expert's in normalized units ([-1, 1]): execute it "
+                            "in env units, as self.expert_action(obs) returns it")
+        else:
+            problems.append(f"with β = 1 the executed action is the expert's at only {100 * f1:.0f}% of the calls")
+    if f0 > 0.02:
+        problems.append(f"with β = 0 the expert's action was executed at {100 * f0:.0f}% of the calls")
     else:
-        inside = np.abs(e0) < 0.999
-        z = ((e0 - mean[:, None, :]) / std_n)[inside]
-        if z.size < 50 or abs(z.mean()) > 0.2 or not 0.8 < z.std() < 1.2:
-            if z.size and z.std() < 0.05:
-                problems.append("with β = 0 the executed action is the learner's mean, not a sample from π "
-                                "(use self.learner_action(obs))")
-            elif z.size and np.allclose(e0[:, 0], e0[:, 1]):
-                problems.append("with β = 0 the same learner sample is executed at every call (draw with self.rng)")
-            else:
-                problems.append(f"with β = 0 the executed actions are not samples from the learner's Gaussian "
-                                f"(standardized mean {z.mean():.2f}, std {z.std():.2f}; expected 0 and 1)")
-    frac = np.all(np.isclose(e35, expert_a[:, None, :], atol=1e-5), axis=-1).mean()
-    if abs(frac - 0.35) > 0.12:
-        problems.append(f"with β = 0.35 the expert's action was executed in {100 * frac:.0f}% of steps (expected ≈35%)")
+        problems += _learner_sample_problems(e0, ref)
+    if not problems:
+        problems += _coin_problems(_is_expert(e35, ref), 0.35)
     if problems:
-        results.append(CheckResult(exec_name, 0, 1, "; ".join(problems)))
-    else:
-        results.append(CheckResult(exec_name, 1, 1, f"expert executed with probability β (β=0.35 → {100 * frac:.0f}%), "
-                                                    "learner samples otherwise"))
-    return results
+        return CheckResult(name, 0, 1, "; ".join(problems))
+    return CheckResult(name, 1, 1, f"expert executed with probability β, drawn fresh at each call (β = 0.35 → "
+                                   f"{100 * f35:.0f}% of {e35.shape[0] * e35.shape[1]} calls), fresh learner samples "
+                                   "otherwise")
+
+
+def _learner_sample_problems(e0: np.ndarray, ref: _DaggerRef) -> list[str]:
+    """e0 (N, R, act_dim): actions executed at β = 0 must be fresh samples of the learner's Gaussian (env units)."""
+    en = _to_normalized(e0, ref.low, ref.high)
+    inside = np.abs(en) < 0.999                          # samples clipped at a bound are left out
+    z = (en - ref.mean_n[:, None, :]) / ref.std_n
+    zi = z[inside]
+    if zi.size >= 50 and abs(zi.mean()) < 0.2 and 0.8 < zi.std() < 1.2:
+        if e0.shape[1] > 1 and np.allclose(e0[:, 0], e0[:, 1]):
+            return ["with β = 0 the same learner sample is executed at every call for a given state (draw with "
+                    "self.rng, e.g. self.learner_action(obs))"]
+        shared = _shared_draw(z, inside)
+        return [f"with β = 0 the learner's sample {shared}"] if shared else []
+    zn = (e0 - ref.mean_n[:, None, :]) / ref.std_n      # the sample left in normalized units?
+    if np.all(np.abs(e0) <= 1.0 + 1e-6) and abs(zn.mean()) < 0.2 and 0.8 < zn.std() < 1.2:
+        return ["with β = 0 the executed learner action is in normalized units ([-1, 1]): execute it in env units "
+                "(self.learner_action(obs))"]
+    if zi.size and zi.std() < 0.05:
+        return ["with β = 0 the executed action is the learner's mean, not a sample from π (use "
+                "self.learner_action(obs))"]
+    if e0.shape[1] > 1 and np.allclose(e0[:, 0], e0[:, 1]):
+        return ["with β = 0 the same learner sample is executed at every call for a given state (draw with self.rng)"]
+    return [f"with β = 0 the executed actions are not samples from the learner's Gaussian (standardized mean "
+            f"{zi.mean() if zi.size else float('nan'):.2f}, std {zi.std() if zi.size else float('nan'):.2f}; "
+            "expected 0 and 1)"]
+
+
+def _coin_problems(is_expert: np.ndarray, beta: float) -> list[str]:
+    """is_expert (N, R): who acted at each call for one β; the coin must be fresh and fair at every call."""
+    frac = float(is_expert.mean())
+    n = is_expert.size
+    tol = max(0.08, 5.0 * math.sqrt(beta * (1 - beta) / n))
+    if frac in (0.0, 1.0):
+        who = "expert" if frac else "learner"
+        return [f"with β = {beta} the {who} acted at every one of {n} calls: draw the coin fresh at each call "
+                "(u = self.rng.random(); the expert acts if u < β)"]
+    if abs(frac - (1 - beta)) < tol <= abs(frac - beta):
+        return [f"with β = {beta} the expert acted at {100 * frac:.0f}% of the calls ≈ 1 − β: the expert must act "
+                "when u < β, not u > β"]
+    if abs(frac - beta) > tol:
+        return [f"with β = {beta} the expert acted at {100 * frac:.0f}% of the calls (expected ≈{100 * beta:.0f}%)"]
+    per_state = float(np.all(is_expert == is_expert[:, :1], axis=1).mean())
+    chance = beta ** is_expert.shape[1] + (1 - beta) ** is_expert.shape[1]
+    if per_state > max(0.5, 3 * chance):
+        return [f"with β = {beta} the coin gives the same outcome at every call for a given state "
+                f"({100 * per_state:.0f}% of states): it must be a fresh draw at each call (self.rng.random()), not "
+                "a function of the state"]
+    return []
+
+
+def _shared_draw(z: np.ndarray, inside: np.ndarray) -> str:
+    """z, inside (..., act_dim): standardized draws. Names dimensions that share one draw ("" if independent)."""
+    z2, in2 = z.reshape(-1, z.shape[-1]), inside.reshape(-1, z.shape[-1])
+    pairs = []
+    dims = z2.shape[1]
+    for i in range(dims):
+        for j in range(i + 1, dims):
+            m = in2[:, i] & in2[:, j]
+            if m.sum() < 30 or z2[m, i].std() < 1e-9 or z2[m, j].std() < 1e-9:
+                continue
+            r = float(np.corrcoef(z2[m, i], z2[m, j])[0, 1])
+            if abs(r) > 0.5:
+                pairs.append((i, j, r))
+    if not pairs:
+        return ""
+    if len(pairs) == dims * (dims - 1) // 2:
+        return (f"uses one draw shared by every action dimension (correlation between dimensions up to "
+                f"{max(abs(r) for *_, r in pairs):.2f}; expected ≈ 0): draw one independent value per dimension "
+                "(size=self.act_dim)")
+    i, j, r = pairs[0]
+    return (f"is correlated between action dimensions ({i} and {j}: correlation {r:.2f}; expected ≈ 0): draw one "
+            "independent value per dimension (size=self.act_dim)")
+
+
+AGG_ROUNDS = 4              # aggregate is called this many times on one agent, fed back what it returned
+
+
+def _agg_sizes(v: Variant, rng: np.random.Generator) -> list[int]:
+    """Rows of the demos, then of each round (the last one cut short, as the sample budget may cut it)."""
+    rounds = [max(3, v.batch // 2 + int(rng.integers(1, 9))) for _ in range(AGG_ROUNDS)]
+    rounds[-1] = max(2, rounds[-1] // 2)
+    return [v.batch, *rounds]
 
 
 def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """aggregate over AGG_ROUNDS rounds on one agent, as DAggerAgent.train calls it; any order of rows is fine."""
     name, = part_names("dagger_aggregate", v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
-    n_old, n_new = v.batch, max(3, v.batch // 2 + int(rng.integers(1, 9)))
-    old_o = rng.normal(size=(n_old, obs_dim)).astype(np.float32)
-    old_a = rng.uniform(-1, 1, (n_old, act_dim)).astype(np.float32)
-    new_o = rng.normal(size=(n_new, obs_dim)).astype(np.float32)
-    new_a = rng.uniform(-1, 1, (n_new, act_dim)).astype(np.float32)
+    low, high = _far_bounds(act_dim, rng)
+    pol = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.5)    # sets the agent's action units
+    sizes = _agg_sizes(v, rng)
+    parts_o = [rng.normal(size=(n, obs_dim)).astype(np.float32) for n in sizes]
+    parts_a = [rng.uniform(low, high, (n, act_dim)).astype(np.float32) for n in sizes]
     out, why = _unit(ctx, "dagger", "dagger_aggregate", v,
-                     {"data_obs": old_o, "data_actions": old_a, "visited_obs": new_o, "labels": new_a})
+                     {"data_obs": parts_o[0], "data_actions": parts_a[0], "visited_obs": np.concatenate(parts_o[1:]),
+                      "labels": np.concatenate(parts_a[1:]), "round_sizes": np.array(sizes[1:], np.int64)},
+                     {"policy": pol})
     if out is None:
         return [CheckResult(name, 0, 1, why)]
-    o, a = out["obs"], out["actions"]
-    if o.ndim != 2 or a.ndim != 2 or o.shape[1] != obs_dim or a.shape[1] != act_dim or len(o) != len(a):
-        return [CheckResult(name, 0, 1, f"the returned dataset has obs {o.shape} / actions {a.shape}")]
-    if len(o) == n_old and np.allclose(o, old_o):
-        return [CheckResult(name, 0, 1, "aggregate returns the dataset unchanged (the placeholder): append the "
-                                        "new pairs")]
-    if len(o) == n_new:
-        return [CheckResult(name, 0, 1, f"the dataset holds only this round's {n_new} pairs: earlier rounds' data were "
-                                        "dropped (DAgger aggregates: D ← D ∪ D_i)")]
-    if len(o) != n_old + n_new:
-        return [CheckResult(name, 0, 1, f"the dataset has {len(o)} pairs; expected {n_old} old + {n_new} new "
-                                        f"= {n_old + n_new}")]
-    want = _sorted_rows(np.concatenate([np.concatenate([old_o, new_o]), np.concatenate([old_a, new_a])], 1))
-    got = _sorted_rows(np.concatenate([o, a], 1))
-    if not np.allclose(want, got, atol=1e-6):
-        return [CheckResult(name, 0, 1, "the dataset does not hold exactly the old pairs plus the new (visited state, "
-                                        "expert label) pairs")]
-    return [CheckResult(name, 1, 1, f"dataset grew from {n_old} to {n_old + n_new} with the new expert-labelled "
-                                    "states")]
+    lengths = np.asarray(out["lengths"], np.int64).reshape(AGG_ROUNDS)
+    o = np.asarray(out["obs"], np.float64).reshape(-1, obs_dim)
+    a = np.asarray(out["actions"], np.float64).reshape(-1, act_dim)
+    if np.any(lengths < 0) or lengths.sum() != len(o) or len(o) != len(a):
+        raise ValueError("inconsistent aggregation answer")
+    rows = _RowIndex(parts_o, parts_a, low.astype(np.float64), high.astype(np.float64))
+    cuts = np.cumsum([0, *lengths])
+    for k in range(1, AGG_ROUNDS + 1):
+        problems = rows.problems(o[cuts[k - 1]:cuts[k]], a[cuts[k - 1]:cuts[k]], k)
+        if problems:
+            where = f"after round {k} of {AGG_ROUNDS}" + (" (the earlier rounds were right)" if k > 1 else "")
+            return [CheckResult(name, 0, 1, f"{where}: " + "; ".join(problems))]
+    return [CheckResult(name, 1, 1, f"after each of {AGG_ROUNDS} rounds on one agent the dataset holds exactly the "
+                                    f"demos and every round so far ({' → '.join(str(n) for n in lengths)} pairs)")]
 
 
-def _sorted_rows(x: np.ndarray) -> np.ndarray:
-    x = np.round(x.astype(np.float64), 5)
-    return x[np.lexsort(x.T[::-1])]
+class _RowIndex:
+    """The demo rows (source 0) and each round's rows (source k); finds where returned rows come from."""
+
+    def __init__(self, parts_o: list[np.ndarray], parts_a: list[np.ndarray], low: np.ndarray, high: np.ndarray):
+        self.sizes = [len(p) for p in parts_o]
+        self.source = np.concatenate([np.full(n, k) for k, n in enumerate(self.sizes)])
+        self.obs_key = {r.tobytes(): i for i, r in enumerate(np.concatenate(parts_o).astype(np.float32))}
+        acts = np.concatenate(parts_a).astype(np.float64)
+        self.act_key = {r.tobytes(): i for i, r in enumerate(acts.astype(np.float32))}
+        self.acts_n = _to_normalized(acts, low, high)
+
+    def problems(self, o: np.ndarray, a: np.ndarray, k: int) -> list[str]:
+        """What is wrong with the dataset (o, a) returned by the k-th call (it must hold sources 0..k once each)."""
+        io_ = np.array([self.obs_key.get(r.tobytes(), -1) for r in o.astype(np.float32)], np.int64)
+        ia = np.array([self.act_key.get(r.tobytes(), -1) for r in a.astype(np.float32)], np.int64)
+        want = int(np.sum(self.sizes[:k + 1]))
+        if len(o) == want and np.all(io_ == ia) and np.all(io_ >= 0) and len(set(io_.tolist())) == want \
+                and np.all(self.source[io_] <= k):
+            return []
+        problems = []
+        if np.all(io_ >= 0) and np.any(ia < 0):
+            changed = ia < 0
+            if np.allclose(a[changed], self.acts_n[io_[changed]], atol=1e-4):
+                return ["the labels were changed to normalized units: store the expert's labels as given (env units)"]
+        if np.any(io_ < 0) or np.any(ia < 0):
+            bad = int(np.sum((io_ < 0) | (ia < 0)))
+            problems.append(f"{bad} of its {len(o)} rows are not among the given (state, label) pairs (were the "
+                            "observations or labels changed?)")
+        both = (io_ >= 0) & (ia >= 0)
+        if np.any(both & (io_ != ia)):
+            problems.append("states and labels are no longer paired (keep each visited state with its own label)")
+        counts = np.bincount(io_[both & (io_ == ia)], minlength=len(self.source))    # intact pairs
+        states = np.bincount(io_[io_ >= 0], minlength=len(self.source))                # states, whatever their label
+        if np.any(counts > 1):
+            problems.append(f"{int(np.sum(counts[counts > 1] - 1))} pairs appear more than once (each pair belongs in "
+                            "the dataset once: the old dataset followed by the new pairs)")
+        names = ["the demos"] + [f"round {i}" for i in range(1, AGG_ROUNDS + 1)]
+        missing, partial = [], []
+        for s in range(k + 1):
+            have = int(np.sum(states[self.source == s] > 0))
+            if have == 0:
+                missing.append(names[s])
+            elif have < self.sizes[s]:
+                partial.append(f"{self.sizes[s] - have} of the {self.sizes[s]} pairs of {names[s]}")
+        if k == 1 and len(o) == self.sizes[0] and missing == ["round 1"] and not partial:
+            return ["aggregate returns the dataset unchanged (the placeholder?): append the new pairs"]
+        if missing == [names[k]]:
+            problems.append(f"this round's {self.sizes[k]} new pairs were not added")
+        elif missing and names[k] not in missing:
+            kept = [n for n in names[:k + 1] if n not in missing]
+            problems.append(f"the dataset holds {' and '.join(kept)} only (dropped: {', '.join(missing)}): DAgger "
+                            "keeps every round's data, D ← D ∪ D_i")
+        elif missing:
+            problems.append(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+        if partial:
+            problems.append("missing: " + ", ".join(partial))
+        if not problems:
+            problems.append(f"the dataset has {len(o)} pairs; expected {want}")
+        return problems
 
 
 # ----------------------------------------------------------------------------------------------- noise injection
+DART_REPEATS = 6            # calls per state on one agent: 6 × batch calls
+
+
 def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """noisy_expert_step over DART_REPEATS × batch calls on one agent (every action dimension, asymmetric bounds)."""
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = _bounds(act_dim, rng)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
     obs = _sample_obs(expert, v.batch, rng)
-    repeats = 4
     out, why = _unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
-                     noise_std=noise_std, repeats=repeats)
+                     noise_std=noise_std, repeats=DART_REPEATS)
     label_name, noise_name = part_names("dart_step", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
+    shape = (v.batch, DART_REPEATS, act_dim)
+    exe = np.asarray(out["exec"], np.float64).reshape(shape)
+    lab = np.asarray(out["label"], np.float64).reshape(shape)
     clean = expert.act(obs).astype(np.float64)[:, None, :]            # (N, 1, act_dim)
-    exe, lab = out["exec"], out["label"]                                # (N, repeats, act_dim)
     if not np.any(exe) and not np.any(lab):
         why = "noisy_expert_step returns the placeholder zeros: fill in the TODO block"
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
-    results = []
-    if not np.all(np.isfinite(lab)):
-        results.append(CheckResult(label_name, 0, 1, "the stored labels contain NaN or infinite values"))
-    elif np.allclose(lab, clean, atol=1e-4):
-        results.append(CheckResult(label_name, 1, 1, "labels are the expert's clean actions"))
-    elif np.allclose(lab, exe, atol=1e-6):
-        results.append(CheckResult(label_name, 0, 1, "the stored label is the noisy executed action; store the clean "
-                                                     "expert action"))
-    else:
-        results.append(CheckResult(label_name, 0, 1, "labels differ from the expert's clean actions"))
+    with torch.no_grad():
+        clean_n = expert.mean_action(torch.as_tensor(obs)).double().numpy()[:, None, :]
+    results = [_dart_label_part(label_name, lab, exe, clean, clean_n)]
     problems = _noise_problems(exe, clean, low.astype(np.float64), high.astype(np.float64), noise_std)
     if problems:
         results.append(CheckResult(noise_name, 0, 1, "; ".join(problems)))
     else:
-        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = "
-                                                     f"{noise_std:.2f}·(high−low)/2 "
-                                                     "in every dimension, clipped to the bounds, fresh at every call"))
+        calls = exe.shape[0] * exe.shape[1]
+        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = {noise_std:.2f}·"
+                                                     "(high−low)/2, independent in every dimension, clipped to the "
+                                                     f"bounds, fresh at each of {calls} calls"))
     return results
+
+
+def _dart_label_part(name: str, lab: np.ndarray, exe: np.ndarray, clean: np.ndarray,
+                     clean_n: np.ndarray) -> CheckResult:
+    """lab, exe (N, R, act_dim); clean, clean_n (N, 1, act_dim): the label must be the clean env-unit action."""
+    if not np.all(np.isfinite(lab)):
+        return CheckResult(name, 0, 1, "the stored labels contain NaN or infinite values")
+    if np.allclose(lab, clean, atol=1e-4):
+        return CheckResult(name, 1, 1, "labels are the expert's clean actions at every call")
+    if np.allclose(lab, exe, atol=1e-6):
+        return CheckResult(name, 0, 1, "the stored label is the noisy executed action; store the clean expert action")
+    if np.allclose(lab, clean_n, atol=1e-4):
+        return CheckResult(name, 0, 1, "the stored label is in normalized units ([-1, 1]): store the expert's action "
+                                       "in env units, as self.expert_action(obs) returns it")
+    if not np.allclose(lab, lab[:, :1], atol=1e-6):
+        return CheckResult(name, 0, 1, "the stored label changes between calls for the same state: it must be the "
+                                       "expert's clean action (no noise)")
+    return CheckResult(name, 0, 1, "labels differ from the expert's clean actions")
 
 
 def _pooled_excess_kurtosis(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -393,11 +719,8 @@ def _pooled_excess_kurtosis(exe: np.ndarray, clean: np.ndarray, low: np.ndarray,
     return float((z ** 4).mean() - 3.0)
 
 
-def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
-                    noise_std: float) -> list[str]:
-    """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
-    if not np.all(np.isfinite(exe)):
-        return ["the executed actions contain NaN or infinite values"]
+def _bound_problems(exe: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str]:
+    """Clipping mistakes: [-1, 1] instead of the bounds, no clipping, swapped bounds."""
     outside = np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5)
     wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
     unit_clip = np.any(np.isclose(np.abs(exe), 1.0, atol=1e-6)) and np.all(np.abs(exe) <= 1.0 + 1e-6)
@@ -406,31 +729,62 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
                 "[self.action_low, self.action_high]"]
     if outside:
         return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
+    at_low, at_high = np.isclose(exe, low, atol=1e-6), np.isclose(exe, high, atol=1e-6)
+    if np.all(at_low) or np.all(at_high):
+        which = "lower bound self.action_low" if np.all(at_low) else "upper bound self.action_high"
+        return [f"every executed action equals the {which}: the clip's bounds are swapped? "
+                "(np.clip(x, self.action_low, self.action_high): the lower bound first)"]
+    if np.mean(at_low | at_high) > 0.9:
+        return ["almost every executed action sits on a bound: check the clip (np.clip(x, self.action_low, "
+                "self.action_high)) and the noise's scale"]
+    return []
+
+
+def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    noise_std: float) -> list[str]:
+    """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
+    if not np.all(np.isfinite(exe)):
+        return ["the executed actions contain NaN or infinite values"]
+    bounds = _bound_problems(exe, low, high)
+    if bounds:
+        return bounds
     if exe.shape[1] > 1 and np.allclose(exe[:, 0], exe[:, 1]):
-        return ["the same action is executed at every call for a given state: draw fresh noise with self.rng each time"]
+        noise = exe - clean
+        if np.any(noise) and np.allclose(noise, noise[:1, :1]):
+            return ["the same noise is added at every call: draw fresh noise with self.rng at each call"]
+        return ["the same action is executed at every call for a given state: draw fresh noise with self.rng at "
+                "each call"]
     half = (high - low) / 2.0
     sigma = noise_std * half
+    inside = (exe > low + 1e-4) & (exe < high - 1e-4)
+    z = (exe - clean) / sigma
     ratios, means, clipped = [], [], []
     for j in range(exe.shape[-1]):
-        inside = (exe[..., j] > low[j] + 1e-4) & (exe[..., j] < high[j] - 1e-4)
-        z = ((exe[..., j] - clean[..., j]) / sigma[j])[inside]
-        if z.size < 40:
+        zj = z[..., j][inside[..., j]]
+        if zj.size < 40:
             return [f"almost every executed action of dimension {j} sits on a bound"]
-        ratios.append(float(z.std()))
-        means.append(float(z.mean()))
-        clipped.append(1.0 - float(inside.mean()))
+        ratios.append(float(zj.std()))
+        means.append(float(zj.mean()))
+        clipped.append(1.0 - float(inside[..., j].mean()))
     ratios_a = np.asarray(ratios)
     if np.all(ratios_a < 0.05):
         return ["the executed action carries no noise"]
+    shared = _shared_draw(z, inside)
+    if shared:
+        return [f"the noise {shared}"]
     if np.all((0.8 < ratios_a) & (ratios_a < 1.25)) and np.all(np.abs(means) < 0.25):
         kurt = _pooled_excess_kurtosis(exe, clean, low, high, sigma)
         if kurt < -0.6:
             return [f"the noise is not Gaussian (excess kurtosis {kurt:.2f}; a Gaussian has 0, uniform noise −1.2): "
                     "draw it with self.rng.normal"]
         return []
-    clean_dims = np.asarray(clipped) < 0.05      # dimensions whose spread is not truncated by clipping
-    scale = (ratios_a * half)[clean_dims]        # measured noise std / noise_std, in env units
-    ratios_c = ratios_a[clean_dims]
+    return [_scale_hint(ratios_a, np.asarray(means), np.asarray(clipped) < 0.05, half)]
+
+
+def _scale_hint(ratios: np.ndarray, means: np.ndarray, clean_dims: np.ndarray, half: np.ndarray) -> str:
+    """Name a wrong noise scale from the measured std / expected σ per dimension (``clean_dims``: little clipping)."""
+    scale = (ratios * half)[clean_dims]          # measured noise std / noise_std, in env units
+    ratios_c = ratios[clean_dims]
     if not clean_dims.any():
         hint = "the noise's spread differs from σ = noise_std·(high − low)/2"
     elif np.all(np.abs(scale - 1.0) < 0.25):
@@ -444,7 +798,7 @@ def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: n
     else:
         hint = "the noise's spread differs from σ = noise_std·(high − low)/2 in some dimensions"
     detail = ", ".join(f"{r:.2f}" for r in ratios)
-    return [f"{hint} (measured std / expected σ per dimension: {detail}; expected 1.00)"]
+    return f"{hint} (measured std / expected σ per dimension: {detail}; expected 1.00)"
 
 
 # ----------------------------------------------------------------------------------------------- performance

@@ -107,75 +107,123 @@ def make_agent(job, policy_file=None, expert_file=None, cfg_over=None):
     return a
 
 
+def _seed_globals(seed):
+    """Seed the global RNGs student code may use (random, numpy, torch): a regrade gives identical answers."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
 def job_bc_loss(job, out):
+    """compute_loss on consecutive batches of one agent, backward after each (as fit() does).
+    Writes loss (K,) float64, has_graph (K,) bool, grads (K, P) float64 (P: policy parameters, named order)."""
     import numpy as np
     import torch
 
     a = make_agent(job, job["policy"])
+    _seed_globals(job["seed"])
     with np.load(job["inputs"], allow_pickle=False) as f:
-        obs, act = torch.as_tensor(f["obs"]), torch.as_tensor(f["actions"])
-    a.policy.zero_grad(set_to_none=True)
-    loss = a.compute_loss(obs, act)
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(f"compute_loss returned {type(loss).__name__}, not a torch.Tensor")
-    if loss.numel() != 1:
-        raise TypeError(f"compute_loss returned a tensor of shape {tuple(loss.shape)}, not a scalar")
-    value = float(loss.detach().reshape(()).item())
-    has_graph = bool(loss.requires_grad)
-    grads = []
-    if has_graph:
-        loss.reshape(()).backward()
-    for _, p in a.policy.named_parameters():
-        grads.append(np.zeros(p.numel(), np.float64) if p.grad is None
-                     else p.grad.detach().double().reshape(-1).numpy())
-    np.savez(os.path.join(out, "result.npz"), loss=np.array(value, np.float64),
-             has_graph=np.array(has_graph), grads=np.concatenate(grads))
+        obs, act, sizes = f["obs"], f["actions"], [int(n) for n in f["sizes"]]
+    losses, graphs, grads = [], [], []
+    start = 0
+    for n in sizes:
+        o, x = torch.as_tensor(obs[start:start + n].copy()), torch.as_tensor(act[start:start + n].copy())
+        start += n
+        a.policy.zero_grad(set_to_none=True)
+        loss = a.compute_loss(o, x)
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"compute_loss returned {type(loss).__name__}, not a torch.Tensor")
+        if loss.dim() != 0:       # fit() refuses anything else
+            raise TypeError(f"compute_loss returned a tensor of shape {tuple(loss.shape)}, not a scalar (shape ())")
+        losses.append(float(loss.detach().item()))
+        graphs.append(bool(loss.requires_grad))
+        if loss.requires_grad:
+            loss.backward()
+        grads.append(np.concatenate([np.zeros(p.numel(), np.float64) if p.grad is None
+                                     else p.grad.detach().double().reshape(-1).numpy()
+                                     for _, p in a.policy.named_parameters()]))
+    np.savez(os.path.join(out, "result.npz"), loss=np.array(losses, np.float64), has_graph=np.array(graphs, bool),
+             grads=np.stack(grads).astype(np.float64))
 
 
 def _call_pairs(fn, obs, repeats, act_dim):
+    """Call ``fn`` (one state → (executed, label)) ``repeats`` times over all states in turn, as a rollout calls it
+    step after step; states are passed as float64 like the env's. Returns two (N, repeats, act_dim) float64 arrays."""
     import numpy as np
 
     exe = np.zeros((len(obs), repeats, act_dim))
     lab = np.zeros((len(obs), repeats, act_dim))
     for k in range(repeats):
         for i, o in enumerate(obs):
-            e, l = fn(o.copy())
+            e, l = fn(o.astype(np.float64))
             exe[i, k] = np.array(np.asarray(e, np.float64), np.float64).reshape(act_dim)
             lab[i, k] = np.array(np.asarray(l, np.float64), np.float64).reshape(act_dim)
     return exe, lab
 
 
 def job_dagger_select(job, out):
+    """select_action for each β in turn, ``repeats`` × N calls each, on one agent.
+    Writes exec, label: (n_betas, N, repeats, act_dim) float64."""
     import numpy as np
 
     a = make_agent(job, job["policy"], job["expert"])
+    _seed_globals(job["seed"])
     with np.load(job["inputs"], allow_pickle=False) as f:
         obs = f["obs"]
-    res = {}
-    for j, beta in enumerate(job["betas"]):
-        exe, lab = _call_pairs(lambda o, beta=beta: a.select_action(o, float(beta)), obs, job["repeats"], a.act_dim)
-        res[f"exec_{j}"], res[f"label_{j}"] = exe, lab
-    np.savez(os.path.join(out, "result.npz"), **res)
+    exe, lab = zip(*(_call_pairs(lambda o, beta=beta: a.select_action(o, float(beta)), obs, job["repeats"], a.act_dim)
+                     for beta in job["betas"]))
+    np.savez(os.path.join(out, "result.npz"), exec=np.stack(exe), label=np.stack(lab))
+
+
+MAX_AGG_ROWS = 5_000           # answers stay small: the rounds give a few hundred pairs
 
 
 def job_dagger_aggregate(job, out):
+    """aggregate over several rounds on one agent, as DAggerAgent.train calls it: self.dataset = aggregate(
+    self.dataset, round's states, round's labels). Writes obs (T, obs_dim) float64 and actions (T, act_dim) float64:
+    the datasets returned after each round, one after the other, and lengths (rounds,) int64 (T = lengths.sum())."""
     import numpy as np
 
     from learning.demos import Dataset
 
-    a = make_agent(job)
+    a = make_agent(job, job["policy"])
+    _seed_globals(job["seed"])
     with np.load(job["inputs"], allow_pickle=False) as f:
-        d = Dataset(f["data_obs"], f["data_actions"])
-        new = a.aggregate(d, f["visited_obs"].copy(), f["labels"].copy())
-    obs = np.array(np.asarray(new.obs), dtype=np.float64)
-    act = np.array(np.asarray(new.actions), dtype=np.float64)
-    np.savez(os.path.join(out, "result.npz"), obs=obs, actions=act)
+        demo_o, demo_a = f["data_obs"], f["data_actions"]
+        visited, labels, sizes = f["visited_obs"], f["labels"], [int(n) for n in f["round_sizes"]]
+    a.demo_dataset = lambda *args, **kwargs: Dataset(demo_o.copy(), demo_a.copy())    # the run's demos
+    a.dataset = a.demo_dataset()
+    rows_o, rows_a, lengths = [], [], []
+    start = 0
+    for k, n in enumerate(sizes, 1):
+        new = a.aggregate(a.dataset, visited[start:start + n].copy(), labels[start:start + n].copy())
+        start += n
+        o = np.array(np.asarray(new.obs), dtype=np.float64)
+        x = np.array(np.asarray(new.actions), dtype=np.float64)
+        if o.ndim != 2 or x.ndim != 2 or o.shape[1] != a.obs_dim or x.shape[1] != a.act_dim or len(o) != len(x):
+            raise ValueError(f"round {k}: aggregate returned a dataset with obs {o.shape} and actions {x.shape}; "
+                             f"expected (n, {a.obs_dim}) and (n, {a.act_dim})")
+        if sum(lengths) + len(o) > MAX_AGG_ROWS:
+            raise ValueError(f"round {k}: aggregate returned {len(o)} pairs, far more than the rounds gave")
+        rows_o.append(o)
+        rows_a.append(x)
+        lengths.append(len(o))
+        a.dataset = new
+    np.savez(os.path.join(out, "result.npz"), obs=np.concatenate(rows_o), actions=np.concatenate(rows_a),
+             lengths=np.array(lengths, np.int64))
 
 
 def job_dart_step(job, out):
+    """noisy_expert_step ``repeats`` × N calls on one agent. Writes exec, label: (N, repeats, act_dim) float64."""
     import numpy as np
 
     a = make_agent(job, job["policy"], job["expert"], cfg_over={"noise_std": job["noise_std"]})
+    _seed_globals(job["seed"])
     with np.load(job["inputs"], allow_pickle=False) as f:
         obs = f["obs"]
     exe, lab = _call_pairs(a.noisy_expert_step, obs, job["repeats"], a.act_dim)

@@ -35,7 +35,7 @@ MAX_STUDENT_FILE_BYTES = 64 * 1024      # the stubs are ~5 KB; room for comments
 
 # points per check (rubric in a1/README.md); a check's points are split evenly over its variants
 UNIT_POINTS = {
-    "bc_loss": {"BC loss": 15.0},
+    "bc_loss": {"BC loss: gradients": 10.0, "BC loss: value": 5.0},   # a constant offset keeps the gradient points
     "dagger_select": {"DAgger label": 5.0, "DAgger executed action": 5.0},
     "dagger_aggregate": {"DAgger aggregation": 10.0},
     "dart_step": {"Noise injection: clean label": 5.0, "Noise injection: noisy executed action": 5.0},

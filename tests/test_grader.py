@@ -72,49 +72,200 @@ def test_reference_gets_every_unit_point_and_stubs_none(reference_unit, tmp_path
     assert {t.name for t in stub.tests} == {t.name for t in reference_unit.tests}
 
 
-BROKEN = {  # name → (methods, the checks (by name prefix) that must lose all their points)
-    "wrong loss sign": ({"compute_loss": '''
-def compute_loss(self, obs, expert_actions):
+LOSS = "def compute_loss(self, obs, expert_actions):\n"
+SELECT = "def select_action(self, obs, beta):\n"
+AGGREGATE = "def aggregate(self, dataset, visited_obs, expert_labels):\n"
+NOISY = "def noisy_expert_step(self, obs):\n"
+SIGMA = "self.cfg.noise_std * (self.action_high - self.action_low) / 2"
+OBS_N = "self.policy.normalize_obs(torch.as_tensor(obs, dtype=torch.float32)[None])"
+
+BROKEN = {  # name → (methods, the unit check it runs, {check name prefix that loses all its points: feedback phrase})
+    "wrong loss sign": ({"compute_loss": LOSS + """
     return self.policy.dist(self.policy.normalize_obs(obs)).log_prob(
         self.policy.normalize_action(expert_actions)).mean()
-'''}, ["BC loss"]),
-    "unnormalized inputs": ({"compute_loss": '''
-def compute_loss(self, obs, expert_actions):
+"""}, "bc_loss", {"BC loss: gradients": "sign is flipped", "BC loss: value": "sign is flipped"}),
+    "unnormalized inputs": ({"compute_loss": LOSS + """
     return -self.policy.dist(obs).log_prob(self.policy.normalize_action(expert_actions)).mean()
-'''}, ["BC loss"]),
-    "DAgger labels with the learner's action": ({"select_action": '''
-def select_action(self, obs, beta):
+"""}, "bc_loss", {"BC loss: gradients": "not normalized", "BC loss: value": "not normalized"}),
+    "observations normalized twice": ({"compute_loss": LOSS + """
+    o = self.policy.normalize_obs(self.policy.normalize_obs(obs))
+    return -self.policy.dist(o).log_prob(self.policy.normalize_action(expert_actions)).mean()
+"""}, "bc_loss", {"BC loss: gradients": "normalized twice", "BC loss: value": "normalized twice"}),
+    "loss summed over the batch": ({"compute_loss": LOSS + """
+    return -self.policy.dist(self.policy.normalize_obs(obs)).log_prob(
+        self.policy.normalize_action(expert_actions)).sum()
+"""}, "bc_loss", {"BC loss: gradients": "sums over the batch", "BC loss: value": "sums over the batch"}),
+    "loss without the ½·log 2π constant (gradients right: keeps the gradient points)": ({"compute_loss": LOSS + """
+    d = self.policy.dist(self.policy.normalize_obs(obs))
+    a = self.policy.normalize_action(expert_actions)
+    return (((a - d.mean) / d.stddev) ** 2 / 2 + torch.log(d.stddev)).sum(-1).mean()
+"""}, "bc_loss", {"BC loss: value": "½·log 2π"}),
+    "likelihood of env-unit actions (a constant offset: keeps the gradient points)": ({"compute_loss": LOSS + """
+    from torch.distributions import Independent, Normal
+    d = self.policy.dist(self.policy.normalize_obs(obs))
+    low, high = self.policy.action_low, self.policy.action_high
+    mean, std = low + (d.mean + 1) / 2 * (high - low), d.stddev * (high - low) / 2
+    return -Independent(Normal(mean, std), 1).log_prob(expert_actions).mean()
+"""}, "bc_loss", {"BC loss: value": "env units"}),
+    "loss detached from the policy (right value: keeps the value points)": ({"compute_loss": LOSS + """
+    v = -self.policy.dist(self.policy.normalize_obs(obs)).log_prob(self.policy.normalize_action(expert_actions))
+    return torch.tensor(float(v.mean()), requires_grad=True)
+"""}, "bc_loss", {"BC loss: gradients": "cut from the policy"}),
+    "DAgger labels with the learner's action": ({"select_action": SELECT + """
     expert = self.expert_action(obs)
     if self.rng.random() < beta:
         return expert, expert
     a = self.learner_action(obs)
     return a, a
-'''}, ["DAgger label"]),
-    "DAgger without aggregation": ({"aggregate": '''
-def aggregate(self, dataset, visited_obs, expert_labels):
+"""}, "dagger_select", {"DAgger label": "executed (learner) action"}),
+    "DAgger label in normalized units": ({"select_action": SELECT + """
+    label = self.expert_action(obs)
+    span = self.action_high - self.action_low
+    executed = label if self.rng.random() < beta else self.learner_action(obs)
+    return executed, 2 * (label - self.action_low) / span - 1
+"""}, "dagger_select", {"DAgger label": "normalized units"}),
+    "DAgger executes normalized actions": ({"select_action": SELECT + """
+    import torch
+    label = self.expert_action(obs)
+    if self.rng.random() < beta:
+        return 2 * (label - self.action_low) / (self.action_high - self.action_low) - 1, label
+    return self.policy.dist(OBS_N).sample()[0].numpy(), label
+""".replace("OBS_N", OBS_N)}, "dagger_select", {"DAgger executed action": "normalized units"}),
+    "DAgger coin drawn once": ({"select_action": SELECT + """
+    label = self.expert_action(obs)
+    if not hasattr(self, "coin"):
+        self.coin = self.rng.random()
+    return (label if self.coin < beta else self.learner_action(obs)), label
+"""}, "dagger_select", {"DAgger executed action": "fresh at each call"}),
+    "DAgger coin from the state": ({"select_action": SELECT + """
+    label = self.expert_action(obs)
+    u = np.random.default_rng(abs(int(obs.sum() * 1000))).random()
+    return (label if u < beta else self.learner_action(obs)), label
+"""}, "dagger_select", {"DAgger executed action": "for a given state"}),
+    "DAgger coin inverted": ({"select_action": SELECT + """
+    label = self.expert_action(obs)
+    return (label if self.rng.random() > beta else self.learner_action(obs)), label
+"""}, "dagger_select", {"DAgger executed action": "inverted"}),
+    "DAgger learner mean instead of a sample": ({"select_action": SELECT + """
+    label = self.expert_action(obs)
+    return (label if self.rng.random() < beta else self.learner_action(obs, deterministic=True)), label
+"""}, "dagger_select", {"DAgger executed action": "learner's mean"}),
+    "DAgger without aggregation": ({"aggregate": AGGREGATE + """
     return Dataset(visited_obs, expert_labels)
-'''}, ["DAgger aggregation"]),
-    "noise stored in the label": ({"noisy_expert_step": '''
-def noisy_expert_step(self, obs):
+"""}, "dagger_aggregate", {"DAgger aggregation": "dropped: the demos"}),
+    "DAgger keeps the demos plus only the latest round": ({"aggregate": AGGREGATE + """
+    return self.demo_dataset().concat(Dataset(visited_obs, expert_labels))
+"""}, "dagger_aggregate", {"DAgger aggregation": "dropped: round 1"}),
+    "DAgger drops the old data every second call": ({"aggregate": AGGREGATE + """
+    self.calls = getattr(self, "calls", 0) + 1
+    if self.calls % 2 == 0:
+        return Dataset(visited_obs, expert_labels)
+    return dataset.concat(Dataset(visited_obs, expert_labels))
+"""}, "dagger_aggregate", {"DAgger aggregation": "after round 2 of 4"}),
+    "DAgger adds every round twice": ({"aggregate": AGGREGATE + """
+    self.rounds_seen = getattr(self, "rounds_seen", dataset).concat(Dataset(visited_obs, expert_labels))
+    return dataset.concat(self.rounds_seen)
+"""}, "dagger_aggregate", {"DAgger aggregation": "more than once"}),
+    "noise stored in the label": ({"noisy_expert_step": NOISY + """
     clean = self.expert_action(obs)
-    sigma = self.cfg.noise_std * (self.action_high - self.action_low) / 2.0
-    noisy = np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * sigma, self.action_low, self.action_high)
+    noisy = np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * SIGMA, self.action_low, self.action_high)
     return noisy, noisy
-'''}, ["Noise injection: clean label"]),
+""".replace("SIGMA", SIGMA)}, "dart_step", {"Noise injection: clean label": "noisy executed action"}),
+    "noise-injection label in normalized units": ({"noisy_expert_step": NOISY + """
+    clean = self.expert_action(obs)
+    noisy = np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * SIGMA, self.action_low, self.action_high)
+    return noisy, 2 * (clean - self.action_low) / (self.action_high - self.action_low) - 1
+""".replace("SIGMA", SIGMA)}, "dart_step", {"Noise injection: clean label": "normalized units"}),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("bug", sorted(BROKEN))
 def test_each_bug_loses_exactly_its_own_points(bug, reference_unit, tmp_path):
-    methods, losing = BROKEN[bug]
-    report = unit_grade(write_submission(tmp_path / "sub", methods))
-    ref, got = scores(reference_unit), {t.name: t for t in report.tests}
-    for name, full in ref.items():
-        if any(name.startswith(prefix) for prefix in losing):
-            assert got[name].score == 0, f"{bug}: {name} should lose its points"
+    """The bug's own unit check (public and hidden variant) loses the listed parts, with feedback naming the mistake,
+    and keeps every other part."""
+    methods, key, losing = BROKEN[bug]
+    report = grade(write_submission(tmp_path / "sub", methods), include_hidden=True, include_performance=False,
+                   only={key})
+    ref = scores(reference_unit)
+    parts = [t for t in report.tests if t.max_score > 0]
+    assert parts and {t.name for t in parts} <= set(ref)
+    for t in parts:
+        prefix = next((p for p in losing if t.name.startswith(p)), None)
+        if prefix is not None:
+            assert t.score == 0, f"{bug}: {t.name} should lose its points"
+            assert losing[prefix] in t.output, f"{bug}: {t.name}: {t.output}"
         else:
-            assert got[name].score == full, f"{bug}: {name} should keep its points: {got[name].output}"
+            assert t.score == ref[t.name], f"{bug}: {t.name} should keep its points: {t.output}"
+    assert {p for p in losing if any(t.name.startswith(p) for t in parts)} == set(losing)
+
+
+CORRECT_STYLES = {  # name → (methods, unit check): other correct ways to write a TODO get every point
+    "loss by hand in float64": ({"compute_loss": LOSS + """
+    import math
+    d = self.policy.dist(self.policy.normalize_obs(obs))
+    a, mean, std = self.policy.normalize_action(expert_actions).double(), d.mean.double(), d.stddev.double()
+    nll = (((a - mean) / std) ** 2 / 2 + torch.log(std) + 0.5 * math.log(2 * math.pi)).sum(-1)
+    return nll.mean().float()
+"""}, "bc_loss"),
+    "loss with MultivariateNormal": ({"compute_loss": LOSS + """
+    from torch.distributions import MultivariateNormal
+    d = self.policy.dist(self.policy.normalize_obs(obs))
+    mvn = MultivariateNormal(d.mean, scale_tril=torch.diag_embed(d.stddev))
+    return -mvn.log_prob(self.policy.normalize_action(expert_actions)).mean()
+"""}, "bc_loss"),
+    "learner sample before the coin, rng.choice": ({"select_action": SELECT + """
+    label, sample = self.expert_action(obs), self.learner_action(obs)
+    return (label if self.rng.choice([True, False], p=[beta, 1 - beta]) else sample), label
+"""}, "dagger_select"),
+    "global numpy coin, torch sample": ({"select_action": SELECT + """
+    import torch
+    label = self.expert_action(obs)
+    if np.random.random() < beta:
+        return label, label
+    with torch.no_grad():
+        return self.policy.to_env_action(self.policy.dist(OBS_N).sample())[0].numpy(), label
+""".replace("OBS_N", OBS_N)}, "dagger_select"),
+    "aggregate with np.concatenate, new rows first, in place": ({"aggregate": AGGREGATE + """
+    dataset.obs = np.concatenate([visited_obs, dataset.obs])
+    dataset.actions = np.concatenate([expert_labels, dataset.actions])
+    return dataset
+"""}, "dagger_aggregate"),
+    "aggregate from self.dataset": ({"aggregate": AGGREGATE + """
+    return self.dataset.concat(Dataset(visited_obs, expert_labels))
+"""}, "dagger_aggregate"),
+    "noise as rng.normal(clean, σ)": ({"noisy_expert_step": NOISY + """
+    clean = self.expert_action(obs)
+    return np.clip(self.rng.normal(clean, SIGMA), self.action_low, self.action_high), clean
+""".replace("SIGMA", SIGMA)}, "dart_step"),
+    "noise in normalized units from torch's global generator": ({"noisy_expert_step": NOISY + """
+    import torch
+    clean = self.expert_action(obs)
+    span = self.action_high - self.action_low
+    n = 2 * (clean - self.action_low) / span - 1 + self.cfg.noise_std * torch.randn(self.act_dim).numpy()
+    return np.minimum(np.maximum(self.action_low + (n + 1) / 2 * span, self.action_low), self.action_high), clean
+"""}, "dart_step"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("style", sorted(CORRECT_STYLES))
+def test_correct_styles_get_every_point_of_their_check(style, tmp_path):
+    methods, key = CORRECT_STYLES[style]
+    report = grade(write_submission(tmp_path / "sub", methods), include_hidden=True, include_performance=False,
+                   only={key})
+    parts = [t for t in report.tests if t.max_score > 0]
+    assert parts and all(t.score == t.max_score for t in parts), [(t.name, t.output) for t in parts if not t.passed]
+
+
+def test_a_constant_offset_in_the_loss_keeps_exactly_the_gradient_points(reference_unit):
+    """The rubric's partial-credit rule: gradients (what training uses) 10 points, value 5 (grader/README.md)."""
+    from grader.grade import UNIT_POINTS
+
+    assert UNIT_POINTS["bc_loss"] == {"BC loss: gradients": 10.0, "BC loss: value": 5.0}
+    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 45
+    bc = {t.name.split(" (")[0] for t in reference_unit.tests if t.name.startswith("BC loss")}
+    assert bc == {"BC loss: gradients", "BC loss: value"}
 
 
 ATTACKS = {

@@ -328,6 +328,13 @@ NOISE_BUGS = {
                                  "(self.action_high - self.action_low) / 2", "spread"),
     "clipped to [-1, 1]": ("np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
                            "(self.action_high - self.action_low) / 2, -1, 1)", "[-1, 1]"),
+    "clip bounds swapped": ("np.clip(clean + self.rng.normal(0.0, 1.0, self.act_dim) * self.cfg.noise_std * "
+                            "(self.action_high - self.action_low) / 2, self.action_high, self.action_low)", "swapped"),
+    "one draw shared by every dimension": ("clean + self.rng.normal() * self.cfg.noise_std * "
+                                           "(self.action_high - self.action_low) / 2",
+                                           "shared by every action dimension"),
+    "noise drawn once and reused": ("clean + self.__dict__.setdefault('eps', self.rng.normal(0.0, 1.0, self.act_dim)) "
+                                    "* self.cfg.noise_std * (self.action_high - self.action_low) / 2", "same"),
 }
 
 
@@ -442,7 +449,7 @@ def test_signals_fork_bombs_and_parent_killing_are_contained(tmp_path):
     report = grade(write_submission(tmp_path / "sub", loss_attack(body)), include_hidden=False,
                    include_performance=False, only={"bc_loss", "dagger_aggregate"})
     by = {t.name.split(" (")[0]: t for t in report.tests}
-    assert by["BC loss"].score == 0
+    assert by["BC loss: gradients"].score == by["BC loss: value"].score == 0
     assert by["DAgger aggregation"].score == by["DAgger aggregation"].max_score
     assert sandbox_processes() == []
 
@@ -728,7 +735,8 @@ def test_gradescope_zip_end_to_end_on_a_simulated_autograder_layout(tmp_path):
     data = json.loads(results.read_text())
     by = {t["name"].split(" (")[0]: t for t in data["tests"]}
     assert "DAgger aggregation" in by, data
-    assert data["score"] == by["DAgger aggregation"]["max_score"] == 10 and by["BC loss"]["score"] == 0
+    assert data["score"] == by["DAgger aggregation"]["max_score"] == 10
+    assert by["BC loss: gradients"]["score"] == by["BC loss: value"]["score"] == 0
     assert not Path("/tmp/il_gs_stolen").exists() and not Path("/tmp/il_gs_pid").exists()
     assert sandbox_processes() == []
 
