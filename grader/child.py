@@ -278,20 +278,6 @@ def _error_record(e: BaseException) -> str:
     return json.dumps({"type": type(e).__name__, "message": str(e)[:1000], "frames": frames[-3:]})
 
 
-def seed_global_rngs(seed: int) -> None:
-    """Seed every global RNG student code might draw from (random, numpy's legacy global, torch), so a regrade
-    replays the same draws and gives the same feedback."""
-    import random
-
-    import numpy as np
-
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)
-
-
 def main() -> None:
     job_path, out = sys.argv[1], sys.argv[2]
     with open(job_path) as f:
@@ -300,7 +286,7 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     try:
-        seed_global_rngs(int(job.get("seed", 0)))
+        _seed_globals(int(job.get("seed", 0)))     # before any job: the train job's student code too
         JOBS[job["kind"]](job, out)
     except BaseException as e:  # noqa: BLE001 - student code may raise anything, SystemExit included
         with open(os.path.join(out, "error.json"), "w") as f:

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
-"""Speed benchmark: reference DAgger on cheetah with 20k samples, evaluation included.
+"""Speed benchmark of a student's run: a reference agent end to end (training, evaluation, files), per thread count.
 
-Prints the total wall time, the collection loop's time per environment step (learner + expert
-forward passes + env step + bookkeeping) next to gymnasium's raw step time for the same task.
+Prints, for each agent and thread count, the wall time and the CPU time (user + system, all threads) of
+``python run.py --agent AGENT --env ENV --solution`` (DAgger with ``--max_samples``), the split between collection,
+training and evaluation, and the collection loop's time per environment step next to gymnasium's raw step time.
 
-    python tools/benchmark_speed.py [--env cheetah] [--max_samples 20000]
+    python tools/benchmark_speed.py [--agents dagger bc] [--env cheetah] [--max_samples 20000] [--threads 1 2]
 """
 from __future__ import annotations
 
@@ -16,34 +17,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env", default="cheetah")
-    p.add_argument("--max_samples", type=int, default=20000)
-    p.add_argument("--out_dir", default=str(ROOT / "output" / "benchmark_speed"))
-    args = p.parse_args(argv)
-    import numpy as np
+def run_once(agent_name: str, env_cfg, max_samples: int, out_dir: str, threads: int) -> dict:
+    """One reference run with ``threads`` torch threads: wall and CPU seconds, the time split, the final return."""
+    import resource
+
     import torch
 
-    torch.set_num_threads(1)
-    from envs.builder import make_env, resolve_env_config
     from learning.agents import build_agent
 
-    env_cfg = resolve_env_config(args.env)
-    # raw gymnasium step time with random actions
-    env = make_env(env_cfg)
-    env.reset(seed=0)
-    acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high,
-                                            (5000, env.action_space.shape[0]))
-    t = time.perf_counter()
-    for a in acts:
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    raw = (time.perf_counter() - t) / len(acts)
-
-    agent = build_agent("dagger", env_cfg, {"max_samples": args.max_samples}, out_dir=args.out_dir, solution=True,
-                        quiet=True)
+    torch.set_num_threads(threads)
+    overrides = {"max_samples": max_samples} if agent_name != "bc" else {}
+    agent = build_agent(agent_name, env_cfg, overrides, out_dir=out_dir, solution=True, quiet=True)
     timers = {"rollout": 0.0, "fit": 0.0, "eval": 0.0}
     for name in ("rollout", "fit", "evaluate"):
         orig = getattr(agent, name)
@@ -56,17 +40,47 @@ def main(argv: list[str] | None = None) -> int:
                 timers[_key] += time.perf_counter() - t0
 
         setattr(agent, name, timed)
-    t0 = time.perf_counter()
+    ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     res = agent.run(overwrite=True)
-    total = time.perf_counter() - t0
-    per_step = timers["rollout"] / max(1, agent.env_steps)
-    print(f"DAgger (reference) on {env_cfg.env_id}: {len(agent.dataset)} samples, {agent.env_steps} learner env steps, "
-          f"final return {res.mean:.1f}")
-    print(f"Total wall time (training + evaluation): {total:.1f} s")
-    print(f"  collection {timers['rollout']:.1f} s | training {timers['fit']:.1f} s | "
-          f"evaluation {timers['eval']:.1f} s")
-    print(f"Collection loop: {per_step * 1e6:.0f} us per env step vs raw gymnasium step {raw * 1e6:.0f} us "
-          f"({per_step / raw:.1f}x)")
+    ru1, total = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - t0
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    return {"wall": total, "cpu": cpu, "return": res.mean, "samples": len(agent.dataset), "steps": agent.env_steps,
+            **timers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--agents", nargs="+", default=["dagger", "bc"], choices=["bc", "dagger", "dart"])
+    p.add_argument("--env", default="cheetah")
+    p.add_argument("--max_samples", type=int, default=20000, help="DAgger/noise injection sample budget")
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch thread counts to measure")
+    p.add_argument("--out_dir", default=str(ROOT / "output" / "benchmark_speed"))
+    args = p.parse_args(argv)
+    import numpy as np
+
+    from envs.builder import make_env, resolve_env_config
+
+    env_cfg = resolve_env_config(args.env)
+    env = make_env(env_cfg)        # raw gymnasium step time with random actions
+    env.reset(seed=0)
+    acts = np.random.default_rng(0).uniform(env.action_space.low, env.action_space.high,
+                                            (5000, env.action_space.shape[0]))
+    t = time.perf_counter()
+    for a in acts:
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    raw = (time.perf_counter() - t) / len(acts)
+    print(f"{'agent':8} {'threads':>7} {'wall s':>7} {'CPU s':>7} {'collect':>8} {'train':>7} {'eval':>6} "
+          f"{'us/step':>8} {'return':>8}")
+    for agent_name in args.agents:
+        for threads in args.threads:
+            r = run_once(agent_name, env_cfg, args.max_samples, f"{args.out_dir}_{agent_name}_{threads}", threads)
+            per_step = r["rollout"] / max(1, r["steps"]) * 1e6
+            print(f"{agent_name:8} {threads:7d} {r['wall']:7.1f} {r['cpu']:7.1f} {r['rollout']:8.1f} {r['fit']:7.1f} "
+                  f"{r['eval']:6.1f} {per_step if r['steps'] else float('nan'):8.0f} {r['return']:8.0f}", flush=True)
+    print(f"(raw gymnasium step on {env_cfg.env_id}: {raw * 1e6:.0f} us; samples: DAgger's labelled samples "
+          f"{args.max_samples}, BC's config as shipped)")
     return 0
 
 
