@@ -3,7 +3,8 @@ single mistakes must lose exactly the points of the checks they name.
 
 Entries (written blind, from the stubs' docstrings and a1/README.md): tests/fixtures/yardstick/entries.py; the
 builder, grading and table: tests/fixtures/yardstick/build.py. Correct submission k carries the k-th correct
-style of every TODO method; mistake submission k the k-th mistake of every file (at most three, in three files).
+style of every TODO method; mistake submission k the k-th mistake of every TODO method (at most one per method,
+naming disjoint checks).
 Each is graded with unit checks only (public and hidden variants, jobs=2), one grading at a time.
 
 A failing submission prints its table (entry, expected, got, verdict, feedback). The whole table, for a closing
@@ -38,9 +39,10 @@ def test_yardstick_entries_are_well_formed_and_build(tmp_path):
         assert (e.kind == "correct") == (not e.loses), e.id
         assert all(f"| {prefix}" in readme for prefix in e.loses), (e.id, e.loses)
     for plan in PLANS:
-        if plan.kind == "mistake":    # at most one mistake per file: each costs only its own checks
-            files = [e.file for e in plan.varied]
-            assert len(files) == len(set(files)), plan.id
+        if plan.kind == "mistake":    # one mistake per method, disjoint checks: each costs only its own points
+            methods = [e.method for e in plan.varied]
+            named = [p for e in plan.varied for p in e.loses]
+            assert len(methods) == len(set(methods)) and len(named) == len(set(named)), plan.id
         for e in plan.varied:         # every entry is in the file exactly as written
             cls = next(n for n in ast.parse(build_file(e.file, [e])).body
                        if isinstance(n, ast.ClassDef) and n.name == CLASSES[e.file])
