@@ -166,7 +166,8 @@ def markdown(summary: ClassSummary, png_name: str, top: int = 3, source: str = "
         lines.append("")
     if summary.not_graded:
         lines += ["## Could not be graded", "", "A new batch run grades these again.", ""]
-        lines += [f"- {_cell(sid)}: {_cell(' '.join(msg.split())[:300])}" for sid, msg in sorted(summary.not_graded.items())]
+        lines += [f"- {_cell(sid)}: {_cell(' '.join(msg.split())[:300])}"
+                  for sid, msg in sorted(summary.not_graded.items())]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -222,7 +223,8 @@ def write_report(results_dir: Path, prefix: Path, students: list[str] | None = N
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m grader report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("results_dir", help="folder of <student>.json results (batch's --results_dir, default DIR/../results)")
+    p.add_argument("results_dir",
+                   help="folder of <student>.json results (batch's --results_dir, default DIR/../results)")
     p.add_argument("--out", default="class_report", help="writes OUT.md and OUT.png (default ./class_report)")
     p.add_argument("--top", type=int, default=3, help="feedback messages listed per check (default 3)")
     args = p.parse_args(argv)

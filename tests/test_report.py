@@ -25,14 +25,15 @@ def result(loss: tuple[float, str], agg: tuple[float, str], perf: tuple[float, s
 def class_results(folder):
     """Five students: two correct, two with the same loss mistake at different values, one grading failure."""
     ok_loss, ok_agg = (15, "loss matches"), (10, "dataset aggregated correctly")
+    ramp = "over 20 episodes (0 points at ≤ 900, full at ≥ 3800)"
     rows = {
-        "alice": result(ok_loss, ok_agg, (10, "mean return 4010.2 over 20 episodes (0 points at ≤ 900, full at ≥ 3800)")),
+        "alice": result(ok_loss, ok_agg, (10, f"mean return 4010.2 {ramp}")),
         "bob": result((0, "loss 0.00000 differs from the mean negative log-likelihood 6.37296"), ok_agg,
-                      (4.5, "mean return 2300.7 over 20 episodes (0 points at ≤ 900, full at ≥ 3800)")),
+                      (4.5, f"mean return 2300.7 {ramp}")),
         "carol": result((0, "loss 3.51234 differs from the mean negative log-likelihood 6.37296"),
                         (0, "aggregate returns the dataset unchanged (the placeholder): append the new pairs"),
-                        (0, "mean return 310.0 over 20 episodes (0 points at ≤ 900, full at ≥ 3800)")),
-        "dave": result(ok_loss, ok_agg, (10, "mean return 3999.9 over 20 episodes (0 points at ≤ 900, full at ≥ 3800)")),
+                        (0, f"mean return 310.0 {ramp}")),
+        "dave": result(ok_loss, ok_agg, (10, f"mean return 3999.9 {ramp}")),
     }
     for sid, data in rows.items():
         write_json_atomic(data, folder / f"{sid}.json")
