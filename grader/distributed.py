@@ -185,8 +185,9 @@ def check_workers(client: Any, mine: dict[str, str]) -> None:
                              f"{a['python']}): {SETUP_HINT}")
         if a["manifest"] is not None:
             diff = changes(mine, a["manifest"])
-            raise BatchError(f"worker {addr} runs a different grader than this machine ({len(diff)} files differ, "
-                             f"e.g. {', '.join(diff[:3])}): install this same commit on every worker")
+            n = f"{len(diff)} file{' differs' if len(diff) == 1 else 's differ'}"
+            raise BatchError(f"worker {addr} runs a different grader than this machine ({n}: {', '.join(diff[:3])}"
+                             f"{', ...' if len(diff) > 3 else ''}): install this same commit on every worker")
 
 
 def _short(e: BaseException) -> str:

@@ -201,6 +201,32 @@ def test_a_worker_without_the_project_is_one_error_line_before_anything_is_grade
     assert json.loads((res / "alice.json").read_text()) == kept and not (res / "bob.json").exists()
 
 
+@pytest.mark.optional
+def test_a_worker_with_another_grader_is_refused_before_anything_is_graded(cluster, tmp_path):
+    """Integrity per worker: a worker whose grader files differ from this machine's (here its thresholds) is named."""
+    import shutil
+
+    other = tmp_path / "other_checkout"
+    for item in ("grader", "learning", "envs", "util"):
+        shutil.copytree(ROOT / item, other / item, ignore=shutil.ignore_patterns("__pycache__"))
+    for item in ("run.py", "requirements.txt"):
+        shutil.copy2(ROOT / item, other / item)
+    (other / "data").symlink_to(ROOT / "data")
+    with open(other / "grader" / "thresholds.yaml", "a") as f:
+        f.write("# edited on this worker\n")
+    cluster.add_worker(path=[other])
+    cluster.wait_for_workers(1)
+    subs, res = tmp_path / "subs", tmp_path / "res"
+    write_submission(subs / "alice")
+    p = subprocess.run([sys.executable, "-m", "grader", "batch", str(subs), "--scheduler", cluster.address,
+                        "--csv", str(tmp_path / "g.csv"), "--results_dir", str(res), *CHEAP],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stdout + p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "runs a different grader" in lines[0] and "grader/thresholds.yaml" in lines[0]
+    assert "(1 file differs: grader/thresholds.yaml)" in lines[0] and not (res / "alice.json").exists()
+
+
 def test_scheduler_without_dask_names_the_install_command(tmp_path, monkeypatch, capsys):
     import grader.distributed
     from grader.batch import main
