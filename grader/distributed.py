@@ -20,7 +20,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,32 +108,33 @@ def grade_task(sid: str, payload: bytes, extra: list[str], timeout: float, expec
     grader files differ from ``expected`` before or after grading, {"status": "changed", "when", "manifest"}.
     Raises WorkerError when the worker cannot grade (no temporary folder, the grader cannot start)."""
     from grader.batch import run_grader
+    from grader.sandbox import make_scratch, remove_scratch
 
     where = _worker_name()
     before = manifest()
     if digest(before) != expected:
         return {"sid": sid, "worker": where, "status": "changed", "when": f"before {sid} was graded",
                 "manifest": before}
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix="grader_batch_"))      # 0700: other users cannot read it
+    try:        # a grade_* scratch folder: removed by the next grading on this machine if this worker is killed
+        root, private = make_scratch()
     except OSError as e:
         raise WorkerError(f"worker {where} cannot create a temporary folder in {tempfile.gettempdir()} "
                           f"({e.strerror}): free space there or point TMPDIR at a writable folder") from None
     try:
-        sub, out = tmp / "submission.zip", tmp / "results.json"
+        sub, out = private / "submission.zip", private / "results.json"
         sub.write_bytes(payload)
-        private = [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
-        env = dict(os.environ, GRADER_PRIVATE_PATHS=os.pathsep.join([*private, str(tmp)]))
+        hidden = [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
+        env = dict(os.environ, GRADER_PRIVATE_PATHS=os.pathsep.join([*hidden, str(root)]))
         code, note = run_grader(sub, out, extra, timeout, env=env, die_with_parent=True)
         try:
             data = json.loads(out.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
     except OSError as e:
-        raise WorkerError(f"worker {where} cannot write its temporary folder {tmp} ({e.strerror}): free space "
+        raise WorkerError(f"worker {where} cannot write its temporary folder {root} ({e.strerror}): free space "
                           "there or point TMPDIR at a writable folder") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_scratch(root)
     after = manifest()
     if code == 3 or digest(after) != expected:
         return {"sid": sid, "worker": where, "status": "changed", "when": f"while {sid} was graded",
