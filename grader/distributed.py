@@ -212,8 +212,9 @@ def _explain(e: BaseException, sid: str) -> str:
 def _changed(r: dict[str, Any], mine: dict[str, str], finished: list[str], running: list[str]) -> str:
     diff = changes(mine, r["manifest"])
     files = ", ".join(diff[:3]) or "restored since"
-    return (f"the grader's files changed on worker {r['worker']} {r['when']} ({files}); being graded: "
-            f"{', '.join(running) or r['sid']}; last graded: {', '.join(finished[-4:]) or 'none yet'}. The batch "
+    return (f"the grader's files changed on worker {r['worker']} {r['when']} ({files}); on the workers then "
+            f"(running or queued): {', '.join(running) or r['sid']}; last graded: "
+            f"{', '.join(finished[-4:]) or 'none yet'}. The batch "
             "stopped: restore the grader (git checkout / reinstall) on that machine and inspect those submissions "
             "before grading again")
 

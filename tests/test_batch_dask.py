@@ -313,3 +313,15 @@ def test_the_worker_gets_only_the_student_files(tmp_path):
         z.write(sub / "notes.txt", "notes.txt")
     with zipfile.ZipFile(io.BytesIO(pack_submission(zipped))) as z:
         assert z.namelist() == ["project/learning/dart_agent.py"]
+
+
+def test_a_changed_worker_is_named_with_the_files_and_the_submissions():
+    from grader.distributed import _changed
+
+    mine = {"grader/checks.py": "aa", "data/envs/hopper.yaml": "bb"}
+    theirs = dict(mine, **{"data/envs/zz_planted.yaml": "cc"})
+    msg = _changed({"sid": "mallory", "worker": "tcp://10.0.0.7:40000", "when": "while mallory was graded",
+                    "manifest": theirs}, mine, ["alice", "bob"], ["carol", "mallory"])
+    assert msg.startswith("the grader's files changed on worker tcp://10.0.0.7:40000 while mallory was graded "
+                          "(data/envs/zz_planted.yaml)")
+    assert "(running or queued): carol, mallory" in msg and "last graded: alice, bob" in msg and "restore" in msg
