@@ -1,4 +1,4 @@
-"""Command line: python -m grader SUBMISSION | --self-check | calibrate | batch DIR."""
+"""Command line: python -m grader SUBMISSION | --self-check | calibrate | batch DIR | report RESULTS_DIR."""
 from __future__ import annotations
 
 import argparse
@@ -18,13 +18,18 @@ def main(argv: list[str] | None = None) -> int:
         from grader.batch import main as batch_main
 
         return batch_main(argv[1:])
+    if argv and argv[0] == "report":
+        from grader.report import main as report_main
+
+        return report_main(argv[1:])
     if argv and argv[0] == "calibrate":
         from grader.calibrate import main as calibrate_main
 
         return calibrate_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m grader", description=(
         "Grade one submission (a folder or .zip holding learning/*_agent.py and a1/*.yaml). "
-        "Subcommands: 'batch DIR' grades a folder of submissions, 'calibrate' rewrites grader/thresholds.yaml."))
+        "Subcommands: 'batch DIR' grades a folder of submissions, 'report RESULTS_DIR' summarizes a batch's results, "
+        "'calibrate' rewrites grader/thresholds.yaml."))
     p.add_argument("submission", nargs="?", help="submission folder or .zip")
     p.add_argument("--out", default="results.json",
                    help="where to write Gradescope results.json (default ./results.json)")

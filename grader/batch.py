@@ -1,12 +1,19 @@
-"""python -m grader batch DIR --jobs N --csv grades.csv
+"""python -m grader batch DIR [--jobs N | --scheduler ADDRESS] --csv grades.csv
 
 Grades every submission in DIR (one folder or .zip per student), each in its own grader process, and
-writes results/<student>.json plus a CSV for the gradebook. Already graded submissions are skipped, so
-an interrupted batch resumes where it stopped; one broken submission never stops the batch.
+writes results/<student>.json plus a CSV for the gradebook and a class report beside it (<csv>_report.md and
+.png: score histogram, per-check full-marks rates, most frequent feedback; grader/report.py). Already graded
+submissions are skipped, so an interrupted batch resumes where it stopped; one broken submission never stops
+the batch.
+
+Where it grades: with Dask installed (pip install -r requirements-optional.txt), on a local Dask cluster of
+--jobs workers, or on an existing cluster with --scheduler ADDRESS (grader/distributed.py: each worker gets a
+zip of the student files and returns results.json; the batch folder stays on this machine); without Dask, or
+with --pool threads, in a pool of --jobs threads on this machine.
 
 Integrity: the grader, framework and data are checked against a manifest taken at the start, before each
-submission and after it; a change stops the batch and names the submission(s) graded last. As root, the
-submissions and results folders are made private (chmod go-rwx) so student code cannot read other
+submission and after it (on every worker); a change stops the batch and names the submission(s) graded last. As
+root, the submissions and results folders are made private (chmod go-rwx) so student code cannot read other
 students' files, and every grader process claims its own sandbox uids.
 """
 from __future__ import annotations
@@ -20,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,14 +44,58 @@ def student_id(p: Path) -> str:
     return p.stem if p.suffix == ".zip" else p.name
 
 
-def grade_one(sub: Path, out: Path, extra: list[str], timeout: float) -> dict:
-    t0 = time.time()
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn: the child gets SIGKILL when the thread that started it exits (a Dask worker lost mid-task).
+    libc's prctl is looked up here, in the parent, so that the child only calls it between fork and exec."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(1, signal.SIGKILL, 0, 0, 0)          # PR_SET_PDEATHSIG
+
+
+def run_grader(sub: Path, out: Path, extra: list[str], timeout: float, env: dict[str, str] | None = None,
+               die_with_parent: bool = False) -> tuple[int | None, str]:
+    """Run ``python -m grader SUB --out OUT *extra``; returns (its exit status, None on timeout; a note: the last
+    line of its stderr when it failed)."""
     try:
         proc = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(out), *extra], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=timeout)
-        note = "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["grader failed"])[-1]
+                              capture_output=True, text=True, timeout=timeout, env=env,
+                              preexec_fn=_die_with_parent() if die_with_parent else None)
     except subprocess.TimeoutExpired:
-        note = f"grading took longer than {timeout:.0f} s"
+        return None, f"grading took longer than {timeout:.0f} s"
+    return proc.returncode, "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["grader failed"])[-1]
+
+
+def unreadable(sub: Path) -> str:
+    """'' if this process can read the submission (its folders and student files, or the .zip), else why not."""
+    from learning.agents import todo_manifest
+
+    names = {spec.file_name for spec in todo_manifest().values()}
+
+    def fail(e: OSError) -> None:
+        raise e
+
+    try:
+        if not sub.is_dir():
+            with open(sub, "rb") as f:
+                f.read(1)
+            return ""
+        for dirpath, _, filenames in os.walk(sub, onerror=fail):
+            for n in filenames:
+                path = Path(dirpath) / n
+                if n in names and stat.S_ISREG(path.lstat().st_mode):
+                    os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as e:
+        return f"{e.strerror or type(e).__name__}: {e.filename or sub}"
+    return ""
+
+
+def grade_one(sub: Path, out: Path, extra: list[str], timeout: float) -> dict:
+    t0 = time.time()
+    _, note = run_grader(sub, out, extra, timeout)
     try:
         data = json.loads(out.read_text())
     except (OSError, ValueError):
@@ -87,46 +139,34 @@ def _make_private(paths: list[Path]) -> list[str]:
     return done
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m grader batch", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", help="folder holding one submission folder or .zip per student")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel (default 1)")
-    p.add_argument("--csv", default="grades.csv", help="gradebook CSV (default grades.csv)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="submissions graded in parallel on this machine (local Dask workers or threads; default 1)")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a running Dask scheduler (tcp://HOST:PORT) whose workers grade; needs Dask")
+    p.add_argument("--pool", choices=("dask", "threads"), default=None,
+                   help="without --scheduler: a local Dask cluster (the default when Dask is installed) or threads")
+    p.add_argument("--csv", default="grades.csv", help="gradebook CSV (default grades.csv); the report goes beside it")
     p.add_argument("--results_dir", default=None, help="per-student results.json folder (default DIR/../results)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per submission (default 3600)")
     p.add_argument("--regrade", action="store_true", help="grade again even if results exist")
     p.epilog = "Flags after a lone -- go to every python -m grader call, e.g. -- --no-hidden"
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra: list[str] = []
-    if "--" in argv:  # split by hand: argparse's REMAINDER would swallow our own flags
-        i = argv.index("--")
-        argv, extra = argv[:i], argv[i + 1:]
-    args = p.parse_args(argv)
-    root = Path(args.dir)
-    if not root.is_dir():
-        print(f"error: {root} is not a folder of submissions", file=sys.stderr)
-        return 2
-    res_dir = Path(args.results_dir) if args.results_dir else root.parent / "results"
+    return p
+
+
+def _needs_grading(path: Path) -> bool:
+    """No results yet, or results that say the grading itself failed (those are graded again)."""
     try:
-        res_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"error: cannot create --results_dir {res_dir} ({e.strerror})", file=sys.stderr)
-        return 2
-    if args.jobs < 1:
-        print("error: --jobs must be >= 1", file=sys.stderr)
-        return 2
-    for made in _make_private([root, res_dir]):
-        print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other "
-              "students' files")
-    # ordinary-user mode with bubblewrap: hide both folders from the children (grader.sandbox.bwrap_argv)
-    os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
-        [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
-        + [str(root.resolve()), str(res_dir.resolve())])
-    subs = submissions(root)
-    todo = [s for s in subs if args.regrade or not (res_dir / f"{student_id(s)}.json").is_file()
-            or json.loads((res_dir / f"{student_id(s)}.json").read_text()).get("output", "").startswith("Grader error")]
-    print(f"{len(subs)} submissions, {len(subs) - len(todo)} already graded, {len(todo)} to grade")
+        return json.loads(path.read_text()).get("output", "").startswith("Grader error")
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def _grade_threads(todo: list[Path], res_dir: Path, extra: list[str], args: argparse.Namespace) -> str:
+    """Grade ``todo`` in a pool of threads on this machine; returns '' or why the batch stopped (integrity)."""
     from tqdm import tqdm
 
     guard = Guard()
@@ -140,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return r
 
     stopped = ""
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs or 1)) as pool:
         futures = [pool.submit(run, s) for s in todo]
         for f in tqdm(futures, desc="batch", unit="sub", disable=not sys.stderr.isatty()):
             try:
@@ -152,14 +192,49 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if r["note"]:
                 print(f"{r['student']}: {r['note']}")
-    if stopped:
-        print(f"error: {stopped}", file=sys.stderr)
-        return 3
+    return stopped
+
+
+def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argparse.Namespace) -> None:
+    """Grade ``todo`` on a Dask cluster (grader/distributed.py), writing each result as it comes back.
+
+    Raises BatchError (exit 2) or IntegrityError (exit 3)."""
+    from grader.distributed import check_workers, grade_all, open_client, pack_submission
+    from grader.grade import SubmissionError, error_results, write_json_atomic
+
+    items = []
+    for s in todo:
+        try:
+            items.append((student_id(s), pack_submission(s)))
+        except SubmissionError as e:      # what `python -m grader` would say about it, without a worker
+            write_json_atomic(error_results(str(e)), res_dir / f"{student_id(s)}.json")
+            print(f"{student_id(s)}: error: {e}")
+    if not items:
+        return
+    mine = manifest()
+
+    def save(sid: str, results: dict, note: str) -> None:
+        write_json_atomic(results, res_dir / f"{sid}.json")
+        if note:
+            print(f"{sid}: {note}")
+
+    client, cluster, where = open_client(args.scheduler, args.jobs or 1)
+    try:
+        print(f"grading on {where}")
+        check_workers(client, mine)
+        grade_all(client, items, extra, args.timeout, mine, save, progress=sys.stderr.isatty())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def write_csv(path: Path, subs: list[Path], res_dir: Path) -> int:
+    """The gradebook: one row per submission (total, points per check, a note for failed gradings)."""
     rows, names = [], []
     for s in subs:
-        path = res_dir / f"{student_id(s)}.json"
         try:
-            data = json.loads(path.read_text())
+            data = json.loads((res_dir / f"{student_id(s)}.json").read_text())
         except (OSError, ValueError):
             data = {"score": 0, "tests": [], "output": "not graded"}
         tests = data.get("tests", [])
@@ -168,10 +243,101 @@ def main(argv: list[str] | None = None) -> int:
                 names.append(t["name"])
         rows.append((student_id(s), data.get("score", 0), {t["name"]: t.get("score", 0) for t in tests},
                      data.get("output", "")))
-    with open(args.csv, "w", newline="", encoding="utf-8") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "total", *names, "note"])
         for sid, total, per, note in rows:
             w.writerow([sid, total, *[per.get(n, "") for n in names], note if note.startswith("Grader error") else ""])
-    print(f"Wrote {args.csv} ({len(rows)} students) and {res_dir}/")
+    return len(rows)
+
+
+def _report(csv_path: Path, subs: list[Path], res_dir: Path) -> None:
+    """The class report beside the CSV (a failure here never fails the batch: grades are written)."""
+    from grader.report import ReportError, write_report
+
+    try:
+        md, png = write_report(res_dir, csv_path.with_name(csv_path.stem + "_report"), [student_id(s) for s in subs])
+    except (ReportError, OSError) as e:
+        print(f"note: no class report ({e})")
+        return
+    print(f"Wrote the class report {md}" + (f" and {png}" if png.exists() else ""))
+
+
+def _dask_choice(args: argparse.Namespace) -> tuple[bool, str]:
+    """(grade on Dask?, '' or the error line for a choice this machine cannot honour)."""
+    from grader.distributed import INSTALL_HINT, dask_available
+
+    if args.scheduler is not None and args.pool == "threads":
+        return False, "--scheduler grades on a Dask cluster: leave out --pool threads"
+    if args.scheduler is not None or args.pool == "dask":
+        if not dask_available():
+            what = "--scheduler" if args.scheduler is not None else "--pool dask"
+            return False, f"{what} needs Dask distributed, which is not installed: {INSTALL_HINT}"
+        return True, ""
+    return args.pool is None and dask_available(), ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # split by hand: argparse's REMAINDER would swallow our own flags
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    args = p.parse_args(argv)
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"error: {root} is not a folder of submissions", file=sys.stderr)
+        return 2
+    if args.jobs is not None and args.jobs < 1:
+        print("error: --jobs must be >= 1", file=sys.stderr)
+        return 2
+    use_dask, problem = _dask_choice(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.scheduler is not None and args.jobs is not None:
+        print("note: --jobs is ignored with --scheduler: the cluster's workers decide how many grade at once")
+    res_dir = Path(args.results_dir) if args.results_dir else root.parent / "results"
+    try:
+        res_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: cannot create --results_dir {res_dir} ({e.strerror})", file=sys.stderr)
+        return 2
+    for made in _make_private([root, res_dir]):
+        print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other "
+              "students' files")
+    # ordinary-user mode with bubblewrap: hide both folders from the children (grader.sandbox.bwrap_argv)
+    os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
+        [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
+        + [str(root.resolve()), str(res_dir.resolve())])
+    subs = submissions(root)
+    todo = [s for s in subs if args.regrade or _needs_grading(res_dir / f"{student_id(s)}.json")]
+    print(f"{len(subs)} submissions, {len(subs) - len(todo)} already graded, {len(todo)} to grade")
+    for s in todo:
+        why = unreadable(s)
+        if why:
+            print(f"error: cannot read the submission {s} ({why}): make it readable to the user running the batch "
+                  f"(e.g. chmod -R u+rX {root}) or run the batch as root; results already written are kept",
+                  file=sys.stderr)
+            return 2
+    if use_dask and todo:
+        from grader.distributed import BatchError
+
+        try:
+            _grade_dask(todo, res_dir, extra, args)
+        except BatchError as e:
+            print(f"error: {e}; results already written are kept", file=sys.stderr)
+            return 2
+        except IntegrityError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+    elif todo:
+        stopped = _grade_threads(todo, res_dir, extra, args)
+        if stopped:
+            print(f"error: {stopped}", file=sys.stderr)
+            return 3
+    n = write_csv(Path(args.csv), subs, res_dir)
+    print(f"Wrote {args.csv} ({n} students) and {res_dir}/")
+    _report(Path(args.csv), subs, res_dir)
     return 0
