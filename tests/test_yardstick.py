@@ -5,7 +5,8 @@ Entries (written blind, from the stubs' docstrings and a1/README.md): tests/fixt
 builder, grading and table: tests/fixtures/yardstick/build.py. Correct submission k carries the k-th correct
 style of every TODO method; mistake submission k the k-th mistake of every TODO method (at most one per method,
 naming disjoint checks).
-Each is graded with unit checks only (public and hidden variants, jobs=2), one grading at a time.
+Each is graded with unit checks only (public and hidden variants, jobs=2), one grading at a time; a correct
+submission runs only the checks of the methods it varies (correct-01 grades the canonical fillers everywhere).
 
 A failing submission prints its table (entry, expected, got, verdict, feedback). The whole table, for a closing
 note (grades every submission, ~25 s each):
