@@ -94,7 +94,7 @@ def read_answer(raw: bytes, schema: Schema) -> dict[str, np.ndarray]:
             names = [i.filename for i in infos]
             unknown = [n for n in names if not n.endswith(".npy") or n[:-4] not in schema]
             if unknown:
-                raise AnswerError(f"unexpected array '{unknown[0][:40]}' in the answer")
+                raise AnswerError(f"unexpected array '{unknown[0].removesuffix('.npy')[:40]}' in the answer")
             if len(set(names)) != len(names):
                 raise AnswerError("an array appears twice in the answer")
             missing = sorted(set(schema) - {n[:-4] for n in names})
