@@ -581,10 +581,12 @@ class ChildResult:
     disk_exceeded: bool = False
     disk_bytes: int = 0
     disk_inodes: int = 0
+    mem_exceeded: bool = False
+    mem_limit: int = 0
 
     @property
     def finished(self) -> bool:
-        return (not self.timed_out and not self.disk_exceeded and self.returncode == 0
+        return (not self.timed_out and not self.disk_exceeded and not self.mem_exceeded and self.returncode == 0
                 and read_output(self, "DONE", 64) is not None)
 
     def message(self) -> str:
@@ -599,6 +601,9 @@ class ChildResult:
         if self.disk_exceeded:
             return (f"stopped: its files took more than {self.disk_bytes >> 20} MB or {self.disk_inodes:,} files and "
                     "folders (or the disk was nearly full while it wrote a lot)")
+        if self.mem_exceeded:
+            return (f"stopped: its processes held more than {self.mem_limit >> 20} MB of memory together (memory "
+                    "in every process and in memfds counts)")
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s (an infinite loop, or far too slow)"
         if self.returncode is not None and self.returncode < 0:
@@ -648,7 +653,8 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
             "argv": [sys.executable, "-I", "-B", str(d.ws / "grader_child.py"), str(d.inputs / "job.json"), str(d.out)],
             "cwd": str(d.run), "env": env, "timeout": timeout, "uid": uid, "netns": policy.netns,
             "limits": {"mem_bytes": mem_mb * 1024 * 1024, "cpu_s": int(timeout) + 10,
-                       "file_bytes": file_mb * 1024 * 1024, "nproc": CHILD_NPROC, "nofile": CHILD_NOFILE},
+                       "file_bytes": file_mb * 1024 * 1024, "nproc": CHILD_NPROC, "nofile": CHILD_NOFILE,
+                       "check_mem_bytes": mem_mb * 1024 * 1024},
             "check_dir": str(d.path),
             "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
             "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
@@ -676,7 +682,8 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                           oracle_budget=status.get("oracle_budget"),
                           oracle_error=str(status.get("oracle_error", "")), supervisor_error=err,
                           disk_exceeded=bool(status.get("disk_exceeded")), disk_bytes=int(status.get("disk_bytes", 0)),
-                          disk_inodes=int(status.get("disk_inodes", 0)))
+                          disk_inodes=int(status.get("disk_inodes", 0)),
+                          mem_exceeded=bool(status.get("mem_exceeded")), mem_limit=int(status.get("mem_limit", 0)))
         if not res.all_dead and not err:
             raise SandboxError("a check left processes that could not be killed; grading stopped")
         return res

@@ -457,6 +457,67 @@ class DiskGuard:
         return self.tripped
 
 
+# ----------------------------------------------------------------------------------------------- memory
+def _status_kb(pid: int, keys: tuple[str, ...]) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            return sum(int(ln.split()[1]) for ln in f if ln.split(b":")[0].decode() in keys)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _memfd_bytes(pid: int) -> int:
+    """Bytes of the memfds (and other deleted or in-memory files) ``pid`` holds open: memory outside RLIMIT_AS."""
+    total = 0
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for n in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{n}")
+            if target.startswith("/memfd:") or target.endswith(" (deleted)"):
+                total += os.stat(f"/proc/{pid}/fd/{n}").st_size
+        except OSError:
+            continue
+    return total
+
+
+class MemoryGuard:
+    """Stops a check whose processes together hold more than ``limit`` bytes: resident anonymous and shared memory
+    (RssAnon + RssShmem) of every process of the check (its sandbox uid's, or the supervisor's descendants) plus the
+    memfds and deleted files they hold open. Polled with the disk guard; RLIMIT_NPROC/AS/NOFILE/FSIZE bound what a
+    check can take between two polls (grader/README.md)."""
+
+    def __init__(self, limit: int, uid: int | None):
+        self.limit, self.uid, self.tripped, self.peak = limit, uid, False, 0
+
+    def _pids(self) -> list[int]:
+        me = os.getpid()
+        procs = {}
+        for pid in _proc_entries():
+            st = _stat(pid) if pid != me else None
+            if st is not None and st[0] != "Z":
+                procs[pid] = st[1]
+        if self.uid is not None:
+            return [pid for pid in procs if _uid(pid) == self.uid]
+        mine, frontier = [], [me]
+        while frontier:
+            parent = frontier.pop()
+            kids = [pid for pid, ppid in procs.items() if ppid == parent]
+            mine += kids
+            frontier += kids
+        return mine
+
+    def exceeded(self) -> bool:
+        if self.tripped or self.limit <= 0:
+            return self.tripped
+        used = sum(_status_kb(pid, ("RssAnon", "RssShmem")) * 1024 + _memfd_bytes(pid) for pid in self._pids())
+        self.peak = max(self.peak, used)
+        self.tripped = used > self.limit
+        return self.tripped
+
+
 # ----------------------------------------------------------------------------------------------- main
 def _preexec(spec: dict):
     lim = spec["limits"]
@@ -505,6 +566,7 @@ def supervise(spec: dict) -> dict:
     disk = DiskGuard(spec.get("check_dir") or spec["cwd"], int(lim.get("disk_bytes", DISK_BYTES)),
                      int(lim.get("disk_inodes", DISK_INODES)), spec.get("uid"),
                      spec.get("clean_dirs", []) if clean_view else [])
+    memory = MemoryGuard(int(lim.get("check_mem_bytes", 0)), spec.get("uid"))
     t0 = time.time()
     with open(spec["stderr_path"], "wb") as err:
         try:
@@ -525,7 +587,7 @@ def supervise(spec: dict) -> dict:
 
     def must_stop() -> bool:
         """The limits the supervisor keeps watching, also while it talks to the child."""
-        return proc.poll() is not None or time.time() >= deadline or disk.exceeded()
+        return proc.poll() is not None or time.time() >= deadline or disk.exceeded() or memory.exceeded()
 
     while True:
         if proc.poll() is not None:
@@ -534,7 +596,7 @@ def supervise(spec: dict) -> dict:
         if left <= 0:
             timed_out = True
             break
-        if disk.exceeded():
+        if disk.exceeded() or memory.exceeded():
             break
         if oracle is None or oracle.over_budget or protocol_error:
             try:
@@ -564,10 +626,11 @@ def supervise(spec: dict) -> dict:
             reply = oracle.answer(rows, inbuf[HEADER.size:need])
             inbuf = inbuf[need:]
             if not _write_all(rep_w, reply, must_stop):
-                if time.time() < deadline and not disk.tripped and proc.poll() is None:
+                if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
                     protocol_error = "the child stopped reading the expert's answers"
                 break
-    timed_out = timed_out or (time.time() >= deadline and proc.poll() is None and not disk.tripped)
+    timed_out = timed_out or (time.time() >= deadline and proc.poll() is None and not disk.tripped
+                              and not memory.tripped)
     seconds = time.time() - t0
     for kill in (os.killpg, os.kill):   # the child's group, then the child itself (it may have left its group)
         try:
@@ -596,7 +659,8 @@ def supervise(spec: dict) -> dict:
     return {
         "returncode": proc.returncode, "timed_out": timed_out, "seconds": round(seconds, 3),
         "disk_exceeded": disk.tripped, "disk_bytes": disk.limit, "disk_inodes": disk.inodes,
-        "disk_used": list(disk.used),
+        "disk_used": list(disk.used), "mem_exceeded": memory.tripped, "mem_limit": memory.limit,
+        "mem_peak": memory.peak,
         "processes_killed": killed, "all_dead": clean, "files_removed": removed, "ipc_removed": ipc,
         "keys_cleared": keys_cleared,
         "oracle_queries": None if oracle is None else len(oracle.cache),

@@ -1344,8 +1344,50 @@ def test_a_file_creating_submission_does_not_stop_a_concurrent_correct_one(mount
     fs_path.rmdir()
     alice = json.loads((tmp_path / "alice.json").read_text())
     mallory = json.loads((tmp_path / "mallory.json").read_text())
-    assert alice["score"] == 25, [t["output"] for t in alice["tests"]]                            # BC loss 15 + DAgger aggregation 10
+    assert alice["score"] == 25, [t["output"] for t in alice["tests"]]      # BC loss 15 + DAgger aggregation 10
     bc = by_prefix(mallory, "BC loss")[0]
     assert bc["score"] == 0 and by_prefix(mallory, "DAgger aggregation")[0]["score"] == 10, mallory
     assert "stopped: its files took more than" in bc["output"] or "created" in bc["output"], bc["output"]
     assert left == [], left                                        # every scratch folder (and tmpfs) is gone
+
+
+HOG = r"""
+import ctypes, mmap, os, sys, time
+if sys.argv[1] == "processes":            # five processes of 150 MB each, under a 1 GB address-space limit apiece
+    for _ in range(5):
+        if os.fork() == 0:
+            m = mmap.mmap(-1, 150 << 20)
+            m[::4096] = b"x" * (len(m) // 4096)
+            time.sleep(60)
+            os._exit(0)
+else:                                     # memfds, never mapped: outside RLIMIT_AS
+    libc = ctypes.CDLL(None, use_errno=True)
+    fds = []
+    for _ in range(6):
+        fd = libc.memfd_create(b"x", 0)
+        fds.append(fd)
+        for off in range(0, 100 << 20, 1 << 20):
+            os.pwrite(fd, b"y" * (1 << 20), off)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["processes", "memfds"])
+def test_the_supervisor_stops_a_check_whose_processes_hold_too_much_memory_together(how, tmp_path):
+    """RLIMIT_AS bounds each process, not the check: the supervisor adds up the resident memory of every process of
+    the check and the memfds they hold, and stops the check beyond its budget (here 400 MB; --mem-mb in grading)."""
+    from grader.sandbox import ChildResult
+
+    (tmp_path / "hog.py").write_text(HOG)
+    spec = {"argv": [sys.executable, "-I", str(tmp_path / "hog.py"), how], "cwd": str(tmp_path),
+            "env": {"PATH": "/usr/bin:/bin"}, "timeout": 50, "uid": None, "netns": False, "clean_dirs": [],
+            "stderr_path": str(tmp_path / "err"), "oracle": None,
+            "limits": {"mem_bytes": 1 << 30, "cpu_s": 60, "file_bytes": 128 << 20, "nproc": 64, "nofile": 64,
+                       "check_mem_bytes": 400 << 20}}
+    t0 = time.time()
+    status = run_supervisor(spec, tmp_path)
+    assert status["mem_exceeded"] and status["all_dead"] and not status["timed_out"], status
+    assert time.time() - t0 < 30
+    res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
+                      mem_exceeded=True, mem_limit=status["mem_limit"])
+    assert not res.finished and "more than 400 MB of memory together" in res.message()
