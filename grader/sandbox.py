@@ -617,10 +617,11 @@ class ChildResult:
 # What bounds one check's memory (grader/README.md, threat model): at most CHILD_NPROC processes and threads of its
 # sandbox uid, each process at most --mem-mb of address space and CHILD_NOFILE open files (a memfd or a deleted file
 # among them at most RLIMIT_FSIZE = CHILD_FILE_MB each), plus its tmpfs (check folder, /tmp, /var/tmp, /dev/shm).
-# Measured on a training child (cheetah DAgger, torch with 1 thread + MuJoCo): 2 threads, 11 open files, 0.88 GB
-# of address space, largest file 1.5 MB (checkpoint.pt; 2.6 MB with 25 demos).
-CHILD_NPROC = 8
-CHILD_NOFILE = 64
+# Measured on a training child (cheetah DAgger and BC, torch with 1 thread + MuJoCo): 2 threads, 11 open files (it
+# also trains under RLIMIT_NOFILE 20), 0.88 GB of address space, largest file 1.5 MB (checkpoint.pt; 2.6 MB with 25
+# demos).
+CHILD_NPROC = 6
+CHILD_NOFILE = 32
 CHILD_FILE_MB = 16
 
 
