@@ -997,14 +997,24 @@ FORGED_ANSWER = """    import os
 
 
 @pytest.mark.slow
-def test_a_forged_answer_of_an_unexpected_shape_costs_only_its_check(tmp_path):
+def test_a_forged_answer_of_an_unexpected_shape_costs_only_its_check(tmp_path, monkeypatch):
     """A result.npz whose grads would broadcast against the reference's (a (n, 1) array against (n,): n² floats in the
-    root parent) is refused by the schema with a clear message; the other checks are unaffected."""
+    root parent) is refused by the schema with a clear message; a MemoryError while scoring another check (here
+    raised on purpose) costs only that check; the third check is unaffected and the grading completes."""
+    import grader.checks
+
+    def out_of_memory(x):
+        raise MemoryError
+
+    monkeypatch.setattr(grader.checks, "_sorted_rows", out_of_memory)     # DAgger aggregation's scoring
     sub = write_submission(tmp_path / "sub", loss_attack(FORGED_ANSWER.format(rows=1 << 16)))
-    report = grade(sub, include_hidden=False, include_performance=False, only={"bc_loss", "dagger_aggregate"})
+    report = grade(sub, include_hidden=False, include_performance=False,
+                   only={"bc_loss", "dagger_aggregate", "dart_step"})
     by = {t.name.split(" (")[0]: t for t in report.tests}
     assert by["BC loss"].score == 0 and "has shape (65536, 1)" in by["BC loss"].output, by["BC loss"].output
-    assert by["DAgger aggregation"].score == by["DAgger aggregation"].max_score
+    assert by["DAgger aggregation"].score == 0 and "MemoryError" in by["DAgger aggregation"].output
+    for name in ("Noise injection: clean label", "Noise injection: noisy executed action"):
+        assert by[name].score == by[name].max_score, by[name].output
 
 
 def test_answers_are_opened_with_no_link_anywhere_on_the_path(tmp_path):
