@@ -102,6 +102,8 @@ def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> 
         return dest
     if src.is_file() and zipfile.is_zipfile(src):
         try:
+            if _zip_entries(src) > MAX_SUBMISSION_ENTRIES:     # before zipfile parses the whole central directory
+                raise SubmissionError(f"the zip holds more than {MAX_SUBMISSION_ENTRIES:,} entries")
             with zipfile.ZipFile(src) as z:
                 infos = z.infolist()
                 if len(infos) > MAX_SUBMISSION_ENTRIES:
@@ -131,6 +133,17 @@ def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> 
     if not src.exists():
         raise SubmissionError(f"submission not found: {src}")
     raise SubmissionError(f"{src} is neither a folder nor a .zip file")
+
+
+def _zip_entries(path: Path) -> int:
+    """The number of entries a zip's end-of-central-directory record declares (0 if it cannot be read here; zipfile
+    then raises its own error)."""
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)      # noqa: SLF001 - the record zipfile itself reads first
+        return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else 0   # noqa: SLF001
+    except (OSError, AttributeError, IndexError, TypeError, ValueError):
+        return 0
 
 
 def _copy_regular(src: Path, dst: Path) -> None:

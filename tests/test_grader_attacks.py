@@ -1074,7 +1074,7 @@ def test_a_child_cannot_make_the_root_parent_read_a_root_only_file(tmp_path):
     assert bc.score == 0 and "TOPSECRET" not in bc.output, bc.output
 
 
-def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path):
+def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path, monkeypatch):
     """A small zip of thousands of padded copies of a student file (and of folders) makes the grader write one file per
     student file name, the best candidate (a parent named learning, then the shallowest path), before any check."""
     import zipfile
@@ -1097,6 +1097,12 @@ def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path)
     assert files == ["copies/0/learning/dart_agent.py", "proj/learning/bc_agent.py", "proj/learning/dagger_agent.py"]
     assert sum((out / f).stat().st_size for f in files) <= 3 * (MAX_STUDENT_FILE_BYTES + 1)
     assert find_student_files(out, names)["bc_agent.py"].read_text() == "# the real one\n"
+    import grader.grade
+
+    monkeypatch.setattr(grader.grade, "MAX_SUBMISSION_ENTRIES", 5000)   # counted from the zip's end record
+    with pytest.raises(grader.grade.SubmissionError, match="more than 5,000 entries"):
+        materialize(z, tmp_path / "m3", names)
+    monkeypatch.undo()
     folder = tmp_path / "folder"                       # the same order for a folder submission
     for rel in ("a/b/learning/bc_agent.py", "learning/bc_agent.py", "bc_agent.py", "x/dart_agent.py"):
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
