@@ -1407,3 +1407,39 @@ def test_the_supervisor_stops_a_check_whose_processes_hold_too_much_memory_toget
     res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
                       mem_exceeded=True, mem_limit=status["mem_limit"])
     assert not res.finished and "more than 400 MB of memory together" in res.message()
+
+
+@pytest.mark.skipif(not ROOT_MODE, reason="a sandbox uid's files outside its folder are counted in root mode")
+def test_without_a_private_tmp_the_disk_guard_counts_the_uids_files_in_shared_folders(tmp_path):
+    """Root mode without a mount namespace: /tmp is the machine's. What the check's uid writes into a world-writable
+    folder counts against its own budget (here a world-writable tmpfs of this test's own stands for /tmp)."""
+    from grader.sandbox import _chown_tree, make_scratch, new_check_dir, remove_scratch, sandbox_policy
+
+    shared = Path(f"/tmp/il_shared_{os.getpid()}")
+    uid = sandbox_policy().acquire()
+    scratch, private = make_scratch()
+    try:
+        with own_tmpfs(shared, 256, 20_000):
+            d = new_check_dir(scratch, "shared")
+            (d.ws / "fill.py").write_text(f"""
+import os, time
+os.makedirs({str(shared / "mine" / "deep")!r})
+for i in range(150):
+    with open({str(shared / "mine" / "deep")!r} + "/f%d" % i, "wb") as f:
+        f.write(b"x" * (1 << 20))
+    time.sleep(0.01)
+open({str(d.run / "finished")!r}, "w").close()
+""")
+            _chown_tree(d.path, uid)
+            spec = {"argv": [sys.executable, "-I", str(d.ws / "fill.py")], "cwd": str(d.run), "check_dir": str(d.path),
+                    "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": uid, "netns": False,
+                    "clean_dirs": [str(shared)], "stderr_path": str(private / "err"), "oracle": None,
+                    "limits": {"mem_bytes": 1 << 30, "cpu_s": 60, "file_bytes": 1 << 24, "nproc": 6, "nofile": 32,
+                               "disk_bytes": 32 << 20}}
+            status = run_supervisor(spec, private)
+            assert status["disk_exceeded"] and not (d.run / "finished").exists(), (status, (private / "err").read_text())
+            assert status["files_removed"] >= 1 and not (shared / "mine").exists()     # and cleaned after the check
+        shared.rmdir()
+    finally:
+        sandbox_policy().release(uid)
+        remove_scratch(scratch)
