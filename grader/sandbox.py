@@ -630,11 +630,11 @@ CHILD_FILE_MB = 16
 
 def memory_bound_mb(mem_mb: int, mountns: bool) -> int:
     """The most memory one check can hold (MB) under these limits: processes × (address space + open files × file
-    size) + the tmpfs it may fill (its check folder and, with a mount namespace, its private /tmp, /var/tmp,
-    /dev/shm)."""
+    size) + the tmpfs it may fill (with a mount namespace: its check folder, its private /tmp, /var/tmp, /dev/shm;
+    without one its files are on disk)."""
     from grader.supervisor import CHECK_FS_MB, PRIVATE_TMPFS_MB
 
-    tmpfs = CHECK_FS_MB + (3 * PRIVATE_TMPFS_MB if mountns else 0)
+    tmpfs = CHECK_FS_MB + 3 * PRIVATE_TMPFS_MB if mountns else 0
     return CHILD_NPROC * (mem_mb + CHILD_NOFILE * CHILD_FILE_MB) + tmpfs
 
 
