@@ -6,7 +6,6 @@ A check returns :class:`CheckResult` items (one per scored part) so that one bug
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from envs.builder import env_dims, make_env, resolve_env_config
+from grader.answers import AnswerError, Field, Schema, read_answer
 from grader.feedback import describe_error
 from grader.sandbox import (CheckDir, ChildResult, SandboxPolicy, build_workspace, new_check_dir, read_output,
                             remove_check_dir, run_child, unpack_problem)
@@ -94,8 +94,9 @@ def reference_modules(methods: tuple[str, ...]) -> dict[str, str]:
     return {m: f"{owner[m]}_solution" for m in methods}
 
 
-def _read_arrays(res: ChildResult, show_message: bool) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Arrays written by the child, or (None, reason in the grader's words)."""
+def _read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Arrays written by the child, checked against ``schema`` (grader.answers), or (None, reason in the grader's
+    words)."""
     err = read_output(res, "error.json", 64 * 1024)
     if err is not None:
         return None, describe_error(err, show_message)
@@ -104,19 +105,17 @@ def _read_arrays(res: ChildResult, show_message: bool) -> tuple[dict[str, np.nda
     raw = read_output(res, "result.npz")
     if raw is None:
         return None, "no result was written"
-    problem = unpack_problem(raw)
-    if problem:
-        return None, f"unreadable result ({problem})"
     try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as f:
-            return {k: np.array(f[k]) for k in f.files}, ""
-    except Exception as e:  # noqa: BLE001 - anything unreadable is the submission's fault
-        return None, f"unreadable result ({type(e).__name__})"
+        return read_answer(raw, schema), ""
+    except AnswerError as e:
+        return None, f"{e}: the answer is not what the grader's harness writes (did your code write its files?)"
 
 
 def _unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
-          policies: dict[str, GaussianMLPPolicy] | None = None, **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``)."""
+          policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema,
+          **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
+    its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers)."""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -127,7 +126,7 @@ def _unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[s
             job[key] = str(d.inputs / f"{key}.pt")
         np.savez(d.inputs / "in.npz", **arrays)
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
-        return _read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True)
+        return _read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True, schema=schema)
     finally:
         remove_check_dir(d)
 
@@ -208,8 +207,11 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     sizes = _bc_sizes(v)
     obs = _sample_obs(pol, sum(sizes), rng)
     act = rng.uniform(low, high, (sum(sizes), act_dim)).astype(np.float32)
+    n_params = sum(p.numel() for p in pol.parameters())
+    schema = {"loss": Field((len(sizes),), "f"), "has_graph": Field((len(sizes),), "b"),
+              "grads": Field((len(sizes), n_params), "f")}
     out, why = _unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)},
-                     {"policy": pol})
+                     {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
     k = len(sizes)
@@ -390,8 +392,9 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     learner = _policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=0.2)
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.8)
     obs = _sample_obs(learner, v.batch, rng)
+    schema = {k: Field((len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim), "f") for k in ("exec", "label")}
     out, why = _unit(ctx, "dagger", "dagger_select", v, {"obs": obs}, {"policy": learner, "expert": expert},
-                     betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
+                     schema=schema, betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
     label_name, exec_name = part_names("dagger_select", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
@@ -571,10 +574,13 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     sizes = _agg_sizes(v, rng)
     parts_o = [rng.normal(size=(n, obs_dim)).astype(np.float32) for n in sizes]
     parts_a = [rng.uniform(low, high, (n, act_dim)).astype(np.float32) for n in sizes]
+    rows = 4 * AGG_ROUNDS * sum(sizes)   # any 2-D shape (wrong ones get this check's own feedback), bounded size
+    schema = {"obs": Field((None, None), "f", rows * obs_dim), "actions": Field((None, None), "f", rows * act_dim),
+              "lengths": Field((AGG_ROUNDS,), "iu")}
     out, why = _unit(ctx, "dagger", "dagger_aggregate", v,
                      {"data_obs": parts_o[0], "data_actions": parts_a[0], "visited_obs": np.concatenate(parts_o[1:]),
                       "labels": np.concatenate(parts_a[1:]), "round_sizes": np.array(sizes[1:], np.int64)},
-                     {"policy": pol})
+                     {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     lengths = np.asarray(out["lengths"], np.int64).reshape(AGG_ROUNDS)
@@ -666,8 +672,9 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     expert = _policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
     obs = _sample_obs(expert, v.batch, rng)
+    schema = {k: Field((v.batch, DART_REPEATS, act_dim), "f") for k in ("exec", "label")}
     out, why = _unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
-                     noise_std=noise_std, repeats=DART_REPEATS)
+                     schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
     label_name, noise_name = part_names("dart_step", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
@@ -902,12 +909,26 @@ def load_trained_policy(path: Path, env: str) -> tuple[GaussianMLPPolicy | None,
     return policy, ""
 
 
+def _first_layer_in_frame(policy: GaussianMLPPolicy, scale: torch.Tensor) -> torch.Tensor:
+    """The first layer's weights (hidden, obs_dim) as they act on observations standardized by ``scale`` (obs_dim,):
+    raw observations enter as W / std per input column (the policy's normalizer), so a copy whose input columns were
+    rescaled together with its normalizer (the scale absorbed there) has the very same weights in this frame. A
+    shift of the normalizer's mean changes only the bias (by W / std · shift), which is not compared."""
+    norm = policy.obs_normalizer
+    std = torch.sqrt(norm.var.double() + norm.eps)
+    return policy.net[0].weight.detach().double() / std[None, :] * scale[None, :]
+
+
 def copies_expert(policy: GaussianMLPPolicy, env: str) -> bool:
-    """True if the first layer's units are (up to order and positive scale) the expert's: a copied expert."""
+    """True if the first layer's units are (up to order and positive scale) the expert's: a copied expert. Both are
+    compared on raw observations standardized by the demos' spread (:func:`_first_layer_in_frame`), so rescaling the
+    input columns and absorbing the scale in the normalizer does not hide a copy."""
     expert, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
-    a, b = policy.net[0].weight.detach().double(), expert.net[0].weight.detach().double()
-    if a.shape[1] != b.shape[1] or a.shape[0] < 4:
+    if policy.net[0].weight.shape[1] != expert.net[0].weight.shape[1] or policy.net[0].weight.shape[0] < 4:
         return False
+    with np.load(REPO_ROOT / "data" / "demos" / f"{env}.npz", allow_pickle=False) as f:
+        scale = torch.as_tensor(np.asarray(f["obs"], np.float64).std(0) + 1e-6)
+    a, b = _first_layer_in_frame(policy, scale), _first_layer_in_frame(expert, scale)
     a = a / (a.norm(dim=1, keepdim=True) + 1e-12)
     b = b / (b.norm(dim=1, keepdim=True) + 1e-12)
     best = (a @ b.T).max(dim=1).values          # each learned unit's closest expert unit

@@ -249,7 +249,6 @@ def job_train(job, out):
 
 
 def job_inspect(job, out):
-    import importlib
 
     import numpy as np
 

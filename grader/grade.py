@@ -22,10 +22,11 @@ import yaml
 
 from grader.checks import (UNIT_CHECKS, CheckResult, GradingContext, Variant, evaluate_trained, manifest_json,
                            part_names)
+from grader.answers import AnswerError, Field, read_answer
 from grader.feedback import describe_error
 from grader.integrity import manifest, verify
-from grader.sandbox import (make_scratch, new_check_dir, read_output, remove_check_dir, remove_scratch,
-                            sandbox_policy, unpack_problem)
+from grader.sandbox import (SandboxError, make_scratch, new_check_dir, read_output, remove_check_dir, remove_scratch,
+                            sandbox_policy)
 from learning.agents import todo_manifest
 from util.errors import UserError
 
@@ -62,50 +63,87 @@ class SubmissionError(UserError):
     """The submission itself cannot be read (not a folder or zip, unsafe zip)."""
 
 
+MAX_SUBMISSION_ENTRIES = 100_000       # files in a submission folder, members in a zip: listed, never unpacked
+
+
+def _rank(rel: tuple[str, ...]) -> tuple[bool, int, str]:
+    """How good a candidate path (its parts, relative to the submission) is for a student file: a parent folder
+    named ``learning`` first, then the shallowest path, then the name (the one order for folders and zips)."""
+    return (len(rel) < 2 or rel[-2] != "learning", len(rel), "/".join(rel))
+
+
 def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> Path:
-    """Copy the student files ``names`` (regular files only, at any depth, at most MAX_STUDENT_FILE_BYTES + 1 bytes
-    each) from a submission folder or .zip into ``dest``, keeping their relative paths; nothing else is copied
-    or unpacked (links, FIFOs, devices, huge or unrelated files are never touched). Returns ``dest``."""
+    """Copy into ``dest`` the student files ``names`` from a submission folder or .zip: for each name ONE file, the
+    best candidate by :func:`_rank` among the regular files of that name at any depth, at most
+    MAX_STUDENT_FILE_BYTES + 1 bytes of it, keeping its relative path. So what the grader writes is bounded by
+    ``len(names)`` files of that size, whatever the submission holds, before and independent of any check;
+    nothing else is copied or unpacked (links, FIFOs, devices, other files are never opened). Returns ``dest``."""
     src = Path(submission)
     dest.mkdir(parents=True)
     if src.is_dir():
+        best: dict[str, tuple[str, ...]] = {}
         seen = 0
         for dirpath, dirnames, filenames in os.walk(src):          # never follows links
             dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__")]
-            seen += len(filenames)
-            if seen > 100_000:
-                raise SubmissionError("the submission folder holds more than 100,000 files")
+            seen += len(filenames) + len(dirnames)
+            if seen > MAX_SUBMISSION_ENTRIES:
+                raise SubmissionError(f"the submission folder holds more than {MAX_SUBMISSION_ENTRIES:,} files")
+            rel_dir = Path(dirpath).relative_to(src).parts
             for n in filenames:
-                if n in names:
-                    _copy_regular(Path(dirpath) / n, dest / Path(dirpath).relative_to(src) / n)
+                if n in names and (n not in best or _rank((*rel_dir, n)) < _rank(best[n])):
+                    try:
+                        regular = stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)
+                    except OSError:
+                        regular = False
+                    if regular:
+                        best[n] = (*rel_dir, n)
+        for rel in best.values():
+            _copy_regular(src.joinpath(*rel), dest.joinpath(*rel))
         return dest
     if src.is_file() and zipfile.is_zipfile(src):
         try:
+            if _zip_entries(src) > MAX_SUBMISSION_ENTRIES:     # before zipfile parses the whole central directory
+                raise SubmissionError(f"the zip holds more than {MAX_SUBMISSION_ENTRIES:,} entries")
             with zipfile.ZipFile(src) as z:
                 infos = z.infolist()
-                if len(infos) > 100_000:
-                    raise SubmissionError("the zip holds more than 100,000 entries")
+                if len(infos) > MAX_SUBMISSION_ENTRIES:
+                    raise SubmissionError(f"the zip holds more than {MAX_SUBMISSION_ENTRIES:,} entries")
+                chosen: dict[str, tuple[tuple[str, ...], zipfile.ZipInfo]] = {}
                 for info in infos:
                     name = info.filename.replace("\\", "/")
-                    parts = Path(name).parts
+                    parts = tuple(p for p in name.split("/") if p not in ("", "."))
                     if name.startswith("/") or ".." in parts:
                         raise SubmissionError(f"unsafe path in zip: {name[:100]}")
                     if not parts or parts[-1] not in names or info.is_dir():
                         continue
                     if (info.external_attr >> 16) & 0o170000 not in (0, 0o100000):
                         continue            # links and special files are never unpacked
-                    target = dest / Path(*parts)
+                    if parts[-1] not in chosen or _rank(parts) < _rank(chosen[parts[-1]][0]):
+                        chosen[parts[-1]] = (parts, info)
+                for parts, info in chosen.values():
+                    target = dest.joinpath(*parts)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with z.open(info) as fin, open(target, "wb") as fout:
                         fout.write(fin.read(MAX_STUDENT_FILE_BYTES + 1))
         except SubmissionError:
             raise
-        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError) as e:
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, ValueError, EOFError) as e:
             raise SubmissionError(f"the zip {src.name} could not be unpacked ({type(e).__name__})") from None
         return dest
     if not src.exists():
         raise SubmissionError(f"submission not found: {src}")
     raise SubmissionError(f"{src} is neither a folder nor a .zip file")
+
+
+def _zip_entries(path: Path) -> int:
+    """The number of entries a zip's end-of-central-directory record declares (0 if it cannot be read here; zipfile
+    then raises its own error)."""
+    try:
+        with open(path, "rb") as f:
+            end = zipfile._EndRecData(f)      # noqa: SLF001 - the record zipfile itself reads first
+        return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else 0   # noqa: SLF001
+    except (OSError, AttributeError, IndexError, TypeError, ValueError):
+        return 0
 
 
 def _copy_regular(src: Path, dst: Path) -> None:
@@ -125,11 +163,12 @@ def _copy_regular(src: Path, dst: Path) -> None:
 
 
 def find_student_files(root: Path, names: list[str]) -> dict[str, Path | None]:
-    """Locate learning/<agent>_agent.py (at any depth, e.g. inside a top-level project folder); regular files only."""
+    """Locate learning/<agent>_agent.py (at any depth, e.g. inside a top-level project folder); regular files only,
+    the best candidate by :func:`_rank` (the order :func:`materialize` keeps one file by)."""
     found: dict[str, Path | None] = {}
     for name in names:
         hits = sorted((p for p in root.rglob(name) if p.is_file() and not p.is_symlink()),
-                      key=lambda p: (p.parent.name != "learning", len(p.parts), str(p)))
+                      key=lambda p: _rank(p.relative_to(root).parts))
         found[name] = hits[0] if hits else None
     return found
 
@@ -218,10 +257,13 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
 
 def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: GradingContext, key: str,
              v: Variant) -> list[CheckResult]:
-    """Run one unit check; an answer the check cannot interpret (e.g. a forged result file) scores 0."""
+    """Run one unit check; any failure while scoring (an answer the check cannot interpret, a forged result file,
+    MemoryError included) costs only this check. Only the sandbox's own failure stops the grading."""
     try:
         return fn(ctx, v)
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+    except SandboxError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
         why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
         return [CheckResult(name, 0, 1, why) for name in part_names(key, v)]
 
@@ -289,14 +331,10 @@ def _inspect(ctx: GradingContext) -> tuple[str, list[str]]:
         raw = read_output(res, "result.npz")
         if raw is None or not res.finished:
             return res.message(), []
-        if unpack_problem(raw):
-            return "unreadable answer", []
-        import io
-
+        lines = 4 * sum(len(s.methods) + 1 for s in ctx.manifest.values())   # one line per method or import error
         try:
-            with np.load(io.BytesIO(raw), allow_pickle=False) as f:
-                return "", [str(s) for s in f["info"]]
-        except Exception:  # noqa: BLE001 - no readable answer: the submission could not be imported
+            return "", [str(s) for s in read_answer(raw, {"info": Field((None,), "U", lines)})["info"]]
+        except AnswerError:               # no readable answer: the submission could not be imported
             return "unreadable answer", []
     finally:
         remove_check_dir(d)
@@ -306,7 +344,9 @@ def performance_check(ctx: GradingContext, spec: dict[str, Any]) -> CheckResult:
     name, pts = str(spec["name"]), float(spec["points"])
     try:
         value, why = evaluate_trained(ctx, spec, int(spec["train_seed"]), int(spec["eval_seed"]))
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError, RuntimeError) as e:
+    except SandboxError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a model the grader cannot evaluate (MemoryError included) costs this check
         value, why = None, f"the trained model could not be evaluated ({type(e).__name__})"
     if value is None:
         return CheckResult(name, 0, pts, why, tags=["performance"])
@@ -315,12 +355,27 @@ def performance_check(ctx: GradingContext, spec: dict[str, Any]) -> CheckResult:
                        f"{why} (0 points at ≤ {spec['low']:.0f}, full at ≥ {spec['full']:.0f})", tags=["performance"])
 
 
+def _visible(report: GradeReport) -> tuple[float, float, bool]:
+    """(score, max score) of the checks a student sees now, and whether there are checks published later."""
+    shown = [t for t in report.tests if t.visibility != "after_published"]
+    return (float(sum(t.score for t in shown)), float(sum(t.max_score for t in shown)),
+            len(shown) < len(report.tests))
+
+
+def summary_line(report: GradeReport) -> str:
+    """The visible top-level line: visible points only; nothing about the hidden checks but that they exist."""
+    score, top, hidden = _visible(report)
+    if hidden:
+        return f"Autograded {score:.1f} / {top:.1f} visible points; hidden checks are published later."
+    return f"Autograded {score:.1f} / {top:.1f}."
+
+
 def to_results_json(report: GradeReport) -> dict[str, Any]:
-    """Gradescope results.json (score = sum of tests)."""
+    """Gradescope results.json (score = sum of tests; the visible output names only the visible checks' points)."""
     return {
         "score": round(report.score, 3),
         "execution_time": round(report.seconds, 1),
-        "output": (f"Autograded {report.score:.1f} / {report.max_score:.1f}. " + (report.error or "")).strip(),
+        "output": (summary_line(report) + " " + (report.error or "")).strip(),
         "output_format": "text",
         "visibility": "visible",
         "stdout_visibility": "hidden",
@@ -347,11 +402,21 @@ def write_json_atomic(data: dict[str, Any], path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def format_table(report: GradeReport) -> str:
-    w = max(len(t.name) for t in report.tests)
+def format_table(report: GradeReport, show_hidden: bool | None = None) -> str:
+    """The console table. Hidden checks (published later) are left out with their total, unless ``show_hidden`` (or
+    GRADER_SHOW_HIDDEN=1, for a TA's console): the Gradescope path prints this table too."""
+    if show_hidden is None:
+        show_hidden = os.environ.get("GRADER_SHOW_HIDDEN") == "1"
+    tests = [t for t in report.tests if show_hidden or t.visibility != "after_published"]
+    w = max([len(t.name) for t in tests] + [5])
     lines = [f"{'check'.ljust(w)}  points    max  feedback", "-" * (w + 40)]
-    for t in report.tests:
+    for t in tests:
         lines.append(f"{t.name.ljust(w)}  {t.score:6.2f} {t.max_score:6.2f}  {t.output}")
     lines.append("-" * (w + 40))
-    lines.append(f"{'TOTAL'.ljust(w)}  {report.score:6.2f} {report.max_score:6.2f}  ({report.seconds:.0f} s)")
+    score, top, hidden = _visible(report)
+    if show_hidden or not hidden:
+        lines.append(f"{'TOTAL'.ljust(w)}  {report.score:6.2f} {report.max_score:6.2f}  ({report.seconds:.0f} s)")
+    else:
+        lines.append(f"{'VISIBLE'.ljust(w)}  {score:6.2f} {top:6.2f}  ({report.seconds:.0f} s; hidden checks are "
+                     "published later: GRADER_SHOW_HIDDEN=1 shows them here, results.json holds them)")
     return "\n".join(lines)

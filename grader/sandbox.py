@@ -272,6 +272,7 @@ def sandbox_policy(slots: int = 2) -> SandboxPolicy:
             pol.netns = netns_wanted and _try_netns()
             if os.environ.get("GRADER_MOUNTNS", "auto") != "off":
                 pol.mountns, why = _try_mount_view(pol.uids[0])
+                _CHECK_FS[0] = pol.mountns
                 if why:
                     pol.notes.append(f"no mount namespace for the checks: {why}; other files every user may read "
                                      "on this machine are readable by student code (grader/README.md)")
@@ -496,11 +497,37 @@ class CheckDir:
         return self.path / "out"
 
 
+_CHECK_FS = [False]     # root mode with CAP_SYS_ADMIN (a mount namespace works): each check folder is its own tmpfs
+
+
 def new_check_dir(scratch: Path, name: str) -> CheckDir:
+    """A fresh check folder in ``scratch``; where root may mount (:attr:`SandboxPolicy.mountns`), a tmpfs of its own
+    (CHECK_FS_MB, CHECK_FS_INODES): what a check writes is bounded by its own file system, and no other check's
+    writes can fill it."""
     d = CheckDir(Path(tempfile.mkdtemp(prefix=f"{name}_", dir=scratch)))
+    if _CHECK_FS[0]:
+        from grader.supervisor import CHECK_FS_INODES, CHECK_FS_MB, MS_NODEV, MS_NOSUID, _mount
+
+        try:
+            _mount("tmpfs", str(d.path), "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"mode=0711,uid=0,gid=0,size={CHECK_FS_MB}m,nr_inodes={CHECK_FS_INODES}")
+        except OSError:
+            _CHECK_FS[0] = False          # the disk guard alone bounds the checks from now on (grader/README.md)
     for sub in (d.ws, d.inputs, d.run, d.out):
         sub.mkdir()
     return d
+
+
+def _unmount_under(root: str) -> None:
+    """Detach every mount at or below ``root`` (deepest first): the check folders' tmpfs."""
+    from grader.supervisor import MNT_DETACH, _libc, _mounts_under
+
+    try:
+        points = _mounts_under(root)
+    except OSError:
+        return
+    for point in reversed(points):
+        _libc.umount2(point.encode(), MNT_DETACH)
 
 
 SUBMISSION_PACKAGE = "submission"     # ws/submission/<agent>_agent.py: the student's files, beside the framework's
@@ -533,11 +560,15 @@ def build_workspace(d: CheckDir, student_files: dict[str, Path | None], referenc
 
 
 def _chown_tree(root: Path, uid: int) -> None:
+    """Give everything inside the check folder ``root`` to ``uid``; ``root`` itself stays the grader's (mode 0711:
+    the child may enter it, not list, rename or replace what is in it, e.g. swap ``out/`` for a link)."""
     for dirpath, dirnames, filenames in os.walk(root):
-        os.chown(dirpath, uid, uid)
+        if dirpath != str(root):
+            os.chown(dirpath, uid, uid)
         for n in filenames:
             os.chown(os.path.join(dirpath, n), uid, uid, follow_symlinks=False)
-    os.chmod(root, 0o700)
+    os.chown(root, os.geteuid(), os.getegid())
+    os.chmod(root, 0o711)
 
 
 # ----------------------------------------------------------------------------------------------- running
@@ -554,11 +585,14 @@ class ChildResult:
     supervisor_error: str = ""
     disk_exceeded: bool = False
     disk_bytes: int = 0
+    disk_inodes: int = 0
+    mem_exceeded: bool = False
+    mem_limit: int = 0
 
     @property
     def finished(self) -> bool:
-        return (not self.timed_out and not self.disk_exceeded and self.returncode == 0
-                and (self.out / "DONE").is_file())
+        return (not self.timed_out and not self.disk_exceeded and not self.mem_exceeded and self.returncode == 0
+                and read_output(self, "DONE", 64) is not None)
 
     def message(self) -> str:
         """Why the child produced no answer, in the grader's own words (never the student's text)."""
@@ -570,8 +604,11 @@ class ChildResult:
         if self.oracle_error:
             return f"the expert oracle was misused: {self.oracle_error}"
         if self.disk_exceeded:
-            return (f"stopped: it wrote more than {self.disk_bytes >> 20} MB or 100,000 files to disk (or the disk was "
-                    "nearly full)")
+            return (f"stopped: its files took more than {self.disk_bytes >> 20} MB or {self.disk_inodes:,} files and "
+                    "folders (or the disk was nearly full while it wrote a lot)")
+        if self.mem_exceeded:
+            return (f"stopped: its processes held more than {self.mem_limit >> 20} MB of memory together (memory "
+                    "in every process and in memfds counts)")
         if self.timed_out:
             return f"timed out after {self.seconds:.0f} s (an infinite loop, or far too slow)"
         if self.returncode is not None and self.returncode < 0:
@@ -582,8 +619,29 @@ class ChildResult:
         return "the grading process ended early (sys.exit/os._exit, or a crash in your code)"
 
 
+# What bounds one check's memory (grader/README.md, threat model): at most CHILD_NPROC processes and threads of its
+# sandbox uid, each process at most --mem-mb of address space and CHILD_NOFILE open files (a memfd or a deleted file
+# among them at most RLIMIT_FSIZE = CHILD_FILE_MB each), plus its tmpfs (check folder, /tmp, /var/tmp, /dev/shm).
+# Measured on a training child (cheetah DAgger and BC, torch with 1 thread + MuJoCo): 2 threads, 11 open files (it
+# also trains under RLIMIT_NOFILE 20), 0.88 GB of address space, largest file 1.5 MB (checkpoint.pt; 2.6 MB with 25
+# demos).
+CHILD_NPROC = 6
+CHILD_NOFILE = 32
+CHILD_FILE_MB = 16
+
+
+def memory_bound_mb(mem_mb: int, mountns: bool) -> int:
+    """The most memory one check can hold (MB) under these limits: processes × (address space + open files × file
+    size) + the tmpfs it may fill (with a mount namespace: its check folder, its private /tmp, /var/tmp, /dev/shm;
+    without one its files are on disk)."""
+    from grader.supervisor import CHECK_FS_MB, PRIVATE_TMPFS_MB
+
+    tmpfs = CHECK_FS_MB + 3 * PRIVATE_TMPFS_MB if mountns else 0
+    return CHILD_NPROC * (mem_mb + CHILD_NOFILE * CHILD_FILE_MB) + tmpfs
+
+
 def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, timeout: float, mem_mb: int = 2048,
-              oracle: dict | None = None, file_mb: int = 64) -> ChildResult:
+              oracle: dict | None = None, file_mb: int = CHILD_FILE_MB) -> ChildResult:
     """Run ``grader_child.py`` on ``job`` in check folder ``d`` under the supervisor; ``private`` is a
     folder only the grader can read (for the supervisor's spec and the child's stderr)."""
     (d.inputs / "job.json").write_text(json.dumps(job))
@@ -601,7 +659,9 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
             "argv": [sys.executable, "-I", "-B", str(d.ws / "grader_child.py"), str(d.inputs / "job.json"), str(d.out)],
             "cwd": str(d.run), "env": env, "timeout": timeout, "uid": uid, "netns": policy.netns,
             "limits": {"mem_bytes": mem_mb * 1024 * 1024, "cpu_s": int(timeout) + 10,
-                       "file_bytes": file_mb * 1024 * 1024, "nproc": 256},
+                       "file_bytes": file_mb * 1024 * 1024, "nproc": CHILD_NPROC, "nofile": CHILD_NOFILE,
+                       "check_mem_bytes": mem_mb * 1024 * 1024},
+            "check_dir": str(d.path),
             "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
             "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
             "wrap": bwrap_argv(policy, d) if policy.bwrap else [],
@@ -627,7 +687,9 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                           oracle_over_budget=bool(status.get("oracle_over_budget")),
                           oracle_budget=status.get("oracle_budget"),
                           oracle_error=str(status.get("oracle_error", "")), supervisor_error=err,
-                          disk_exceeded=bool(status.get("disk_exceeded")), disk_bytes=int(status.get("disk_bytes", 0)))
+                          disk_exceeded=bool(status.get("disk_exceeded")), disk_bytes=int(status.get("disk_bytes", 0)),
+                          disk_inodes=int(status.get("disk_inodes", 0)),
+                          mem_exceeded=bool(status.get("mem_exceeded")), mem_limit=int(status.get("mem_limit", 0)))
         if not res.all_dead and not err:
             raise SandboxError("a check left processes that could not be killed; grading stopped")
         return res
@@ -677,17 +739,34 @@ def unpack_problem(raw: bytes, max_bytes: int = MAX_UNPACKED_BYTES) -> str:
     return ""
 
 
-def read_output(res: ChildResult, name: str, max_bytes: int = MAX_OUTPUT_BYTES) -> bytes | None:
-    """Bytes of ``out/<name>`` if it is a regular file (never following a link), else None."""
-    path = res.out / name
+def _open_beneath(path: Path, flags: int) -> int:
+    """Open ``path`` (absolute) one component at a time from ``/``, each folder with O_DIRECTORY | O_NOFOLLOW and the
+    last component with ``flags`` | O_NOFOLLOW: no link anywhere on the path is followed (O_NOFOLLOW alone guards
+    only the last component; a child that owns a folder on the path could replace it by a link to a root-only
+    file). Raises OSError."""
+    parts = [p for p in Path(path).parts[1:] if p]
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        return os.open(parts[-1], flags | os.O_NOFOLLOW, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_output(res: ChildResult, name: str, max_bytes: int = MAX_OUTPUT_BYTES) -> bytes | None:
+    """Bytes of ``out/<name>`` if it is a regular file with one link, reached without following any link (see
+    :func:`_open_beneath`), else None."""
+    try:
+        fd = _open_beneath(res.out / name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, IndexError):
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
-            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes or st.st_nlink != 1:
+            return None                    # a hard link could name a file the child may not read
         chunks, total = [], 0
         while True:
             b = os.read(fd, 1 << 20)
@@ -703,6 +782,8 @@ def read_output(res: ChildResult, name: str, max_bytes: int = MAX_OUTPUT_BYTES) 
 
 
 def remove_check_dir(d: CheckDir) -> None:
+    if _CHECK_FS[0] or os.path.ismount(d.path):
+        _unmount_under(str(d.path))
     shutil.rmtree(d.path, ignore_errors=True)
 
 
@@ -719,7 +800,7 @@ def make_scratch() -> tuple[Path, Path]:
     import fcntl
 
     sweep_stale_scratch()
-    root = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    root = Path(os.path.realpath(tempfile.mkdtemp(prefix=SCRATCH_PREFIX)))   # no link on the path (read_output)
     os.chmod(root, 0o711)
     private = root / "private"
     private.mkdir(mode=0o700)
@@ -731,7 +812,10 @@ def make_scratch() -> tuple[Path, Path]:
 
 
 def remove_scratch(root: Path) -> None:
-    """Delete a scratch folder made by :func:`make_scratch` and release its lock."""
+    """Delete a scratch folder made by :func:`make_scratch` (and any check folder's tmpfs left in it) and release
+    its lock."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        _unmount_under(str(root))
     shutil.rmtree(root, ignore_errors=True)
     fd = _SCRATCH_LOCKS.pop(str(root), None)
     if fd is not None:
@@ -769,6 +853,8 @@ def sweep_stale_scratch(parent: str | None = None) -> list[str]:
         except OSError:
             os.close(fd)
             continue                      # its grader is alive
+        if os.geteuid() == 0:
+            _unmount_under(os.path.realpath(root))     # a killed grader's check folders may still be tmpfs mounts
         shutil.rmtree(root, ignore_errors=True)
         os.close(fd)
         removed.append(root)

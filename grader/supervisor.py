@@ -33,7 +33,10 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "s390x": 217}
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
-TMPFS_OPTIONS = "mode=1777,size=128m,nr_inodes=16384"   # a private /tmp lives in memory: cap it
+PRIVATE_TMPFS_MB = 32               # a private /tmp, /var/tmp, /dev/shm lives in memory: cap it (a check uses ~0)
+TMPFS_OPTIONS = f"mode=1777,size={PRIVATE_TMPFS_MB}m,nr_inodes=4096"
+CHECK_FS_MB = 288                   # root with CAP_SYS_ADMIN: a check folder is its own tmpfs of this size ...
+CHECK_FS_INODES = 10_000            # ... and inodes (the disk guard stops it at 256 MB / 8192 files first)
 HEADER = struct.Struct("<II")          # request: (rows, obs_dim); response: (status, rows)
 MAX_ROWS_PER_REQUEST = 65536
 
@@ -347,37 +350,167 @@ def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- disk
-DISK_BYTES = 4 << 30              # what one check may add to the disk its folder is on
-DISK_INODES = 100_000             # and how many files and folders (a correct check makes a few hundred)
-DISK_RESERVE_BYTES = 1 << 30      # never let a check take the last of it
+DISK_BYTES = 256 << 20            # what one check's own files may take (a correct check writes a few MB)
+DISK_INODES = 8192                # and how many files and folders (a correct check makes about a hundred)
+DISK_RESERVE_BYTES = 1 << 30      # never let a check take the last of its file system
 DISK_RESERVE_INODES = 10_000
+BIG_CHECK_BYTES, BIG_CHECK_INODES = 64 << 20, 2000   # beyond this a check counts as a cause of a full disk
+
+
+def _usage_below(dir_fd: int, uid: int | None = None) -> tuple[int, int]:
+    """(bytes allocated, entries) of the tree under the open folder ``dir_fd`` (never following links; only the
+    entries owned by ``uid`` and everything below them when ``uid`` is given)."""
+    total = count = 0
+    try:
+        for _, dirnames, filenames, fd in os.fwalk(".", dir_fd=dir_fd, follow_symlinks=False):
+            keep = []
+            for name in dirnames + filenames:
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    continue
+                if uid is None or st.st_uid == uid:
+                    total += st.st_blocks * 512
+                    count += 1
+                    if uid is not None and stat.S_ISDIR(st.st_mode):
+                        sub_b, sub_n = _usage_below_name(fd, name)
+                        total, count = total + sub_b, count + sub_n
+                elif stat.S_ISDIR(st.st_mode) and st.st_mode & 0o002:
+                    keep.append(name)      # a world-writable folder: look for the uid's entries inside
+            if uid is not None:
+                dirnames[:] = [d for d in dirnames if d in keep]
+    except OSError:
+        pass
+    return total, count
+
+
+def _usage_below_name(parent_fd: int, name: str) -> tuple[int, int]:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    except OSError:
+        return 0, 0
+    try:
+        return _usage_below(fd)
+    finally:
+        os.close(fd)
 
 
 class DiskGuard:
-    """Stops a check that fills the disk: its folder's file system may lose at most ``limit`` bytes and
-    :data:`DISK_INODES` inodes of free space while it runs, and never fall below the reserves (RLIMIT_FSIZE bounds
-    one file, not how many). Polled by the supervisor's loop (every 0.5 s at most); statvfs costs the same however
-    many files there are. Free space is the file system's: a parallel check writing at the same time counts too
-    (both are the same grading's, and a correct check writes a few MB)."""
+    """Stops a check whose own files take more than ``limit`` bytes or ``inodes`` files and folders, or that is
+    among the causes (own files beyond :data:`BIG_CHECK_BYTES` / :data:`BIG_CHECK_INODES`) when its file system
+    falls below the reserves. RLIMIT_FSIZE bounds one file, not how many.
 
-    def __init__(self, path: str, limit: int):
-        self.path, self.limit, self.tripped = path, limit, False
-        self.start = self._free()
+    It measures the check, not the file system: the tree under its check folder, through a folder descriptor
+    opened before the child starts (renaming or moving the folder cannot blind it, and a parallel check's files
+    are not counted), plus, with a sandbox uid and no private /tmp (``shared_dirs``), the uid's own entries in the
+    machine's world-writable folders. Polled by the supervisor's loop; a walk costs time in proportion to the
+    files, so it is spaced out to at least five times its own duration."""
 
-    def _free(self) -> tuple[int, int] | None:
+    def __init__(self, path: str, limit: int, inodes: int = DISK_INODES, uid: int | None = None,
+                 shared_dirs: list[str] | None = None):
+        self.limit, self.inodes, self.tripped = limit, inodes, False
+        self.uid, self.used = uid, (0, 0)
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        self.shared: list[int] = []
+        for d in shared_dirs or []:
+            try:
+                self.shared.append(os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW))
+            except OSError:
+                pass
+        self.next_scan = 0.0
+
+    def close(self) -> None:
+        for fd in [self.fd, *self.shared]:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def measure(self) -> tuple[int, int]:
+        b, n = _usage_below(self.fd)
+        for fd in self.shared:
+            sb, sn = _usage_below(fd, self.uid)
+            b, n = b + sb, n + sn
+        return b, n
+
+    def exceeded(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if self.tripped or (now < self.next_scan and not force):
+            return self.tripped
+        self.used = b, n = self.measure()
+        self.next_scan = now + max(0.5, 5 * (time.monotonic() - now))
         try:
-            st = os.statvfs(self.path)
-            return st.f_bavail * st.f_frsize, st.f_favail
+            st = os.fstatvfs(self.fd)
+            free_b, free_i = st.f_bavail * st.f_frsize, st.f_favail
+            low = free_b < DISK_RESERVE_BYTES or (st.f_files > 0 and free_i < DISK_RESERVE_INODES)
         except OSError:
-            return None
+            low = False
+        self.tripped = (b > self.limit or n > self.inodes
+                        or (low and (b > BIG_CHECK_BYTES or n > BIG_CHECK_INODES)))
+        return self.tripped
+
+
+# ----------------------------------------------------------------------------------------------- memory
+def _status_kb(pid: int, keys: tuple[str, ...]) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            return sum(int(ln.split()[1]) for ln in f if ln.split(b":")[0].decode() in keys)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _memfd_bytes(pid: int) -> int:
+    """Bytes of the memfds (and other deleted or in-memory files) ``pid`` holds open: memory outside RLIMIT_AS."""
+    total = 0
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for n in names:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{n}")
+            if target.startswith("/memfd:") or target.endswith(" (deleted)"):
+                total += os.stat(f"/proc/{pid}/fd/{n}").st_size
+        except OSError:
+            continue
+    return total
+
+
+class MemoryGuard:
+    """Stops a check whose processes together hold more than ``limit`` bytes: resident anonymous and shared memory
+    (RssAnon + RssShmem) of every process of the check (its sandbox uid's, or the supervisor's descendants) plus the
+    memfds and deleted files they hold open. Polled with the disk guard (every 0.25 s at most);
+    RLIMIT_NPROC/AS/NOFILE/FSIZE bound what a check can take between two polls (grader/README.md)."""
+
+    def __init__(self, limit: int, uid: int | None, every_s: float = 0.25):
+        self.limit, self.uid, self.tripped, self.peak = limit, uid, False, 0
+        self.every_s, self.next_scan = every_s, 0.0
+
+    def _pids(self) -> list[int]:
+        me = os.getpid()
+        procs = {}
+        for pid in _proc_entries():
+            st = _stat(pid) if pid != me else None
+            if st is not None and st[0] != "Z":
+                procs[pid] = st[1]
+        if self.uid is not None:
+            return [pid for pid in procs if _uid(pid) == self.uid]
+        mine, frontier = [], [me]
+        while frontier:
+            parent = frontier.pop()
+            kids = [pid for pid, ppid in procs.items() if ppid == parent]
+            mine += kids
+            frontier += kids
+        return mine
 
     def exceeded(self) -> bool:
-        free = self._free()
-        if free is None or self.start is None:
-            return False
-        (b0, i0), (b, i) = self.start, free
-        self.tripped = (b0 - b > self.limit or b < min(DISK_RESERVE_BYTES, b0)
-                        or (i0 > 0 and (i0 - i > DISK_INODES or i < min(DISK_RESERVE_INODES, i0))))
+        now = time.monotonic()
+        if self.tripped or self.limit <= 0 or now < self.next_scan:
+            return self.tripped
+        self.next_scan = now + self.every_s          # a scan of /proc costs milliseconds: not at every expert query
+        used = sum(_status_kb(pid, ("RssAnon", "RssShmem")) * 1024 + _memfd_bytes(pid) for pid in self._pids())
+        self.peak = max(self.peak, used)
+        self.tripped = used > self.limit
         return self.tripped
 
 
@@ -393,6 +526,9 @@ def _preexec(spec: dict):
         resource.setrlimit(resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim["file_bytes"], lim["file_bytes"]))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        nofile = int(lim.get("nofile", 0))
+        if nofile:     # open files (memfds included: each at most RLIMIT_FSIZE) per process; inherited: 20,000
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         if spec.get("netns"):
             if _libc.unshare(CLONE_NEWNET) != 0:
                 os._exit(121)
@@ -420,6 +556,13 @@ def supervise(spec: dict) -> dict:
         rep_r, rep_w = os.pipe()      # supervisor → child
         env["GRADER_ORACLE_FDS"] = f"{rep_r},{req_w}"
         pass_fds = (rep_r, req_w)
+    lim = spec["limits"]
+    clean_view = spec.get("uid") is not None and not spec.get("view")     # no private /tmp: count the uid's files
+    # opened before the child exists: renaming its folder later cannot blind the guard
+    disk = DiskGuard(spec.get("check_dir") or spec["cwd"], int(lim.get("disk_bytes", DISK_BYTES)),
+                     int(lim.get("disk_inodes", DISK_INODES)), spec.get("uid"),
+                     spec.get("clean_dirs", []) if clean_view else [])
+    memory = MemoryGuard(int(lim.get("check_mem_bytes", 0)), spec.get("uid"))
     t0 = time.time()
     with open(spec["stderr_path"], "wb") as err:
         try:
@@ -427,6 +570,7 @@ def supervise(spec: dict) -> dict:
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                     pass_fds=pass_fds, preexec_fn=_preexec(spec))
         except (OSError, subprocess.SubprocessError) as e:      # e.g. its mount view could not be built
+            disk.close()
             return {"returncode": None, "all_dead": True, "start_error": f"{type(e).__name__}: {e}"[:300],
                     "supervisor_maxrss_kb": _peak_rss_kb()}
     if oracle is not None:
@@ -436,7 +580,11 @@ def supervise(spec: dict) -> dict:
         os.set_blocking(rep_w, False)
     deadline = t0 + float(spec["timeout"])
     timed_out, inbuf, protocol_error = False, b"", ""
-    disk = DiskGuard(spec["cwd"], int(spec["limits"].get("disk_bytes", DISK_BYTES)))
+
+    def must_stop() -> bool:
+        """The limits the supervisor keeps watching, also while it talks to the child."""
+        return proc.poll() is not None or time.time() >= deadline or disk.exceeded() or memory.exceeded()
+
     while True:
         if proc.poll() is not None:
             break
@@ -444,7 +592,7 @@ def supervise(spec: dict) -> dict:
         if left <= 0:
             timed_out = True
             break
-        if disk.exceeded():
+        if disk.exceeded() or memory.exceeded():
             break
         if oracle is None or oracle.over_budget or protocol_error:
             try:
@@ -473,9 +621,12 @@ def supervise(spec: dict) -> dict:
                 break
             reply = oracle.answer(rows, inbuf[HEADER.size:need])
             inbuf = inbuf[need:]
-            if not _write_all(rep_w, reply, deadline):
-                protocol_error = "the child stopped reading the expert's answers"
+            if not _write_all(rep_w, reply, must_stop):
+                if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
+                    protocol_error = "the child stopped reading the expert's answers"
                 break
+    timed_out = timed_out or (time.time() >= deadline and proc.poll() is None and not disk.tripped
+                              and not memory.tripped)
     seconds = time.time() - t0
     for kill in (os.killpg, os.kill):   # the child's group, then the child itself (it may have left its group)
         try:
@@ -500,9 +651,12 @@ def supervise(spec: dict) -> dict:
                 os.close(fd)
             except OSError:
                 pass
+    disk.close()
     return {
         "returncode": proc.returncode, "timed_out": timed_out, "seconds": round(seconds, 3),
-        "disk_exceeded": disk.tripped, "disk_bytes": disk.limit,
+        "disk_exceeded": disk.tripped, "disk_bytes": disk.limit, "disk_inodes": disk.inodes,
+        "disk_used": list(disk.used), "mem_exceeded": memory.tripped, "mem_limit": memory.limit,
+        "mem_peak": memory.peak,
         "processes_killed": killed, "all_dead": clean, "files_removed": removed, "ipc_removed": ipc,
         "keys_cleared": keys_cleared,
         "oracle_queries": None if oracle is None else len(oracle.cache),
@@ -522,13 +676,14 @@ def _peak_rss_kb() -> int:
         return 0
 
 
-def _write_all(fd: int, data: bytes, deadline: float) -> bool:
+def _write_all(fd: int, data: bytes, must_stop) -> bool:
+    """Write ``data`` to the non-blocking ``fd``; False as soon as ``must_stop()`` (checked at least every 0.5 s:
+    the limits stay watched while a child does not read) or the pipe breaks."""
     view = memoryview(data)
     while view:
-        left = deadline - time.time()
-        if left <= 0:
+        if must_stop():
             return False
-        _, ready, _ = select.select([], [fd], [], min(left, 1.0))
+        _, ready, _ = select.select([], [fd], [], 0.5)
         if not ready:
             continue
         try:

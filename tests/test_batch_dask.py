@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import error_results, write_json_atomic  # noqa: E402
+from grader.grade import write_json_atomic  # noqa: E402
 from grader.submissions import write_submission  # noqa: E402
 
 from conftest import ROOT  # noqa: E402

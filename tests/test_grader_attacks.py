@@ -37,6 +37,12 @@ def sandbox_processes() -> list[int]:
             and (_stat(pid) or ("Z",))[0] != "Z"]
 
 
+def _proc_uid(pid: int) -> int | None:
+    from grader.supervisor import _uid
+
+    return _uid(pid)
+
+
 def loss_attack(body: str) -> dict[str, str]:
     """A compute_loss that runs ``body`` (indented 4) then returns the placeholder loss."""
     return {"compute_loss": "def compute_loss(self, obs, expert_actions):\n    import torch\n" + body + STUB_LOSS}
@@ -596,53 +602,72 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def own_tmpfs(path: Path, size_mb: int, inodes: int):
+    """A tmpfs of its own at ``path`` for the duration (disk- and inode-filling tests never touch the shared /tmp)."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,nr_inodes={inodes},mode=1777", "tmpfs", str(path)],
+                   check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+needs_tmpfs = pytest.mark.skipif(not ROOT_MODE, reason="mounting a tmpfs of their own needs root")
+
+
+def run_supervisor(spec: dict, folder: Path, timeout: float = 180) -> dict:
+    """Run the supervisor alone on ``spec``; its JSON status."""
+    (folder / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(folder / "spec.json")],
+                       capture_output=True, text=True, timeout=timeout)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@needs_tmpfs
 def test_supervisor_stops_a_check_that_fills_the_disk(tmp_path):
-    """RLIMIT_FSIZE caps one file, not how many: the supervisor kills a check whose folder's disk loses more than
-    its disk budget (here 64 MB) or 100,000 inodes, and says so; the sandbox's message names it."""
+    """RLIMIT_FSIZE caps one file, not how many: the supervisor kills a check whose own files take more than its disk
+    budget (here 64 MB) or its inode budget (here 5,000), and says so; the sandbox's message names it. Inside a
+    tmpfs of its own."""
     from grader.sandbox import ChildResult
 
-    script = tmp_path / "fill.py"
-    script.write_text(f"""
+    with own_tmpfs(tmp_path / "fs", 512, 60_000) as fs:
+        script = tmp_path / "fill.py"
+        script.write_text(f"""
 import os, time
 block = b"x" * (1 << 20)
 for i in range(400):                       # 400 MB in 8 MB files, if nobody stops it
-    with open(os.path.join({str(tmp_path)!r}, "f%d" % i), "wb") as f:
+    with open(os.path.join({str(fs)!r}, "f%d" % i), "wb") as f:
         for _ in range(8):
             f.write(block)
-        f.flush()
-        os.fsync(f.fileno())
     time.sleep(0.05)
 open({str(tmp_path / "finished")!r}, "w").close()
 """)
-    spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
-            "timeout": 120, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
-            "limits": {"mem_bytes": 4 << 30, "cpu_s": 120, "file_bytes": 1 << 26, "nproc": 64, "disk_bytes": 64 << 20},
-            "oracle": None}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
-                       capture_output=True, text=True, timeout=180)
-    status = json.loads(p.stdout.strip().splitlines()[-1])
-    written = sum(f.stat().st_size for f in tmp_path.glob("f*")) >> 20
-    assert status["disk_exceeded"] and status["all_dead"] and not (tmp_path / "finished").exists()
-    assert 64 <= written < 400, written
-    res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
-                      disk_exceeded=True, disk_bytes=status["disk_bytes"])
-    assert not res.finished and "wrote more than" in res.message()
-    many = tmp_path / "many"
-    many.mkdir()
-    script.write_text(f"""
+        spec = {"argv": [sys.executable, str(script)], "cwd": str(fs), "env": {"PATH": "/usr/bin:/bin"},
+                "timeout": 120, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
+                "limits": {"mem_bytes": 4 << 30, "cpu_s": 120, "file_bytes": 1 << 26, "nproc": 64,
+                           "disk_bytes": 64 << 20, "disk_inodes": 5000}, "oracle": None}
+        status = run_supervisor(spec, tmp_path)
+        written = sum(f.stat().st_size for f in fs.glob("f*")) >> 20
+        assert status["disk_exceeded"] and status["all_dead"] and not (tmp_path / "finished").exists()
+        assert 64 <= written < 400, written
+        res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
+                          disk_exceeded=True, disk_bytes=status["disk_bytes"], disk_inodes=status["disk_inodes"])
+        assert not res.finished and "took more than 64 MB or 5,000 files" in res.message()
+        for f in fs.glob("f*"):
+            f.unlink()
+        many = fs / "many"
+        many.mkdir()
+        script.write_text(f"""
 import os
-for i in range(300000):                    # empty files: no bytes, only inodes
+for i in range(50000):                     # empty files: no bytes, only inodes
     open(os.path.join({str(many)!r}, str(i)), "w").close()
 open({str(tmp_path / "finished")!r}, "w").close()
 """)
-    if os.statvfs(many).f_files == 0:
-        return                                               # this file system has no inode limit to guard
-    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
-                       capture_output=True, text=True, timeout=180)
-    status = json.loads(p.stdout.strip().splitlines()[-1])
-    assert status["disk_exceeded"] and not (tmp_path / "finished").exists()
-    assert 100_000 <= len(os.listdir(many)) < 300_000
+        status = run_supervisor(spec, tmp_path)
+        assert status["disk_exceeded"] and not (tmp_path / "finished").exists()
+        assert 5000 <= len(os.listdir(many)) < 50000
 
 
 KEYS = r"""
@@ -915,3 +940,520 @@ def test_no_network_and_no_ipc_left_behind(tmp_path):
         assert "NOCONNECT" in bc.output, bc.output
     owners = [int(ln.split()[7]) for ln in Path("/proc/sysvipc/shm").read_text().splitlines()[1:]]
     assert not [o for o in owners if UID_BASE <= o < UID_BASE + 256]
+
+
+# ----------------------------------------------------------------------------------------------- issue 23: budgets
+def test_answers_are_read_only_when_they_match_the_checks_schema():
+    """The one answer reader refuses unknown, missing, object, wrongly shaped and oversized arrays before reading any
+    of them (a forged header never makes the grader allocate), and returns exactly the declared arrays otherwise."""
+    import io
+
+    from grader.answers import AnswerError, Field, read_answer
+
+    schema = {"loss": Field((), "f"), "grads": Field((10,), "f"), "rows": Field((None, 3), "f", 300)}
+
+    def npz(**arrays) -> bytes:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    good = {"loss": np.array(1.5), "grads": np.zeros(10), "rows": np.ones((7, 3), np.float32)}
+    out = read_answer(npz(**good), schema)
+    assert set(out) == set(schema) and out["rows"].shape == (7, 3) and float(out["loss"]) == 1.5
+    bad = {
+        "unexpected array 'extra'": dict(good, extra=np.zeros(2)),
+        "'rows' is missing": {k: v for k, v in good.items() if k != "rows"},
+        "has shape (1, 10)": dict(good, grads=np.zeros((1, 10))),        # would broadcast against (10,)
+        "has shape (7, 4)": dict(good, rows=np.ones((7, 4))),
+        "more than the 300": dict(good, rows=np.ones((101, 3))),
+        "not a plain float": dict(good, grads=np.array(["x"] * 10)),
+    }
+    for phrase, arrays in bad.items():
+        with pytest.raises(AnswerError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
+            read_answer(npz(**arrays), schema)
+    hdr = io.BytesIO()         # an object array, written by hand (np.savez would pickle it)
+    np.lib.format.write_array_header_1_0(hdr, {"descr": "|O", "fortran_order": False, "shape": (10,)})
+    import zipfile
+
+    buf = io.BytesIO(npz(**{k: v for k, v in good.items() if k != "grads"}))
+    with zipfile.ZipFile(buf, "a") as z:
+        z.writestr("grads.npy", hdr.getvalue() + b"\0" * 80)
+    with pytest.raises(AnswerError):
+        read_answer(buf.getvalue(), schema)
+    with pytest.raises(AnswerError, match="unreadable"):
+        read_answer(b"not a zip", schema)
+
+
+def test_any_exception_while_scoring_costs_only_that_check():
+    """MemoryError (a forged answer that makes the parent allocate) or any other exception in a check's scoring is
+    that check's 0 with a message, never a grader error; the sandbox's own failure still stops the grading."""
+    from grader.checks import Variant
+    from grader.grade import _guarded
+    from grader.sandbox import SandboxError
+
+    v = Variant(seed=1, env="hopper", batch=4)
+    for exc in (MemoryError(), RecursionError(), OverflowError(), ZeroDivisionError(), np.linalg.LinAlgError()):
+        def boom(ctx, v, exc=exc):
+            raise exc
+
+        res = _guarded(boom, None, "dagger_select", v)
+        assert [r.score for r in res] == [0, 0] and type(exc).__name__ in res[0].output
+    with pytest.raises(SandboxError):
+        _guarded(lambda ctx, v: (_ for _ in ()).throw(SandboxError("x")), None, "bc_loss", v)
+
+
+FORGED_ANSWER = """    import os
+    import numpy as np
+    np.savez("../out/result.npz", loss=np.array(1.0), has_graph=np.array(True), grads=np.zeros(({rows}, 1)))
+    open("../out/DONE", "w").write("done")
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_a_forged_answer_of_an_unexpected_shape_costs_only_its_check(tmp_path, monkeypatch):
+    """A result.npz whose grads would broadcast against the reference's (a (n, 1) array against (n,): n² floats in the
+    root parent) is refused by the schema with a clear message; a MemoryError while scoring another check (here
+    raised on purpose) costs only that check; the third check is unaffected and the grading completes."""
+    import grader.checks
+
+    def out_of_memory(x):
+        raise MemoryError
+
+    monkeypatch.setattr(grader.checks, "_sorted_rows", out_of_memory)     # DAgger aggregation's scoring
+    sub = write_submission(tmp_path / "sub", loss_attack(FORGED_ANSWER.format(rows=1 << 16)))
+    report = grade(sub, include_hidden=False, include_performance=False,
+                   only={"bc_loss", "dagger_aggregate", "dart_step"})
+    by = {t.name.split(" (")[0]: t for t in report.tests}
+    assert by["BC loss"].score == 0 and "has shape (65536, 1)" in by["BC loss"].output, by["BC loss"].output
+    assert by["DAgger aggregation"].score == 0 and "MemoryError" in by["DAgger aggregation"].output
+    for name in ("Noise injection: clean label", "Noise injection: noisy executed action"):
+        assert by[name].score == by[name].max_score, by[name].output
+
+
+def test_answers_are_opened_with_no_link_anywhere_on_the_path(tmp_path):
+    """A child that owns a folder on the answer's path could replace it by a link to a folder holding a file it cannot
+    read (as root the parent would read it into the feedback): every component is opened without following links,
+    and a file with a second hard link is refused."""
+    from grader.sandbox import ChildResult, read_output
+
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    (secret / "error.json").write_text('{"type": "RuntimeError", "message": "TOPSECRET"}')
+    check = tmp_path / "check"
+    check.mkdir()
+    (check / "out").symlink_to(secret)                              # the answer folder is a link
+    res = ChildResult(returncode=0, timed_out=False, seconds=1.0, out=check / "out")
+    assert read_output(res, "error.json") is None
+    (check / "out").unlink()
+    (check / "real").mkdir()
+    (check / "real" / "out").mkdir()
+    (check / "out").symlink_to(check / "real")                      # a link higher up: out -> real, out/out
+    assert read_output(ChildResult(0, False, 1.0, check / "out" / "out"), "DONE") is None
+    (check / "real" / "out" / "DONE").write_text("done")
+    assert read_output(ChildResult(0, False, 1.0, check / "real" / "out"), "DONE") == b"done"
+    os.link(secret / "error.json", check / "real" / "out" / "error.json")   # a hard link to someone else's file
+    assert read_output(ChildResult(0, False, 1.0, check / "real" / "out"), "error.json") is None
+
+
+SWAP_ANSWER_FOLDER = """    import os
+    tried = []
+    for attempt in (lambda: os.rename("../out", "../out_old"), lambda: os.rmdir("../out"),
+                    lambda: os.symlink({secret!r}, "../out")):
+        try:
+            attempt()
+            tried.append("ok")
+        except OSError as e:
+            tried.append(type(e).__name__)
+    try:
+        os.symlink({secret!r} + "/error.json", "../out/error.json")
+    except OSError:
+        pass
+    open("../out/DONE", "w").write("done")
+    os._exit(0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="a root-only file exists to be stolen only when the grader runs as root")
+def test_a_child_cannot_make_the_root_parent_read_a_root_only_file(tmp_path):
+    """The child replaces its answer folder (or the answer) by a link to a root-only error.json: its check folder is
+    the grader's (it cannot rename or replace out/), and the parent follows no link on the path."""
+    secret = tmp_path / "rootonly"
+    secret.mkdir(mode=0o700)
+    (secret / "error.json").write_text('{"type": "RuntimeError", "message": "TOPSECRET"}')
+    sub = write_submission(tmp_path / "sub", loss_attack(SWAP_ANSWER_FOLDER.format(secret=str(secret))))
+    report = grade(sub, include_hidden=False, include_performance=False, only={"bc_loss"})
+    bc = next(t for t in report.tests if t.name.startswith("BC loss"))
+    assert bc.score == 0 and "TOPSECRET" not in bc.output, bc.output
+
+
+def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path, monkeypatch):
+    """A small zip of thousands of padded copies of a student file (and of folders) makes the grader write one file per
+    student file name, the best candidate (a parent named learning, then the shallowest path), before any check."""
+    import zipfile
+
+    from grader.grade import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
+
+    names = ["bc_agent.py", "dagger_agent.py", "dart_agent.py"]
+    padded = b"# padding\n" + b" " * (MAX_STUDENT_FILE_BYTES - 20) + b"\n"
+    z = tmp_path / "copies.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+        for i in range(3000):
+            f.writestr(f"copies/{i}/deep/bc_agent.py", padded)
+            f.writestr(f"copies/{i}/learning/dart_agent.py", padded)
+        f.writestr("proj/learning/bc_agent.py", "# the real one\n")
+        f.writestr("bc_agent.py", "# shallow, but not in learning/\n")
+        f.writestr("proj/learning/dagger_agent.py", "# dagger\n")
+    assert z.stat().st_size < 8 << 20
+    out = materialize(z, tmp_path / "m", names)
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["copies/0/learning/dart_agent.py", "proj/learning/bc_agent.py", "proj/learning/dagger_agent.py"]
+    assert sum((out / f).stat().st_size for f in files) <= 3 * (MAX_STUDENT_FILE_BYTES + 1)
+    assert find_student_files(out, names)["bc_agent.py"].read_text() == "# the real one\n"
+    import grader.grade
+
+    monkeypatch.setattr(grader.grade, "MAX_SUBMISSION_ENTRIES", 5000)   # counted from the zip's end record
+    with pytest.raises(grader.grade.SubmissionError, match="more than 5,000 entries"):
+        materialize(z, tmp_path / "m3", names)
+    monkeypatch.undo()
+    folder = tmp_path / "folder"                       # the same order for a folder submission
+    for rel in ("a/b/learning/bc_agent.py", "learning/bc_agent.py", "bc_agent.py", "x/dart_agent.py"):
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(rel)
+    out = materialize(folder, tmp_path / "m2", names)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["learning/bc_agent.py",
+                                                                                       "x/dart_agent.py"]
+
+
+def test_the_visible_output_says_nothing_about_hidden_checks():
+    """Before publication the top-level output and the console table give the visible points only: neither the hidden
+    checks' total nor their count (GRADER_SHOW_HIDDEN=1 shows them to a TA)."""
+    from grader.checks import CheckResult
+    from grader.grade import GradeReport, format_table, to_results_json
+
+    tests = [CheckResult("BC loss (public variant, hopper, batch 32)", 7.5, 7.5, "ok"),
+             CheckResult("BC loss (hidden variant, ant, batch 57)", 0.0, 7.5, "wrong", visibility="after_published"),
+             CheckResult("DAgger aggregation (hidden variant, ant)", 5.0, 5.0, "ok", visibility="after_published")]
+    report = GradeReport(tests, 12.0)
+    data = to_results_json(report)
+    assert data["output"] == "Autograded 7.5 / 7.5 visible points; hidden checks are published later."
+    table = format_table(report, show_hidden=False)
+    assert "hidden variant" not in table and "20.0" not in table and "12.50" not in table and "7.50" in table
+    assert "hidden variant" in format_table(report, show_hidden=True)
+    assert to_results_json(GradeReport(tests[:1], 1.0))["output"] == "Autograded 7.5 / 7.5."
+
+
+def test_copies_with_input_columns_rescaled_into_the_normalizer_are_recognised():
+    """An expert copy whose input columns are rescaled and shifted, the scale and shift absorbed by its normalizer
+    (the same function), is still a copy; a fresh policy whose normalizer is fit on the demos is not."""
+    import torch
+
+    from grader.checks import copies_expert
+    from learning.checkpoint import load_policy
+    from learning.policy import GaussianMLPPolicy
+
+    expert, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    copy, _ = load_policy(ROOT / "data" / "models" / "expert_cheetah.pt")
+    g = torch.Generator().manual_seed(0)
+    c = torch.exp(torch.randn(expert.obs_dim, generator=g).abs() * 2)       # scales from 1 to ~100 (no clipping)
+    shift = torch.randn(expert.obs_dim, generator=g)
+    norm, first = copy.obs_normalizer, copy.net[0]
+    with torch.no_grad():
+        std = torch.sqrt(norm.var + norm.eps)
+        first.bias.add_(first.weight @ shift)                # z' = (z - shift) / c: W' = W·c, b' = b + W·shift
+        norm.mean.add_(shift * std)
+        first.weight.mul_(c[None, :])
+        norm.var.copy_((std * c) ** 2 - norm.eps)
+    obs = np.random.default_rng(0).normal(size=(64, expert.obs_dim)).astype(np.float32)
+    assert np.allclose(copy.act(obs), expert.act(obs), atol=1e-3)            # the same function
+    assert copies_expert(copy, "cheetah")
+    with np.load(ROOT / "data" / "demos" / "cheetah.npz") as f:
+        demos = f["obs"]
+    for seed in range(3):
+        torch.manual_seed(seed)
+        fresh = GaussianMLPPolicy(expert.obs_dim, expert.act_dim, expert.hidden_sizes, squash_mean=False)
+        fresh.obs_normalizer.fit(demos)
+        assert not copies_expert(fresh, "cheetah")
+
+
+@needs_tmpfs
+def test_renaming_its_folder_does_not_blind_the_disk_guard(tmp_path):
+    """The guard measures the check's own files through a folder descriptor opened before the child starts: a child
+    that renames its folder and then fills it is still stopped (the old guard's statvfs on a path said "not
+    exceeded" once the path was gone)."""
+    with own_tmpfs(tmp_path / "fs", 256, 20_000) as fs:
+        check = fs / "check"
+        check.mkdir()
+        script = tmp_path / "blind.py"
+        script.write_text(f"""
+import os, time
+os.rename({str(check)!r}, {str(fs / "moved")!r})
+block = b"x" * (1 << 20)
+for i in range(150):
+    with open({str(fs / "moved")!r} + "/f%d" % i, "wb") as f:
+        f.write(block)
+    time.sleep(0.01)
+open({str(tmp_path / "finished")!r}, "w").close()
+""")
+        spec = {"argv": [sys.executable, str(script)], "cwd": str(check), "check_dir": str(check),
+                "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": None, "netns": False, "clean_dirs": [],
+                "stderr_path": str(tmp_path / "err"), "oracle": None,
+                "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64,
+                           "disk_bytes": 32 << 20}}
+        status = run_supervisor(spec, tmp_path)
+        assert status["disk_exceeded"] and not (tmp_path / "finished").exists(), status
+
+
+@needs_tmpfs
+def test_the_supervisor_watches_the_limits_while_a_child_ignores_the_oracles_answers(tmp_path):
+    """A child asks the expert about 65,536 states (a 1.5 MB answer, more than a pipe holds), never reads the answer,
+    and fills its folder: the supervisor, blocked on writing the answer, still stops it for its disk at once."""
+    from grader.checks import export_expert
+
+    with own_tmpfs(tmp_path / "fs", 256, 20_000) as fs:
+        script = tmp_path / "deaf.py"
+        script.write_text(f"""
+import os, struct, time
+import numpy as np
+r, w = (int(x) for x in os.environ["GRADER_ORACLE_FDS"].split(","))
+x = np.random.default_rng(0).normal(size=(65536, 17)).astype(np.float32)
+os.write(w, struct.pack("<II", 65536, 17))
+view = memoryview(x.tobytes())
+while view:
+    view = view[os.write(w, view):]
+time.sleep(1)
+block = b"x" * (1 << 20)
+for i in range(150):
+    with open({str(fs)!r} + "/f%d" % i, "wb") as f:
+        f.write(block)
+time.sleep(120)
+""")
+        spec = {"argv": [sys.executable, str(script)], "cwd": str(fs), "env": {"PATH": "/usr/bin:/bin"},
+                "timeout": 100, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
+                "limits": {"mem_bytes": 4 << 30, "cpu_s": 100, "file_bytes": 1 << 26, "nproc": 64,
+                           "disk_bytes": 32 << 20},
+                "oracle": {"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
+                           "budget": 100_000, "repo_root": str(ROOT)}}
+        t0 = time.time()
+        status = run_supervisor(spec, tmp_path)
+        assert status["disk_exceeded"] and not status["timed_out"], status
+        assert time.time() - t0 < 40 and status["all_dead"]
+
+
+MANY = r"""
+import ctypes, json, mmap, os, sys, time
+out = {"forked": 0, "memfds": 0, "memfd_bytes": 0, "big_memfd": "", "nofile": 0}
+pids = []
+for _ in range(40):                       # many processes, each holding memory
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        m = mmap.mmap(-1, 64 << 20)
+        m[::4096] = b"x" * (len(m) // 4096)
+        time.sleep(60)
+        os._exit(0)
+    pids.append(pid)
+out["forked"] = len(pids)
+libc = ctypes.CDLL(None, use_errno=True)
+fds = []
+for i in range(200):                      # memfds: outside RLIMIT_AS, inside RLIMIT_FSIZE and RLIMIT_NOFILE
+    fd = libc.memfd_create(b"x", 0)
+    if fd < 0:
+        break
+    fds.append(fd)
+    try:
+        os.ftruncate(fd, 2 << 20)          # beyond RLIMIT_FSIZE (1 MB here)
+        out["big_memfd"] = "allowed"
+    except OSError as e:
+        out["big_memfd"] = type(e).__name__
+    try:
+        os.pwrite(fd, b"y" * (1 << 20), 0)
+        out["memfd_bytes"] += os.fstat(fd).st_size
+    except OSError:
+        pass
+out["memfds"] = len(fds)
+for fd in fds[-4:]:                       # room to list them and to write the report
+    os.close(fd)
+out["nofile"] = len(os.listdir("/proc/self/fd")) + 4 - 1
+json.dump(out, open(sys.argv[1], "w"))
+"""
+
+
+@pytest.mark.skipif(not ROOT_MODE, reason="RLIMIT_NPROC counts a sandbox uid's processes (root mode)")
+def test_memory_is_bounded_for_the_whole_check_processes_and_memfds_included(tmp_path):
+    """Several processes of one check and memory in memfds (never mapped, outside RLIMIT_AS): RLIMIT_NPROC (per sandbox
+    uid, threads included), RLIMIT_NOFILE and RLIMIT_FSIZE bound them, so the check holds at most
+    nproc × (address space + nofile × file size) (grader/README.md)."""
+    from grader.sandbox import (CHILD_FILE_MB, CHILD_NOFILE, CHILD_NPROC, _chown_tree, make_scratch, new_check_dir,
+                                remove_scratch, sandbox_policy)
+
+    uid = sandbox_policy().acquire()
+    scratch, private = make_scratch()
+    try:
+        d = new_check_dir(scratch, "many")
+        (d.ws / "many.py").write_text(MANY)
+        _chown_tree(d.path, uid)
+        spec = {"argv": [sys.executable, "-I", str(d.ws / "many.py"), str(d.run / "out.json")],
+                "cwd": str(d.run), "check_dir": str(d.path), "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60,
+                "uid": uid, "netns": False, "clean_dirs": [], "stderr_path": str(private / "err"), "oracle": None,
+                "limits": {"mem_bytes": 1 << 30, "cpu_s": 60, "file_bytes": 1 << 20, "nproc": CHILD_NPROC,
+                           "nofile": 32}}
+        status = run_supervisor(spec, private)
+        assert (d.run / "out.json").exists(), (status, (private / "err").read_text()[-1500:])
+        seen = json.loads((d.run / "out.json").read_text())
+    finally:
+        sandbox_policy().release(uid)
+        remove_scratch(scratch)
+    assert status["all_dead"] and [p for p in sandbox_processes() if _proc_uid(p) == uid] == []
+    assert seen["forked"] < CHILD_NPROC, seen                  # the uid's processes and threads, this one included
+    assert seen["memfds"] <= 32 and seen["nofile"] <= 32 and seen["big_memfd"] == "OSError", seen
+    assert seen["memfd_bytes"] <= 32 << 20, seen
+    assert CHILD_NOFILE * CHILD_FILE_MB <= 1024                 # the default bound stated in the README
+
+
+@pytest.mark.skipif(not ROOT_MODE, reason="root mode's per-check file system")
+def test_where_root_may_mount_each_check_folder_is_its_own_small_tmpfs(tmp_path):
+    from grader.sandbox import make_scratch, new_check_dir, remove_check_dir, remove_scratch, sandbox_policy
+    from grader.supervisor import CHECK_FS_MB
+
+    if not sandbox_policy().mountns:
+        pytest.skip("root may not mount here (no CAP_SYS_ADMIN): the disk guard alone bounds a check")
+    scratch, _ = make_scratch()
+    try:
+        d = new_check_dir(scratch, "fs")
+        assert os.path.ismount(d.path) and d.run.is_dir()
+        st = os.statvfs(d.path)
+        assert st.f_blocks * st.f_frsize <= CHECK_FS_MB << 20
+        remove_check_dir(d)
+        assert not d.path.exists()
+        d2 = new_check_dir(scratch, "fs")
+    finally:
+        remove_scratch(scratch)
+    assert not scratch.exists() and not os.path.ismount(d2.path)
+    assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
+
+
+FILL_FILES = """    import os
+    n = 0
+    try:
+        while n < 200000:
+            open("f%d" % n, "w").close()
+            n += 1
+    except OSError:
+        pass
+    raise RuntimeError("created %d files" % n)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT_MODE, reason="two gradings as root, inside a tmpfs of their own")
+@pytest.mark.parametrize("mountns", ["auto", "off"])
+def test_a_file_creating_submission_does_not_stop_a_concurrent_correct_one(mountns, tmp_path):
+    """Two gradings at once on one small file system (their scratch folders in a tmpfs of their own, TMPDIR): one
+    creates files until it is stopped, the other is correct. The attacker is stopped by its own check's limits (its
+    own tmpfs where root may mount, the disk guard on its own files otherwise) and loses only its check; the correct
+    submission keeps every point."""
+    fs_path = Path(f"/tmp/il_fs_{os.getpid()}")          # a mount point sandbox uids may traverse (tmp_path is 0700)
+    with own_tmpfs(fs_path, 1024, 60_000) as fs:
+        subs = {"mallory": write_submission(tmp_path / "mallory", loss_attack(FILL_FILES)),
+                "alice": write_submission(tmp_path / "alice")}
+        env = dict(os.environ, TMPDIR=str(fs), GRADER_MOUNTNS=mountns, PYTHONWARNINGS="ignore")
+        procs = {}
+        for i, (who, sub) in enumerate(subs.items()):
+            procs[who] = subprocess.Popen(
+                [sys.executable, "-m", "grader", str(sub), "--out", str(tmp_path / f"{who}.json"), "--only",
+                 "bc_loss,dagger_aggregate", "--no-hidden", "--jobs", "1"], cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                env=dict(env, GRADER_SANDBOX_UID_BASE=str(UID_BASE + 100 + 10 * i)))
+        errs = {who: p.communicate(timeout=900)[1] for who, p in procs.items()}
+        assert all(p.returncode == 0 for p in procs.values()), errs
+        left = os.listdir(fs)
+    fs_path.rmdir()
+    alice = json.loads((tmp_path / "alice.json").read_text())
+    mallory = json.loads((tmp_path / "mallory.json").read_text())
+    assert alice["score"] == 25, [t["output"] for t in alice["tests"]]      # BC loss 15 + DAgger aggregation 10
+    bc = by_prefix(mallory, "BC loss")[0]
+    assert bc["score"] == 0 and by_prefix(mallory, "DAgger aggregation")[0]["score"] == 10, mallory
+    assert "stopped: its files took more than" in bc["output"] or "created" in bc["output"], bc["output"]
+    assert left == [], left                                        # every scratch folder (and tmpfs) is gone
+
+
+HOG = r"""
+import ctypes, mmap, os, sys, time
+if sys.argv[1] == "processes":            # five processes of 150 MB each, under a 1 GB address-space limit apiece
+    for _ in range(5):
+        if os.fork() == 0:
+            m = mmap.mmap(-1, 150 << 20)
+            m[::4096] = b"x" * (len(m) // 4096)
+            time.sleep(60)
+            os._exit(0)
+else:                                     # memfds, never mapped: outside RLIMIT_AS
+    libc = ctypes.CDLL(None, use_errno=True)
+    fds = []
+    for _ in range(6):
+        fd = libc.memfd_create(b"x", 0)
+        fds.append(fd)
+        for off in range(0, 100 << 20, 1 << 20):
+            os.pwrite(fd, b"y" * (1 << 20), off)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["processes", "memfds"])
+def test_the_supervisor_stops_a_check_whose_processes_hold_too_much_memory_together(how, tmp_path):
+    """RLIMIT_AS bounds each process, not the check: the supervisor adds up the resident memory of every process of
+    the check and the memfds they hold, and stops the check beyond its budget (here 400 MB; --mem-mb in grading)."""
+    from grader.sandbox import ChildResult
+
+    (tmp_path / "hog.py").write_text(HOG)
+    spec = {"argv": [sys.executable, "-I", str(tmp_path / "hog.py"), how], "cwd": str(tmp_path),
+            "env": {"PATH": "/usr/bin:/bin"}, "timeout": 50, "uid": None, "netns": False, "clean_dirs": [],
+            "stderr_path": str(tmp_path / "err"), "oracle": None,
+            "limits": {"mem_bytes": 1 << 30, "cpu_s": 60, "file_bytes": 128 << 20, "nproc": 64, "nofile": 64,
+                       "check_mem_bytes": 400 << 20}}
+    t0 = time.time()
+    status = run_supervisor(spec, tmp_path)
+    assert status["mem_exceeded"] and status["all_dead"] and not status["timed_out"], status
+    assert time.time() - t0 < 30
+    res = ChildResult(returncode=status["returncode"], timed_out=False, seconds=1.0, out=tmp_path,
+                      mem_exceeded=True, mem_limit=status["mem_limit"])
+    assert not res.finished and "more than 400 MB of memory together" in res.message()
+
+
+@pytest.mark.skipif(not ROOT_MODE, reason="a sandbox uid's files outside its folder are counted in root mode")
+def test_without_a_private_tmp_the_disk_guard_counts_the_uids_files_in_shared_folders(tmp_path):
+    """Root mode without a mount namespace: /tmp is the machine's. What the check's uid writes into a world-writable
+    folder counts against its own budget (here a world-writable tmpfs of this test's own stands for /tmp)."""
+    from grader.sandbox import _chown_tree, make_scratch, new_check_dir, remove_scratch, sandbox_policy
+
+    shared = Path(f"/tmp/il_shared_{os.getpid()}")
+    uid = sandbox_policy().acquire()
+    scratch, private = make_scratch()
+    try:
+        with own_tmpfs(shared, 256, 20_000):
+            d = new_check_dir(scratch, "shared")
+            (d.ws / "fill.py").write_text(f"""
+import os, time
+os.makedirs({str(shared / "mine" / "deep")!r})
+for i in range(150):
+    with open({str(shared / "mine" / "deep")!r} + "/f%d" % i, "wb") as f:
+        f.write(b"x" * (1 << 20))
+    time.sleep(0.01)
+open({str(d.run / "finished")!r}, "w").close()
+""")
+            _chown_tree(d.path, uid)
+            spec = {"argv": [sys.executable, "-I", str(d.ws / "fill.py")], "cwd": str(d.run), "check_dir": str(d.path),
+                    "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": uid, "netns": False,
+                    "clean_dirs": [str(shared)], "stderr_path": str(private / "err"), "oracle": None,
+                    "limits": {"mem_bytes": 1 << 30, "cpu_s": 60, "file_bytes": 1 << 24, "nproc": 6, "nofile": 32,
+                               "disk_bytes": 32 << 20}}
+            status = run_supervisor(spec, private)
+            assert status["disk_exceeded"] and not (d.run / "finished").exists(), status
+            assert status["files_removed"] >= 1 and not (shared / "mine").exists()     # and cleaned after the check
+        shared.rmdir()
+    finally:
+        sandbox_policy().release(uid)
+        remove_scratch(scratch)
