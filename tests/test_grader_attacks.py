@@ -231,7 +231,7 @@ def test_secrets_cannot_be_found_read_or_leaked(tmp_path):
     with readable_copy(decoy):
         report = grade(sub, include_hidden=True, include_performance=False, only={"bc_loss"})
     bc = [t for t in report.tests if t.name.startswith("BC loss")]
-    assert len(bc) == 2
+    assert len(bc) == 4                                 # gradients and value, public and hidden variant
     for t in bc:
         assert t.score == 0
         assert "NOTFOUND" in t.output, t.output        # the search found nothing it could read
