@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-hidden", action="store_true", help="skip the hidden unit-check variants")
     p.add_argument("--train-timeout", type=float, default=600.0, help="seconds per training run (default 600)")
     p.add_argument("--jobs", type=int, default=2, help="unit checks run in parallel (default 2)")
-    p.add_argument("--mem-mb", type=int, default=2048, help="memory limit of one check in MB: its address space per process and the resident memory and memfds of all its processes together (default 2048)")
+    p.add_argument("--mem-mb", type=int, default=2048,
+                   help="memory limit of one check in MB: each process's address space, and the resident memory and "
+                        "memfds of all its processes together (default 2048)")
     p.add_argument("--only", default=None,
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
