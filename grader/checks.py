@@ -70,6 +70,16 @@ class GradingContext:
     train_timeout: float = 600.0
     mem_mb: int = 2048
 
+    def line_counts(self) -> dict[str, int]:
+        """Student file name → its number of lines (a feedback line number must exist in the file)."""
+        counts = {}
+        for name, path in self.student_files.items():
+            try:
+                counts[name] = path.read_bytes().count(b"\n") + 1 if path is not None else 0
+            except OSError:
+                counts[name] = 0
+        return counts
+
     def agent_job(self, agent: str, **extra: Any) -> dict[str, Any]:
         spec = self.manifest[agent]
         return {"agent": agent, "module": spec.module, "class_name": spec.class_name, "todo": list(spec.methods),
@@ -866,7 +876,7 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
         err = read_output(res, "error.json", 64 * 1024)
         if err is not None:
             _debug(res, err)
-            return None, "training failed: " + describe_error(err, show_message=False)
+            return None, "training failed: " + describe_error(err, show_message=False, line_counts=ctx.line_counts())
         if not res.finished:
             return None, res.message()
         raw = read_output(res, "model.pt")

@@ -55,12 +55,30 @@ def student_module(module: str):
     return importlib.import_module("submission." + module.rsplit(".", 1)[1])
 
 
+# what every class body gets, or may harmlessly declare; any other special method of a student's class (e.g.
+# __getattribute__, __getattr__, __new__, __init_subclass__, __set_name__ hooks) could route the framework's own
+# attributes back to the student's code, so the check refuses it with a message naming it
+PLAIN_DUNDERS = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__firstlineno__",
+                 "__static_attributes__", "__annotations__", "__annotate__", "__annotate_func__",
+                 "__annotations_cache__", "__orig_bases__", "__parameters__", "__init__", "__classcell__"}
+
+
 def splice(framework: type, student: type, todo) -> type:
     """The framework's class running the student's TODO methods ``todo``: a subclass of the student's class in which
     every other attribute the framework's class defines (train, fit, rollout, room, __init__, config_class, the other
     files' TODO methods, ...) is the framework's own again. Helper methods and attributes the student adds stay
     (they are not the framework's), and super() inside the student's methods still works."""
     todo = set(todo)
+    if type(student) is not type:
+        raise TypeError(f"{student.__name__} uses a metaclass ({type(student).__name__}): the grader runs plain "
+                        "classes only, as in the handout's file")
+    for cls in student.__mro__:
+        if cls in framework.__mro__:
+            continue
+        special = sorted(n for n in vars(cls) if n.startswith("__") and n.endswith("__") and n not in PLAIN_DUNDERS)
+        if special:
+            raise TypeError(f"{cls.__name__} defines {', '.join(special)}: the grader runs your TODO methods and plain "
+                            "helper methods only; remove it")
     restored = {}
     for cls in reversed(framework.__mro__[:-1]):            # base first, so the most derived definition wins
         for name, value in vars(cls).items():

@@ -33,8 +33,10 @@ def _exception_name(name: object) -> str:
     return "an exception"
 
 
-def describe_error(raw: bytes | None, show_message: bool) -> str:
-    """One line about the exception a child reported (``raw`` is its error.json)."""
+def describe_error(raw: bytes | None, show_message: bool, line_counts: dict[str, int] | None = None) -> str:
+    """One line about the exception a child reported (``raw`` is its error.json). With ``line_counts`` (student file
+    name → its number of lines), a line number is shown only if that line exists in the submitted file: code the
+    student compiles at made-up line numbers must not turn the number into a channel out of the check."""
     try:
         rec = json.loads((raw or b"").decode("utf-8", "replace"))
         if not isinstance(rec, dict):
@@ -49,7 +51,9 @@ def describe_error(raw: bytes | None, show_message: bool) -> str:
         if (isinstance(last, list) and len(last) == 3 and last[0] in STUDENT_FILES
                 and isinstance(last[1], int) and 0 < last[1] < 100_000):
             func = last[2] if show_message and isinstance(last[2], str) and _IDENT.match(last[2]) else ""
-            where = f" at learning/{last[0]}, line {last[1]}" + (f", in {func}" if func else "")
+            real = line_counts is None or last[1] <= line_counts.get(last[0], 0)
+            where = (f" at learning/{last[0]}, line {last[1]}" if real else f" in learning/{last[0]}") + \
+                (f", in {func}" if func else "")
     if kind == "SystemExit":
         return f"your code called sys.exit{where}"
     text = f"your code raised {kind}{where}"

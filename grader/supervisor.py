@@ -294,6 +294,36 @@ def _proc_options() -> str | None:
     return "hidepid=invisible" if (major, minor) >= (5, 8) else None
 
 
+# SysV IPC of a check's own IPC namespace: detached shared memory is in no process's memory and holds no open file,
+# so the memory guard cannot see it and no rlimit bounds it; the namespace's own limits do (64 MB of segments, 16
+# message queues of 16 KB). Written as root right after unshare(CLONE_NEWIPC): they apply to the new namespace only.
+IPC_LIMITS = {"kernel/shmmax": 32 << 20, "kernel/shmall": (64 << 20) // 4096, "kernel/shmmni": 16,
+              "kernel/msgmni": 16, "kernel/msgmnb": 16384, "kernel/msgmax": 8192}
+
+
+def limit_ipc() -> None:
+    """Cap SysV shared memory and message queues in the calling process's (new) IPC namespace (OSError if not)."""
+    for key, value in IPC_LIMITS.items():
+        with open(f"/proc/sys/{key}", "w") as f:
+            f.write(str(value))
+
+
+def sysv_shm_bytes(uid: int) -> int:
+    """Bytes of the SysV shared-memory segments ``uid`` owns or created in this IPC namespace (attached or not)."""
+    total = 0
+    try:
+        with open("/proc/sysvipc/shm") as f:
+            head = f.readline().split()
+            col = {name: i for i, name in enumerate(head)}
+            for line in f:
+                v = line.split()
+                if int(v[col["uid"]]) == uid or int(v[col["cuid"]]) == uid:
+                    total += int(v[col["size"]])
+    except (OSError, KeyError, ValueError, IndexError):
+        return total
+    return total
+
+
 def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     """Make the calling process (root, about to drop to its sandbox uid) see only ``plan`` (see
     :func:`grader.sandbox.child_view`): a private mount and IPC namespace holding a fresh tmpfs with the planned
@@ -306,6 +336,7 @@ def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     if _libc.unshare(CLONE_NEWNS | CLONE_NEWIPC) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare: {os.strerror(err)}")
+    limit_ipc()
     _mount(None, "/", None, MS_REC | MS_PRIVATE)          # nothing we mount leaks back to the machine
     _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
 
@@ -509,6 +540,8 @@ class MemoryGuard:
             return self.tripped
         self.next_scan = now + self.every_s          # a scan of /proc costs milliseconds: not at every expert query
         used = sum(_status_kb(pid, ("RssAnon", "RssShmem")) * 1024 + _memfd_bytes(pid) for pid in self._pids())
+        if self.uid is not None:     # without its own IPC namespace a check's detached SysV segments live here
+            used += sysv_shm_bytes(self.uid)
         self.peak = max(self.peak, used)
         self.tripped = used > self.limit
         return self.tripped
@@ -613,8 +646,12 @@ def supervise(spec: dict) -> dict:
         inbuf += chunk
         while len(inbuf) >= HEADER.size:
             rows, dim = HEADER.unpack_from(inbuf)
-            if dim != oracle.obs_dim or not 0 < rows <= MAX_ROWS_PER_REQUEST:
-                protocol_error = f"malformed expert query ({rows} rows of size {dim}, expected size {oracle.obs_dim})"
+            if dim != oracle.obs_dim:
+                protocol_error = f"malformed expert query (observations of size {dim}, expected {oracle.obs_dim})"
+                break
+            if not 0 < rows <= MAX_ROWS_PER_REQUEST:
+                protocol_error = (f"an expert query of {rows} observations (one query asks about 1 to "
+                                  f"{MAX_ROWS_PER_REQUEST})")
                 break
             need = HEADER.size + rows * dim * 4
             if len(inbuf) < need:
@@ -625,6 +662,8 @@ def supervise(spec: dict) -> dict:
                 if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
                     protocol_error = "the child stopped reading the expert's answers"
                 break
+        if protocol_error and protocol_error != "closed":
+            break                # a misused oracle ends the check now, not at its timeout
     timed_out = timed_out or (time.time() >= deadline and proc.poll() is None and not disk.tripped
                               and not memory.tripped)
     seconds = time.time() - t0
