@@ -36,12 +36,57 @@ from grader.integrity import IntegrityError, changes, manifest
 from util.config import REPO_ROOT
 
 
+def _kind(mode: int) -> str:
+    """'' for a folder or regular file (the entries that can be submissions), else what the entry is."""
+    if stat.S_ISDIR(mode) or stat.S_ISREG(mode):
+        return ""
+    return {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket",
+            stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def list_submissions(root: Path) -> tuple[list[Path], list[str]]:
+    """(the submissions in ``root``: real folders and regular .zip files, sorted; one line per entry skipped
+    because it is a link, FIFO, device or socket). Entries are lstat-ed only, never followed or opened; hidden
+    entries and other regular files are ignored."""
+    subs, skipped = [], []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith("."):
+            continue
+        try:
+            mode = p.lstat().st_mode
+        except OSError as e:
+            skipped.append(f"{shown(p.name)}: error: cannot read this entry ({e.strerror}); not graded")
+            continue
+        kind = _kind(mode)
+        if kind:
+            skipped.append(f"{shown(p.name)}: error: {kind}, not a folder or a regular .zip file; not graded")
+        elif stat.S_ISDIR(mode) or p.suffix == ".zip":
+            subs.append(p)
+    return subs, skipped
+
+
 def submissions(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if (p.is_dir() or p.suffix == ".zip") and not p.name.startswith("."))
+    return list_submissions(root)[0]
 
 
 def student_id(p: Path) -> str:
+    """The submission's name in results/<student_id>.json and the gradebook: the folder's name, a zip's stem."""
     return p.stem if p.suffix == ".zip" else p.name
+
+
+def shown(name: str) -> str:
+    """A file name as text that can always be printed and written (bytes that are not UTF-8 as \\xNN)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def duplicates(subs: list[Path]) -> list[str]:
+    """One line per student id shared by two submissions (a folder alice/ and alice.zip): they would share one
+    results file."""
+    by_id: dict[str, list[Path]] = {}
+    for s in subs:
+        by_id.setdefault(student_id(s), []).append(s)
+    return [f"{' and '.join(shown(p.name) for p in ps)} are both the submission of {shown(sid)!r} "
+            f"(results {shown(sid)}.json)" for sid, ps in by_id.items() if len(ps) > 1]
 
 
 def _die_with_parent() -> Callable[[], None] | None:
@@ -70,7 +115,10 @@ def run_grader(sub: Path, out: Path, extra: list[str], timeout: float, env: dict
 
 
 def unreadable(sub: Path) -> str:
-    """'' if this process can read the submission (its folders and student files, or the .zip), else why not."""
+    """'' if this process can read the submission (its folders and student files, or the .zip), else why not.
+    Nothing but regular files is opened (links, FIFOs, devices are not); folders deeper than MAX_FOLDER_DEPTH are
+    not searched (the grading refuses them with its own error)."""
+    from grader.grade import walk_bounded
     from learning.agents import todo_manifest
 
     names = {spec.file_name for spec in todo_manifest().values()}
@@ -78,18 +126,24 @@ def unreadable(sub: Path) -> str:
     def fail(e: OSError) -> None:
         raise e
 
+    def try_open(path: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        os.close(fd)
+
     try:
-        if not sub.is_dir():
-            with open(sub, "rb") as f:
-                f.read(1)
+        mode = sub.lstat().st_mode
+        if not stat.S_ISDIR(mode):
+            if _kind(mode):
+                return f"{_kind(mode)}: {shown(str(sub))}"
+            try_open(str(sub))
             return ""
-        for dirpath, _, filenames in os.walk(sub, onerror=fail):
+        for dirpath, _, _, filenames in walk_bounded(sub, skip=(), strict=False, onerror=fail):
             for n in filenames:
-                path = Path(dirpath) / n
-                if n in names and stat.S_ISREG(path.lstat().st_mode):
-                    os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+                path = os.path.join(dirpath, n)
+                if n in names and stat.S_ISREG(os.lstat(path).st_mode):
+                    try_open(path)
     except OSError as e:
-        return f"{e.strerror or type(e).__name__}: {e.filename or sub}"
+        return f"{e.strerror or type(e).__name__}: {shown(str(e.filename or sub))}"
     return ""
 
 
@@ -172,11 +226,11 @@ def _grade_threads(todo: list[Path], res_dir: Path, extra: list[str], args: argp
     guard = Guard()
 
     def run(s: Path) -> dict:
-        guard.check(f"before {student_id(s)} was graded")
+        guard.check(f"before {shown(student_id(s))} was graded")
         with guard.lock:
-            guard.last.append(student_id(s))
+            guard.last.append(shown(student_id(s)))
         r = grade_one(s, res_dir / f"{student_id(s)}.json", extra, args.timeout)
-        guard.check(f"while {student_id(s)} was graded")
+        guard.check(f"while {shown(student_id(s))} was graded")
         return r
 
     stopped = ""
@@ -191,7 +245,7 @@ def _grade_threads(todo: list[Path], res_dir: Path, extra: list[str], args: argp
                     other.cancel()
                 continue
             if r["note"]:
-                print(f"{r['student']}: {r['note']}")
+                print(f"{shown(r['student'])}: {shown(r['note'])}")
     return stopped
 
 
@@ -208,7 +262,7 @@ def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argpars
             items.append((student_id(s), pack_submission(s)))
         except SubmissionError as e:      # what `python -m grader` would say about it, without a worker
             write_json_atomic(error_results(str(e)), res_dir / f"{student_id(s)}.json")
-            print(f"{student_id(s)}: error: {e}")
+            print(f"{shown(student_id(s))}: error: {shown(str(e))}")
     if not items:
         return
     mine = manifest()
@@ -216,7 +270,7 @@ def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argpars
     def save(sid: str, results: dict, note: str) -> None:
         write_json_atomic(results, res_dir / f"{sid}.json")
         if note:
-            print(f"{sid}: {note}")
+            print(f"{shown(sid)}: {shown(note)}")
 
     client, cluster, where = open_client(args.scheduler, args.jobs or 1)
     try:
@@ -229,25 +283,39 @@ def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argpars
             cluster.close()
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: a string starting with = + - @ tab or CR gets a leading quote
+    (OWASP CSV injection); numbers are kept."""
+    if isinstance(value, str):
+        value = shown(value)
+        return "'" + value if value.startswith(FORMULA_START) else value
+    return value
+
+
 def write_csv(path: Path, subs: list[Path], res_dir: Path) -> int:
-    """The gradebook: one row per submission (total, points per check, a note for failed gradings)."""
+    """The gradebook: one row per submission (total, points per check, a note for failed gradings); every text cell
+    through :func:`cell` (printable names, no formulas)."""
     rows, names = [], []
     for s in subs:
         try:
-            data = json.loads((res_dir / f"{student_id(s)}.json").read_text())
-        except (OSError, ValueError):
-            data = {"score": 0, "tests": [], "output": "not graded"}
-        tests = data.get("tests", [])
+            data = json.loads((res_dir / f"{student_id(s)}.json").read_text(encoding="utf-8"))
+            tests = [t for t in data.get("tests", []) if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        except (OSError, ValueError, AttributeError):
+            data, tests = {"score": 0, "output": "not graded"}, []
         for t in tests:
-            if t.get("name") not in names:
+            if t["name"] not in names:
                 names.append(t["name"])
         rows.append((student_id(s), data.get("score", 0), {t["name"]: t.get("score", 0) for t in tests},
-                     data.get("output", "")))
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "total", *names, "note"])
+                     str(data.get("output", ""))))
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_MINIMAL)
+        w.writerow([cell(c) for c in ["student", "total", *names, "note"]])
         for sid, total, per, note in rows:
-            w.writerow([sid, total, *[per.get(n, "") for n in names], note if note.startswith("Grader error") else ""])
+            w.writerow([cell(c) for c in [sid, total, *[per.get(n, "") for n in names],
+                                          note if note.startswith("Grader error") else ""]])
     return len(rows)
 
 
@@ -311,13 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
         [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
         + [str(root.resolve()), str(res_dir.resolve())])
-    subs = submissions(root)
+    subs, skipped = list_submissions(root)
+    for line in skipped:
+        print(line, file=sys.stderr)
+    dup = duplicates(subs)
+    if dup:
+        print(f"error: {'; '.join(dup)}: keep one of each (remove or rename the other) and run the batch again; "
+              "nothing was graded", file=sys.stderr)
+        return 2
     todo = [s for s in subs if args.regrade or _needs_grading(res_dir / f"{student_id(s)}.json")]
     print(f"{len(subs)} submissions, {len(subs) - len(todo)} already graded, {len(todo)} to grade")
     for s in todo:
         why = unreadable(s)
         if why:
-            print(f"error: cannot read the submission {s} ({why}): make it readable to the user running the batch "
+            print(f"error: cannot read the submission {shown(str(s))} ({why}): make it readable to the user running the batch "
                   f"(e.g. chmod -R u+rX {root}) or run the batch as root; results already written are kept",
                   file=sys.stderr)
             return 2

@@ -15,7 +15,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import yaml
@@ -72,23 +72,63 @@ def _rank(rel: tuple[str, ...]) -> tuple[bool, int, str]:
     return (len(rel) < 2 or rel[-2] != "learning", len(rel), "/".join(rel))
 
 
+MAX_FOLDER_DEPTH = 32     # folder levels searched below a submission folder (a deeper nest is refused)
+
+
+def walk_bounded(root: Path, max_depth: int = MAX_FOLDER_DEPTH, skip: tuple[str, ...] = (".git", "__pycache__"),
+                 strict: bool = True, onerror: Callable[[OSError], None] | None = None
+                 ) -> Iterator[tuple[str, tuple[str, ...], list[str], list[str]]]:
+    """Iterative, link-free os.walk: yields (dirpath, its parts relative to ``root``, real subfolder names, other
+    entry names), top-down, each list sorted. Folders named in ``skip`` are not entered; folders ``max_depth``
+    levels below ``root`` are listed but not entered: with ``strict`` their subfolders raise SubmissionError,
+    otherwise they are ignored. Never recurses, so no nesting depth raises RecursionError. Listing errors go to
+    ``onerror`` (default: that folder is skipped)."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(os.fspath(root), ())]
+    while stack:
+        dirpath, rel = stack.pop()
+        try:
+            with os.scandir(dirpath) as it:
+                entries = list(it)
+        except OSError as e:
+            if onerror is not None:
+                onerror(e)
+            continue
+        dirs, files = [], []
+        for e in entries:
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(e.name)
+        dirs = sorted(d for d in dirs if d not in skip)
+        files.sort()
+        yield dirpath, rel, dirs, files
+        if dirs and len(rel) >= max_depth:
+            if strict:
+                raise SubmissionError(f"the submission nests folders more than {max_depth} levels deep "
+                                      f"({'/'.join(rel[:3])}/...): flatten it")
+            continue
+        stack.extend((os.path.join(dirpath, d), (*rel, d)) for d in reversed(dirs))
+
+
 def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> Path:
     """Copy into ``dest`` the student files ``names`` from a submission folder or .zip: for each name ONE file, the
-    best candidate by :func:`_rank` among the regular files of that name at any depth, at most
+    best candidate by :func:`_rank` among the regular files of that name at any depth (folders: at most
+    MAX_FOLDER_DEPTH levels, deeper nesting is refused), at most
     MAX_STUDENT_FILE_BYTES + 1 bytes of it, keeping its relative path. So what the grader writes is bounded by
     ``len(names)`` files of that size, whatever the submission holds, before and independent of any check;
-    nothing else is copied or unpacked (links, FIFOs, devices, other files are never opened). Returns ``dest``."""
+    nothing else is copied or unpacked (links, FIFOs, devices, other files are never opened). Returns ``dest``.
+
+    Raises SubmissionError for a submission the grader refuses."""
     src = Path(submission)
     dest.mkdir(parents=True)
     if src.is_dir():
         best: dict[str, tuple[str, ...]] = {}
         seen = 0
-        for dirpath, dirnames, filenames in os.walk(src):          # never follows links
-            dirnames[:] = [d for d in dirnames if d not in (".git", "__pycache__")]
+        for dirpath, rel_dir, dirnames, filenames in walk_bounded(src):          # never follows links
             seen += len(filenames) + len(dirnames)
             if seen > MAX_SUBMISSION_ENTRIES:
                 raise SubmissionError(f"the submission folder holds more than {MAX_SUBMISSION_ENTRIES:,} files")
-            rel_dir = Path(dirpath).relative_to(src).parts
             for n in filenames:
                 if n in names and (n not in best or _rank((*rel_dir, n)) < _rank(best[n])):
                     try:
@@ -162,15 +202,24 @@ def _copy_regular(src: Path, dst: Path) -> None:
         os.close(fd)
 
 
+def _is_regular(path: str) -> bool:
+    """A regular file (lstat: a link is not)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def find_student_files(root: Path, names: list[str]) -> dict[str, Path | None]:
-    """Locate learning/<agent>_agent.py (at any depth, e.g. inside a top-level project folder); regular files only,
-    the best candidate by :func:`_rank` (the order :func:`materialize` keeps one file by)."""
-    found: dict[str, Path | None] = {}
-    for name in names:
-        hits = sorted((p for p in root.rglob(name) if p.is_file() and not p.is_symlink()),
-                      key=lambda p: _rank(p.relative_to(root).parts))
-        found[name] = hits[0] if hits else None
-    return found
+    """Locate learning/<agent>_agent.py (at any depth up to MAX_FOLDER_DEPTH, e.g. inside a top-level project
+    folder); regular files only, the best candidate by :func:`_rank` (the order :func:`materialize` keeps one file
+    by)."""
+    hits: dict[str, list[tuple[str, ...]]] = {n: [] for n in names}
+    for dirpath, rel, _, filenames in walk_bounded(root, skip=(), strict=False):
+        for n in filenames:
+            if n in hits and _is_regular(os.path.join(dirpath, n)):
+                hits[n].append((*rel, n))
+    return {n: root.joinpath(*min(h, key=_rank)) if h else None for n, h in hits.items()}
 
 
 @dataclass

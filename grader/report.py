@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -70,7 +71,7 @@ def load_results(folder: Path, students: list[str] | None = None) -> dict[str, d
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and isinstance(data.get("tests", []), list):
-            out[p.stem] = data
+            out[os.fsencode(p.stem).decode("utf-8", "backslashreplace")] = data     # any file name prints
     return out
 
 
@@ -216,7 +217,8 @@ def write_report(results_dir: Path, prefix: Path, students: list[str] | None = N
         plot(summary, png)
     else:
         png.unlink(missing_ok=True)
-    md.write_text(markdown(summary, png.name, top, source=f"results in {results_dir}"), encoding="utf-8")
+    md.write_text(markdown(summary, png.name, top, source=f"results in {results_dir}"), encoding="utf-8",
+                  errors="backslashreplace")
     return md, png
 
 

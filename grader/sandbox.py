@@ -634,10 +634,11 @@ def memory_bound_mb(mem_mb: int, mountns: bool) -> int:
     """The most memory one check can hold (MB) under these limits: processes × (address space + open files × file
     size) + the tmpfs it may fill (with a mount namespace: its check folder, its private /tmp, /var/tmp, /dev/shm;
     without one its files are on disk)."""
-    from grader.supervisor import CHECK_FS_MB, PRIVATE_TMPFS_MB
+    from grader.supervisor import CHECK_FS_MB, IPC_LIMITS, PRIVATE_TMPFS_MB
 
     tmpfs = CHECK_FS_MB + 3 * PRIVATE_TMPFS_MB if mountns else 0
-    return CHILD_NPROC * (mem_mb + CHILD_NOFILE * CHILD_FILE_MB) + tmpfs
+    ipc = (IPC_LIMITS["kernel/shmall"] * 4096 + IPC_LIMITS["kernel/msgmni"] * IPC_LIMITS["kernel/msgmnb"]) >> 20
+    return CHILD_NPROC * (mem_mb + CHILD_NOFILE * CHILD_FILE_MB) + tmpfs + (ipc if mountns else 0)
 
 
 def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, timeout: float, mem_mb: int = 2048,
