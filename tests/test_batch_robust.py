@@ -1,0 +1,111 @@
+"""`python -m grader batch` and submission intake on odd class folders: one bad submission costs only itself
+(deep nesting, FIFOs, names that are not UTF-8, formula-like names, a folder and a zip of one student)."""
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from grader.batch import duplicates, list_submissions, main, student_id, unreadable, write_csv  # noqa: E402
+from grader.grade import MAX_FOLDER_DEPTH, SubmissionError, find_student_files, materialize  # noqa: E402
+from grader.submissions import write_submission  # noqa: E402
+
+from conftest import run_cli  # noqa: E402
+
+NAMES = ["bc_agent.py", "dagger_agent.py", "dart_agent.py"]
+
+
+def _nest(top: Path, levels: int) -> Path:
+    """``levels`` nested empty folders under ``top`` (made with relative mkdirs: no path limit is hit)."""
+    cwd = os.getcwd()
+    top.mkdir(parents=True, exist_ok=True)
+    os.chdir(top)
+    try:
+        for _ in range(levels):
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(cwd)
+    return top
+
+
+def test_deep_nesting_is_refused_by_materialize_and_skipped_by_the_batch_check(tmp_path):
+    sub = write_submission(tmp_path / "deep", reference=False)
+    _nest(sub, 1200)
+    with pytest.raises(SubmissionError, match=f"more than {MAX_FOLDER_DEPTH} levels"):
+        materialize(sub, tmp_path / "m1", NAMES)
+    assert unreadable(sub) == ""                              # no RecursionError; the grading says why
+    ok = write_submission(tmp_path / "ok", reference=False)
+    _nest(ok / "x", MAX_FOLDER_DEPTH - 1)                     # 32 levels in all: still searched
+    (ok / "x").joinpath(*["d"] * (MAX_FOLDER_DEPTH - 1), "bc_agent.py").write_text("# deep copy\n")
+    out = materialize(ok, tmp_path / "m2", NAMES)
+    assert sorted(p.name for p in out.rglob("*.py")) == sorted(NAMES)
+    assert find_student_files(out, NAMES)["bc_agent.py"] == out / "learning" / "bc_agent.py"
+
+
+def test_fifos_links_and_stray_files_are_not_submissions(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "bob.zip").write_bytes(b"PK")
+    os.mkfifo(tmp_path / "mallory.zip")
+    os.symlink(tmp_path / "alice", tmp_path / "eve")
+    (tmp_path / "README.txt").write_text("x")
+    subs, skipped = list_submissions(tmp_path)
+    assert [p.name for p in subs] == ["alice", "bob.zip"]
+    assert skipped == ["eve: error: a symbolic link, not a folder or a regular .zip file; not graded",
+                       "mallory.zip: error: a FIFO, not a folder or a regular .zip file; not graded"]
+    assert unreadable(tmp_path / "mallory.zip").startswith("a FIFO")     # returns at once: never opened
+
+
+def test_folder_and_zip_of_one_student_stop_the_batch_before_grading(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    (subs / "alice").mkdir(parents=True)
+    (subs / "alice.zip").write_bytes(b"PK")
+    (subs / "bob").mkdir()
+    assert duplicates(list_submissions(subs)[0]) == ["alice and alice.zip are both the submission of 'alice' "
+                                                     "(results alice.json)"]
+    assert main([str(subs), "--pool", "threads", "--csv", str(tmp_path / "g.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: alice and alice.zip") and "nothing was graded" in err[0]
+    assert not (tmp_path / "g.csv").exists() and not list((tmp_path / "results").glob("*.json"))
+
+
+def test_csv_escapes_formulas_and_writes_any_file_name(tmp_path):
+    res = tmp_path / "results"
+    res.mkdir()
+    bad = os.fsdecode(b"bad\xff\xfename")
+    names = ["=cmd|calc!A1,x", bad, "alice", "@sum", "-2+3", "+x", "\tt", "\rr"]
+    for n in names:
+        (res / f"{n}.json").write_text(json.dumps({"score": 5, "tests": [{"name": "=HYPERLINK(1)", "score": 5}],
+                                                   "output": ""}))
+    assert write_csv(tmp_path / "g.csv", [tmp_path / n for n in names], res) == len(names)
+    rows = list(csv.reader(open(tmp_path / "g.csv", encoding="utf-8", newline="")))
+    assert rows[0] == ["student", "total", "'=HYPERLINK(1)", "note"]
+    assert [r[0] for r in rows[1:]] == ["'=cmd|calc!A1,x", "bad\\xff\\xfename", "alice", "'@sum", "'-2+3", "'+x",
+                                        "'\tt", "'\rr"]
+    assert all(r[1] == "5" for r in rows[1:])
+
+
+def test_batch_grades_the_good_ones_beside_odd_entries(tmp_path):
+    """One grading run: alice (reference), a deep nest, a formula name, a non-UTF-8 name and a FIFO."""
+    subs = tmp_path / "subs"
+    write_submission(subs / "alice")
+    _nest(write_submission(subs / "deep"), 1200)
+    write_submission(subs / "=cmd|calc!A1,x", reference=False)
+    bad = os.fsdecode(b"bad\xff\xfename")
+    write_submission(subs / bad, reference=False)
+    os.mkfifo(subs / "mallory.zip")
+    args = ["-m", "grader", "batch", str(subs), "--pool", "threads", "--jobs", "2", "--csv", str(tmp_path / "g.csv"),
+            "--", "--no-performance", "--no-hidden", "--only", "bc_loss"]
+    p = run_cli(*args, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "mallory.zip: error: a FIFO" in p.stderr and "RecursionError" not in p.stdout + p.stderr
+    rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv", encoding="utf-8"))}
+    assert set(rows) == {"alice", "deep", "'=cmd|calc!A1,x", "bad\\xff\\xfename"}
+    assert float(rows["alice"]["total"]) > 0 and float(rows["deep"]["total"]) == 0
+    assert f"more than {MAX_FOLDER_DEPTH} levels" in rows["deep"]["note"]
+    assert (tmp_path / "g_report.md").exists()
+    assert student_id(subs / bad) == bad and (tmp_path / "results" / f"{bad}.json").exists()
