@@ -392,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in todo:
         why = unreadable(s)
         if why:
-            print(f"error: cannot read the submission {shown(str(s))} ({why}): make it readable to the user running the batch "
-                  f"(e.g. chmod -R u+rX {root}) or run the batch as root; results already written are kept",
+            print(f"error: cannot read the submission {shown(str(s))} ({why}): make it readable to the user running "
+                  f"the batch (e.g. chmod -R u+rX {root}) or run the batch as root; results already written are kept",
                   file=sys.stderr)
             return 2
     if use_dask and todo:
