@@ -107,7 +107,7 @@ def run_grader(sub: Path, out: Path, extra: list[str], timeout: float, env: dict
     line of its stderr when it failed)."""
     try:
         proc = subprocess.run([sys.executable, "-m", "grader", str(sub), "--out", str(out), *extra], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=timeout, env=env,
+                              capture_output=True, text=True, errors="backslashreplace", timeout=timeout, env=env,
                               preexec_fn=_die_with_parent() if die_with_parent else None)
     except subprocess.TimeoutExpired:
         return None, f"grading took longer than {timeout:.0f} s"

@@ -33,14 +33,46 @@ def _nest(top: Path, levels: int) -> Path:
     return top
 
 
-def test_deep_nesting_is_refused_by_materialize_and_skipped_by_the_batch_check(tmp_path):
+def _unnest(top: Path) -> None:
+    """Remove the nest of ``d`` folders under ``top`` without recursion (shutil.rmtree, pytest's cleanup too,
+    would hit the recursion limit)."""
+    cwd, depth = os.getcwd(), 0
+    try:
+        os.chdir(top)
+        while os.path.isdir("d") and not os.path.islink("d"):
+            os.chdir("d")
+            depth += 1
+        for _ in range(depth):
+            os.chdir("..")
+            for n in os.listdir("d"):
+                os.unlink(os.path.join("d", n))
+            os.rmdir("d")
+    finally:
+        os.chdir(cwd)
+
+
+@pytest.fixture
+def nests():
+    """``_nest`` through this fixture: every nest is removed after the test."""
+    made: list[Path] = []
+
+    def nest(top: Path, levels: int) -> Path:
+        made.append(top)
+        return _nest(top, levels)
+
+    yield nest
+    for top in made:
+        _unnest(top)
+
+
+def test_deep_nesting_is_refused_by_materialize_and_skipped_by_the_batch_check(tmp_path, nests):
     sub = write_submission(tmp_path / "deep", reference=False)
-    _nest(sub, 1200)
+    nests(sub, 1200)
     with pytest.raises(SubmissionError, match=f"more than {MAX_FOLDER_DEPTH} levels"):
         materialize(sub, tmp_path / "m1", NAMES)
     assert unreadable(sub) == ""                              # no RecursionError; the grading says why
     ok = write_submission(tmp_path / "ok", reference=False)
-    _nest(ok / "x", MAX_FOLDER_DEPTH - 1)                     # 32 levels in all: still searched
+    nests(ok / "x", MAX_FOLDER_DEPTH - 1)                     # 32 levels in all: still searched
     (ok / "x").joinpath(*["d"] * (MAX_FOLDER_DEPTH - 1), "bc_agent.py").write_text("# deep copy\n")
     out = materialize(ok, tmp_path / "m2", NAMES)
     assert sorted(p.name for p in out.rglob("*.py")) == sorted(NAMES)
@@ -89,11 +121,11 @@ def test_csv_escapes_formulas_and_writes_any_file_name(tmp_path):
     assert all(r[1] == "5" for r in rows[1:])
 
 
-def test_batch_grades_the_good_ones_beside_odd_entries(tmp_path):
+def test_batch_grades_the_good_ones_beside_odd_entries(tmp_path, nests):
     """One grading run: alice (reference), a deep nest, a formula name, a non-UTF-8 name and a FIFO."""
     subs = tmp_path / "subs"
     write_submission(subs / "alice")
-    _nest(write_submission(subs / "deep"), 1200)
+    nests(write_submission(subs / "deep"), 1200)
     write_submission(subs / "=cmd|calc!A1,x", reference=False)
     bad = os.fsdecode(b"bad\xff\xfename")
     write_submission(subs / bad, reference=False)
