@@ -26,6 +26,10 @@ EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calib
            "tools/benchmark_a1.py", "tools/benchmark_speed.py", "tools/benchmark_grader.py",
            "tools/benchmark_expert_update.py", "tests/instructor", "tests/test_agents.py", "tests/test_grader.py",
            "tests/test_grader_attacks.py", "tests/test_architecture.py", "tests/test_benchmark_tables.py",
+           "tests/test_grader_paths.py", "tests/test_grader_redteam.py", "tests/test_grader_splice.py",
+           "tests/test_grader_calibrate.py", "tests/test_yardstick.py", "tests/yardstick_table.py",
+           "tests/fixtures/yardstick", "tests/test_batch_dask.py", "tests/test_batch_robust.py", "tests/test_report.py",
+           "grader/report.py", "grader/distributed.py",
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 
