@@ -1004,7 +1004,7 @@ def test_any_exception_while_scoring_costs_only_that_check():
 
 FORGED_ANSWER = """    import os
     import numpy as np
-    np.savez("../out/result.npz", loss=np.array(1.0), has_graph=np.array(True), grads=np.zeros(({rows}, 1)))
+    np.savez("../out/result.npz", loss=np.ones(3), has_graph=np.ones(3, bool), grads=np.zeros(({rows}, 1)))
     open("../out/DONE", "w").write("done")
     os._exit(0)
 """
