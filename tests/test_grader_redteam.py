@@ -23,8 +23,19 @@ from grader.submissions import write_submission  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "grader"))
-import child as grader_child  # noqa: E402
+
+def _load_child():
+    """grader/child.py, the child-side harness (a script, loaded by path: grader/ itself must not go on sys.path,
+    where its modules would shadow installed ones, e.g. grader/distributed.py the `distributed` package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+grader_child = _load_child()
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 

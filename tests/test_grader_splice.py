@@ -4,7 +4,6 @@ A submitted file replaces a whole class, so code outside its TODO blocks (train,
 train on data no check allows. The child splices the student's TODO methods (and helpers the student adds) onto the
 framework's classes, and a training check's workspace holds only the demo rows its config grants.
 """
-import sys
 import textwrap
 
 import numpy as np
@@ -16,8 +15,19 @@ from grader.submissions import replace_method, write_submission  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "grader"))
-import child as grader_child  # noqa: E402  (grader/child.py: the child-side harness)
+
+def _load_child():
+    """grader/child.py, the child-side harness (a script, loaded by path: grader/ itself must not go on sys.path,
+    where its modules would shadow installed ones, e.g. grader/distributed.py the `distributed` package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+grader_child = _load_child()
 
 
 def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_framework():
