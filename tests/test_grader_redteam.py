@@ -31,7 +31,11 @@ def _load_child():
 
     spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)       # the harness puts its own folder first on sys.path: undo that
+    finally:
+        sys.path[:] = saved
     return module
 
 

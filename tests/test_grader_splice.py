@@ -4,6 +4,7 @@ A submitted file replaces a whole class, so code outside its TODO blocks (train,
 train on data no check allows. The child splices the student's TODO methods (and helpers the student adds) onto the
 framework's classes, and a training check's workspace holds only the demo rows its config grants.
 """
+import sys
 import textwrap
 
 import numpy as np
@@ -23,7 +24,11 @@ def _load_child():
 
     spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    saved = list(sys.path)
+    try:
+        spec.loader.exec_module(module)       # the harness puts its own folder first on sys.path: undo that
+    finally:
+        sys.path[:] = saved
     return module
 
 
