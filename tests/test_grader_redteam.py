@@ -21,25 +21,9 @@ from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
 from grader.submissions import write_submission  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, load_child_harness  # noqa: E402
 
-
-def _load_child():
-    """grader/child.py, the child-side harness (a script, loaded by path: grader/ itself must not go on sys.path,
-    where its modules would shadow installed ones, e.g. grader/distributed.py the `distributed` package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
-    module = importlib.util.module_from_spec(spec)
-    saved = list(sys.path)
-    try:
-        spec.loader.exec_module(module)       # the harness puts its own folder first on sys.path: undo that
-    finally:
-        sys.path[:] = saved
-    return module
-
-
-grader_child = _load_child()
+grader_child = load_child_harness()
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -4,7 +4,6 @@ A submitted file replaces a whole class, so code outside its TODO blocks (train,
 train on data no check allows. The child splices the student's TODO methods (and helpers the student adds) onto the
 framework's classes, and a training check's workspace holds only the demo rows its config grants.
 """
-import sys
 import textwrap
 
 import numpy as np
@@ -14,25 +13,9 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 
 from grader.submissions import replace_method, write_submission  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, load_child_harness  # noqa: E402
 
-
-def _load_child():
-    """grader/child.py, the child-side harness (a script, loaded by path: grader/ itself must not go on sys.path,
-    where its modules would shadow installed ones, e.g. grader/distributed.py the `distributed` package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
-    module = importlib.util.module_from_spec(spec)
-    saved = list(sys.path)
-    try:
-        spec.loader.exec_module(module)       # the harness puts its own folder first on sys.path: undo that
-    finally:
-        sys.path[:] = saved
-    return module
-
-
-grader_child = _load_child()
+grader_child = load_child_harness()
 
 
 def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_framework():
