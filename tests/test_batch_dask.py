@@ -146,9 +146,9 @@ def test_two_workers_grade_the_class_and_a_killed_workers_submission_is_graded_a
     assert float(rows["alice"]["total"]) == 15 and float(rows["bob"]["total"]) == 0     # BC loss: 15 points
     assert float(rows["carol"]["total"]) == 0 and rows["carol"]["note"].startswith("Grader error")
     alice = json.loads((res / "alice.json").read_text())
-    assert [t["status"] for t in alice["tests"]] == ["passed", "passed"]
+    assert [t["status"] for t in alice["tests"]] == ["passed"] * 3     # structure, BC loss: gradients and value
     bob = json.loads((res / "bob.json").read_text())
-    assert "differs from the mean negative log-likelihood" in bob["tests"][1]["output"]
+    assert "placeholder zero loss" in bob["tests"][1]["output"]                 # the untouched stub, named
     assert (tmp_path / "g_report.md").is_file() and (tmp_path / "g_report.png").is_file()
     # resumable: nothing left to grade on a second run but carol (whose zip cannot be graded at all)
     again = subprocess.run([sys.executable, "-m", "grader", "batch", *args], cwd=ROOT, capture_output=True,
@@ -183,8 +183,7 @@ def test_a_worker_without_the_project_is_one_error_line_before_anything_is_grade
     """A worker whose Python cannot import mujoco (or the grader itself): named, with the fix; nothing graded."""
     fake = tmp_path / "fake" / shadowed
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(f"raise ImportError('{shadowed} is not installed here')\n"
-                                      if shadowed == "mujoco" else "")
+    (fake / "__init__.py").write_text(f"raise ImportError('{shadowed} is not installed here')\n")
     cluster.add_worker(path=[fake.parent])
     cluster.wait_for_workers(1)
     subs, res = tmp_path / "subs", tmp_path / "res"
