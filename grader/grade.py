@@ -130,13 +130,9 @@ def materialize(submission: str | os.PathLike, dest: Path, names: list[str]) -> 
             if seen > MAX_SUBMISSION_ENTRIES:
                 raise SubmissionError(f"the submission folder holds more than {MAX_SUBMISSION_ENTRIES:,} files")
             for n in filenames:
-                if n in names and (n not in best or _rank((*rel_dir, n)) < _rank(best[n])):
-                    try:
-                        regular = stat.S_ISREG(os.lstat(os.path.join(dirpath, n)).st_mode)
-                    except OSError:
-                        regular = False
-                    if regular:
-                        best[n] = (*rel_dir, n)
+                if n in names and (n not in best or _rank((*rel_dir, n)) < _rank(best[n])) \
+                        and _is_regular(os.path.join(dirpath, n)):
+                    best[n] = (*rel_dir, n)
         for rel in best.values():
             _copy_regular(src.joinpath(*rel), dest.joinpath(*rel))
         return dest
