@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="unit checks run in parallel (default 2)")
     p.add_argument("--mem-mb", type=int, default=2048,
                    help="memory limit of one check in MB: each process's address space, and the resident memory and "
-                        "memfds of all its processes together (default 2048)")
+                        "memfds of all its processes together (default 2048, at least 1024)")
     p.add_argument("--only", default=None,
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         args.submission, args.no_performance, args.no_hidden = str(ROOT), True, True
     if not args.submission:
         p.error("give a SUBMISSION folder or .zip (or --self-check)")
-    if args.jobs < 1 or args.mem_mb < 256 or args.train_timeout <= 0:
-        print("error: --jobs must be >= 1, --mem-mb >= 256 and --train-timeout > 0", file=sys.stderr)
+    if args.jobs < 1 or args.mem_mb < 1024 or args.train_timeout <= 0:
+        print("error: --jobs must be >= 1, --mem-mb >= 1024 (a check imports torch) and --train-timeout > 0",
+              file=sys.stderr)
         return 2
     try:
         write_json_atomic(error_results("grading did not finish."), args.out)
