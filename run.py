@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     res = agent.run(resume=args.resume, overwrite=args.overwrite)
     print(f"{args.agent} on {env_cfg.env_id}: {len(agent.dataset)} labelled samples, "
           f"{agent.env_steps} env steps; outputs in {out_dir}")
+    if not res.returns:
+        print("no final evaluation (final_eval_episodes: 0); evaluate the model with: python run.py --agent "
+              f"{args.agent} --env {env_cfg.name} --mode test --model_file {out_dir / 'model.pt'}")
+        return 0
     print(f"Mean Return: {res.mean:.2f}")
     print(f"Std Return: {res.std:.2f}")
     return 0
