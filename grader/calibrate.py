@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -45,13 +46,15 @@ from util.fsio import atomic_write, file_sha256
 MIN_SEEDS, MIN_STUB_SEEDS = 10, 5
 MIN_MARGIN = 0.25          # (worst reference − best stub) / expert return, at least
 RAMP_ROOM = 0.25           # low sits this share of the gap above the best stub, full this share below the worst reference
+TIMEOUT_FACTOR = 6         # train_timeout = this × the most CPU seconds a calibration training took (train_timeout())
 PATHS = ("local", "gradescope")
 README = REPO_ROOT / "grader" / "README.md"
 MARGINS_START, MARGINS_END = "<!-- margins:start -->", "<!-- margins:end -->"
 
 
-def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> float:
-    """Train and evaluate one (check, seed) on one numeric path; the return the grader would measure."""
+def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> tuple[float, float | None]:
+    """Train and evaluate one (check, seed) on one numeric path: the return the grader would measure, and (on the
+    gradescope path, a process of its own) the CPU seconds of the training (its supervisor and child)."""
     spec, seed, eval_seed, reference, scratch_parent, jobs, path = args
     if path == "gradescope":
         return _one_single_threaded(spec, seed, eval_seed, reference, scratch_parent)
@@ -76,21 +79,26 @@ def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> float:
     if value is None:
         raise RuntimeError(f"calibration run failed ({spec['name']}, seed {seed}, "
                            f"{'reference' if reference else 'stubs'}): {why}")
-    return value
+    return value, None
 
 
-def _one_single_threaded(spec: dict, seed: int, eval_seed: int, reference: bool, scratch_parent: Path) -> float:
-    """The Gradescope path: a fresh process with one BLAS/OpenMP thread and one check at a time."""
+def _one_single_threaded(spec: dict, seed: int, eval_seed: int, reference: bool,
+                         scratch_parent: Path) -> tuple[float, float]:
+    """The Gradescope path: a fresh process with one BLAS/OpenMP thread and one check at a time. Also returns the
+    CPU seconds (user + system) of its training: that process's children are the check's supervisor and child."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    code = ("import json, sys; from pathlib import Path; from grader.calibrate import _one; "
+    code = ("import json, resource, sys; from pathlib import Path; from grader.calibrate import _one; "
             "a = json.loads(sys.argv[1]); "
-            "print(json.dumps(_one((a[0], a[1], a[2], a[3], Path(a[4]), 1, 'local'))))")
+            "v = _one((a[0], a[1], a[2], a[3], Path(a[4]), 1, 'local'))[0]; "
+            "ru = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(json.dumps([v, ru.ru_utime + ru.ru_stime]))")
     arg = json.dumps([spec, seed, eval_seed, reference, str(scratch_parent)])
     p = subprocess.run([sys.executable, "-c", code, arg], capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     if p.returncode != 0:
         raise RuntimeError(f"calibration run failed ({spec['name']}, seed {seed}, gradescope path): "
                            f"{(p.stderr.strip().splitlines() or ['?'])[-1]}")
-    return float(json.loads(p.stdout.strip().splitlines()[-1]))
+    value, cpu = json.loads(p.stdout.strip().splitlines()[-1])
+    return float(value), float(cpu)
 
 
 def _seed_plan(spec: dict, n: int, base: int) -> list[tuple[int, int, str]]:
@@ -107,6 +115,15 @@ def thresholds(ref: list[float], stub: list[float], expert_return: float) -> dic
     gap = worst_ref - best_stub
     return {"low": best_stub + RAMP_ROOM * gap, "full": worst_ref - RAMP_ROOM * gap, "gap": gap,
             "margin": gap / abs(expert_return), "worst_reference": worst_ref, "best_stub": best_stub}
+
+
+def train_timeout(doc: dict) -> int:
+    """The training timeout (s) the checks are calibrated for: TIMEOUT_FACTOR × the most CPU seconds a calibration
+    training took (reference or stubs, at the grading seeds, one thread), rounded up to 10 s, at least 60 s.
+    The factor covers half a CPU (Gradescope's default: wall ≈ 2 × CPU) and a correct submission three times as
+    slow as the reference or a machine that much slower. ``tools/make_gradescope.py`` passes it as --train-timeout."""
+    cpu = max(float(spec["calibration"].get("train_cpu_s", 0.0)) for spec in doc["performance"])
+    return max(60, int(math.ceil(TIMEOUT_FACTOR * cpu / 10.0)) * 10)
 
 
 def margins_table(doc: dict) -> str:
@@ -168,10 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
             returns = iter(tqdm(pool.map(_one, jobs), total=len(jobs), desc="calibrate", unit="run"))
             # (returns at the grading seeds, one per path; returns at the calibration seeds) of each plan
-            measured = {}
+            measured, train_cpu = {}, {}
             for i, reference, plan in plans:
-                values = [next(returns) for _ in plan]
+                runs = [next(returns) for _ in plan]
+                values = [v for v, _ in runs]
                 measured[i, reference] = (values[:len(PATHS)], values[len(PATHS):])
+                train_cpu[i, reference] = max(c for _, c in runs[:len(PATHS)] if c is not None)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     what = ("--stubs_only" if args.stubs_only else f"--seeds {args.seeds}") + f" --stub_seeds {args.stub_seeds}"
@@ -204,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                            f"{MIN_MARGIN:.0%}")
             continue
         spec.pop("student_methods", None)        # derived from the TODO manifest now
+        ref_cpu = (float(spec["calibration"].get("train_cpu_s", 0.0)) if args.stubs_only else train_cpu[i, True])
         spec["low"], spec["full"] = round(float(t["low"]), 1), round(float(t["full"]), 1)
         sha = file_sha256(expert_model_path(load_expert_config(spec["env"])[0]))[:16]
         if args.stubs_only and spec["calibration"].get("expert_sha256", sha) != sha:
@@ -218,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
                                "expert_return": round(float(expert_return), 1),
                                "margin": round(float(t["margin"]), 3),
                                "expert_sha256": sha,
+                               "train_cpu_s": round(max(ref_cpu, train_cpu[i, False]), 1),
                                "command": f"python -m grader calibrate {what}", "date": today}
     if refused:
         for line in refused:
@@ -229,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{int(MIN_MARGIN * 100)}% of the expert's return; low = best stub + "
                          f"{int(RAMP_ROOM * 100)}% of the gap, full = worst reference - {int(RAMP_ROOM * 100)}% of the "
                          "gap; each check's `calibration` names the expert (sha256 prefix), command and date")
+    doc["train_timeout"] = train_timeout(doc)
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     atomic_write(path, header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120), "thresholds")
     print(f"Wrote {path}")

@@ -27,15 +27,17 @@ def test_every_performance_check_was_calibrated_with_the_shipped_expert():
 
 
 def _fake_runs(calls: list, stub_best: float = 110.0):
-    """Calibration seed s: reference 1000 + s % 10, stubs 100 + s % 10; grading seeds: 990 and ``stub_best``."""
+    """Calibration seed s: reference 1000 + s % 10, stubs 100 + s % 10; grading seeds: 990 and ``stub_best``. The
+    gradescope path (a process of its own) also measures the training's CPU seconds: 12 (reference), 9 (stubs)."""
     def fake_run(job):
         spec, seed, eval_seed, reference, _, _, path = job
         calls.append((spec["env"], seed, reference, path))
+        cpu = (12.0 if reference else 9.0) if path == "gradescope" else None
         if seed == spec["train_seed"]:
             assert eval_seed == spec["eval_seed"]
-            return 990.0 if reference else stub_best
+            return (990.0 if reference else stub_best), cpu
         assert path == "local"
-        return 1000.0 + seed % 10 if reference else 100.0 + seed % 10
+        return (1000.0 + seed % 10 if reference else 100.0 + seed % 10), cpu
     return fake_run
 
 
@@ -69,8 +71,11 @@ def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch)
         assert cal["margin"] == pytest.approx(gap / 1000.0) and cal["expert_return"] == 1000.0
         assert cal["expert_sha256"] == expert_sha(env)
         assert cal["command"] == "python -m grader calibrate --seeds 10 --stub_seeds 5"
+        assert cal["train_cpu_s"] == 12.0                        # the slower of reference and stubs, one thread
         assert {k: v for k, v in new.items() if k not in ("low", "full", "calibration")} == \
                {k: v for k, v in old.items() if k not in ("low", "full", "calibration")}
+    # the timeout make_gradescope writes: 6 × the slowest training's CPU seconds (half a CPU, 3× slower code), ≥ 60
+    assert after["train_timeout"] == calibrate.train_timeout(after) >= 80
     assert path.read_text().startswith("# Performance checks")   # the header comment is kept
     assert calibrate.margins_table(after) in readme.read_text() and "old" not in readme.read_text()
 
