@@ -23,8 +23,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")     # as run_autograder and python -m grader do
 
 
-def tree_pss_mb(root: int) -> float:
-    """PSS (MB) summed over ``root`` and all its descendants (processes that vanish while read are skipped)."""
+def tree_pss(root: int) -> list[tuple[str, float]]:
+    """(role, PSS in MB) of ``root`` and each of its descendants (processes that vanish while read are skipped); the
+    role is the script a process runs (grade, supervisor.py, grader_child.py, ...)."""
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -35,28 +36,37 @@ def tree_pss_mb(root: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(name))
-    total_kb, stack = 0, [root]
+    out, stack = [], [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
-                total_kb += next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
+                kb = next(int(ln.split()[1]) for ln in f if ln.startswith("Pss:"))
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
         except (OSError, StopIteration, ValueError):
             continue
-    return total_kb / 1024
+        script = next((Path(a).name for a in argv[1:] if a.endswith(".py")), "")
+        out.append(("grader (parent)" if pid == root else script or Path(argv[0]).name if argv else "?", kb / 1024))
+    return out
 
 
 class PeakSampler(threading.Thread):
-    """Samples :func:`tree_pss_mb` of this process every ``period`` s; ``peak`` holds the largest sum seen."""
+    """Samples :func:`tree_pss` of this process every ``period`` s; ``peak`` holds the largest sum seen and
+    ``at_peak`` the processes that made it."""
 
     def __init__(self, period: float = 0.1):
         super().__init__(daemon=True)
         self.period, self.peak, self.stop = period, 0.0, threading.Event()
+        self.at_peak: list[tuple[str, float]] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, tree_pss_mb(os.getpid()))
+            procs = tree_pss(os.getpid())
+            total = sum(mb for _, mb in procs)
+            if total > self.peak:
+                self.peak, self.at_peak = total, procs
             self.stop.wait(self.period)
 
 
@@ -90,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
           f"wall time {wall:.0f} s ({wall / 60:.1f} min; Gradescope's default limit 10 min)")
     print(f"Peak memory (PSS summed over the process tree): {sampler.peak:.0f} MB (target 500 MB; "
           "Gradescope's default 768 MB)")
+    print("  at the peak: " + ", ".join(f"{role} {mb:.0f} MB" for role, mb in sampler.at_peak))
     return 0
 
 
