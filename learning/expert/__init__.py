@@ -11,7 +11,7 @@ imported from their modules on first use (PEP 562), so a run that only loads the
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from learning.expert.config import (
            AGENT_CONFIG_DIR,
@@ -23,6 +23,13 @@ from learning.expert.config import (
            trainer_classes,
            trainer_config,
 )
+
+if TYPE_CHECKING:   # what type checkers and editors see; at run time __getattr__ imports these on first use
+    from learning.expert.ars import ARSConfig, ARSTrainer
+    from learning.expert.off_policy import OffPolicyConfig, OffPolicyTrainer, save_compact
+    from learning.expert.replay_buffer import ReplayBuffer
+    from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer
+    from learning.expert.td3 import TD3Config, TD3Trainer
 
 # name → the submodule that defines it, imported on first access
 _LAZY = {
