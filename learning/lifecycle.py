@@ -1,4 +1,4 @@
-"""The life of one training run in its output folder, shared by the imitation agents and the TD3 trainer.
+"""The life of one training run in its output folder, shared by the imitation agents and the expert trainers.
 
 A :class:`Run` owns everything about a run that is not the algorithm:
 
@@ -11,7 +11,7 @@ A :class:`Run` owns everything about a run that is not the algorithm:
 
 Checkpoint and model contents belong to the algorithm (``learning.checkpoint`` writes them atomically).
 
-Typical use (see ``ImitationAgent.run`` and ``TD3Trainer.train``)::
+Typical use (see ``ImitationAgent.run``, ``OffPolicyTrainer.train`` (TD3, SAC, TQC) and ``ARSTrainer.train``)::
 
     with Run(out_dir, settings, resume=resume, overwrite=overwrite) as run:
         if run.resuming:

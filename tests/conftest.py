@@ -60,3 +60,30 @@ def load_child_harness():
     finally:
         sys.path[:] = saved
     return module
+
+
+def supervisor_spec(script: Path, folder: Path, timeout: int, *, oracle_budget: int | None = None, **extra) -> dict:
+    """A spec for grader/supervisor.py alone: ``python script`` in ``folder`` (its stderr to ``folder/err``), no sandbox
+    uid, no network namespace, ``timeout`` seconds of wall and CPU time; with ``oracle_budget``, cheetah's expert
+    oracle answering that many distinct observations. ``extra`` keys replace the spec's."""
+    oracle = None
+    if oracle_budget is not None:
+        from grader.checks import export_expert
+
+        oracle = {"expert_npz": str(export_expert("cheetah", folder)), "obs_dim": 17, "act_dim": 6,
+                  "budget": oracle_budget, "repo_root": str(ROOT)}
+    return {"argv": [sys.executable, str(script)], "cwd": str(folder), "env": {"PATH": "/usr/bin:/bin"},
+            "timeout": timeout, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(folder / "err"),
+            "limits": {"mem_bytes": 4 << 30, "cpu_s": timeout, "file_bytes": 1 << 26, "nproc": 64},
+            "oracle": oracle, **extra}
+
+
+def run_supervisor(spec: dict, folder: Path, timeout: float = 180) -> dict:
+    """Run the supervisor alone on ``spec`` (written to ``folder/spec.json``); its JSON status."""
+    import json
+    import subprocess
+
+    (folder / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(folder / "spec.json")],
+                       capture_output=True, text=True, timeout=timeout)
+    return json.loads(p.stdout.strip().splitlines()[-1])

@@ -22,7 +22,7 @@ from grader.grade import grade  # noqa: E402
 from grader.integrity import manifest  # noqa: E402
 from grader.submissions import write_submission  # noqa: E402
 
-from conftest import ROOT, run_cli  # noqa: E402
+from conftest import ROOT, run_cli, run_supervisor, supervisor_spec  # noqa: E402
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 UID_BASE = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64600"))   # set by conftest
@@ -494,15 +494,7 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(1)
 ''')
-    spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
-            "timeout": 60, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
-            "limits": {"mem_bytes": 4 << 30, "cpu_s": 60, "file_bytes": 1 << 26, "nproc": 64},
-            "oracle": {"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
-                       "budget": 11, "repo_root": str(ROOT)}}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
-                       capture_output=True, text=True, timeout=120)
-    status = json.loads(p.stdout.strip().splitlines()[-1])
+    status = run_supervisor(supervisor_spec(script, tmp_path, 60, oracle_budget=11), tmp_path, timeout=120)
     assert (tmp_path / "status").read_text() == "0 0 1"      # 10 new, the same 10 again (free), then 2 > 11
     assert status["oracle_over_budget"] and status["oracle_queries"] == 10 and status["all_dead"]
     pid = int(pidfile.read_text())
@@ -615,14 +607,6 @@ def own_tmpfs(path: Path, size_mb: int, inodes: int):
 
 
 needs_tmpfs = pytest.mark.skipif(not ROOT_MODE, reason="mounting a tmpfs of their own needs root")
-
-
-def run_supervisor(spec: dict, folder: Path, timeout: float = 180) -> dict:
-    """Run the supervisor alone on ``spec``; its JSON status."""
-    (folder / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(folder / "spec.json")],
-                       capture_output=True, text=True, timeout=timeout)
-    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 @needs_tmpfs

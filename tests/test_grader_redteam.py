@@ -10,7 +10,6 @@
 import ctypes
 import json
 import os
-import sys
 import textwrap
 
 import pytest
@@ -21,7 +20,7 @@ from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
 from grader.submissions import write_submission  # noqa: E402
 
-from conftest import ROOT, load_child_harness  # noqa: E402
+from conftest import load_child_harness, run_supervisor, supervisor_spec  # noqa: E402
 
 grader_child = load_child_harness()
 
@@ -133,10 +132,6 @@ def test_feedback_shows_only_line_numbers_that_exist_in_the_submitted_file():
 
 def test_a_huge_expert_query_ends_the_check_at_once(tmp_path):
     """The supervisor alone: one query of 4,000,000 rows is refused and the child is stopped (not at its timeout)."""
-    import subprocess
-
-    from grader.checks import export_expert
-
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent('''
         import os, struct, time
@@ -145,13 +140,5 @@ def test_a_huge_expert_query_ends_the_check_at_once(tmp_path):
         wf.write(struct.pack("<II", 4_000_000, 17))
         time.sleep(120)
     '''))
-    spec = {"argv": [sys.executable, str(script)], "cwd": str(tmp_path), "env": {"PATH": "/usr/bin:/bin"},
-            "timeout": 100, "uid": None, "netns": False, "clean_dirs": [], "stderr_path": str(tmp_path / "err"),
-            "limits": {"mem_bytes": 4 << 30, "cpu_s": 100, "file_bytes": 1 << 26, "nproc": 64},
-            "oracle": {"expert_npz": str(export_expert("cheetah", tmp_path)), "obs_dim": 17, "act_dim": 6,
-                       "budget": 100, "repo_root": str(ROOT)}}
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    p = subprocess.run([sys.executable, "-I", str(ROOT / "grader" / "supervisor.py"), str(tmp_path / "spec.json")],
-                       capture_output=True, text=True, timeout=90)
-    status = json.loads(p.stdout.strip().splitlines()[-1])
+    status = run_supervisor(supervisor_spec(script, tmp_path, 100, oracle_budget=100), tmp_path, timeout=90)
     assert "4000000 observations" in status["oracle_error"] and status["seconds"] < 30 and not status["timed_out"]

@@ -99,6 +99,14 @@ def load_yaml_file(path: str | os.PathLike) -> dict[str, Any]:
     return load_yaml_text(text, str(path))
 
 
+# a scalar field's type → (the Python types its YAML value may have, what the error says it must be); a bool is
+# never an int or a float, an integral float is an int, an int is a float
+SCALARS: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "true or false"), int: ((int,), "an integer"), float: ((int, float), "a number"),
+    str: ((str,), "a string"),
+}
+
+
 def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -125,24 +133,13 @@ def _check_type(value: Any, tp: Any, key: str, source: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"Key '{key}' in {source} must be a mapping, got {short(value)}.")
         return dict(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"Key '{key}' in {source} must be true or false, got {short(value)}.")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"Key '{key}' in {source} must be an integer, got {short(value)}.")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"Key '{key}' in {source} must be a number, got {short(value)}.")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"Key '{key}' in {source} must be a string, got {short(value)}.")
-        return value
+    if isinstance(tp, type) and tp in SCALARS:
+        accepted, what = SCALARS[tp]
+        if tp is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if not isinstance(value, accepted) or (isinstance(value, bool) and tp is not bool):
+            raise ConfigError(f"Key '{key}' in {source} must be {what}, got {short(value)}.")
+        return float(value) if tp is float else value
     return value
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.builder import EnvConfig, env_dims, episode_seed, make_env
+from envs.builder import EnvConfig, env_dims, episode_seed
 from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
 from learning.evaluation import evaluate_policy
-from learning.expert.off_policy import copy_run_files, keep_snapshot, warm_start_source
+from learning.expert.off_policy import ExpertTrainer, copy_run_files, keep_snapshot, warm_start_source
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT, ConfigError, check_seed
@@ -104,7 +104,7 @@ def init_policy_path(cfg: ARSConfig) -> Path:
     return p if p.is_absolute() else REPO_ROOT / p
 
 
-class ARSTrainer:
+class ARSTrainer(ExpertTrainer):
     """Polishes ``init_policy`` by ARS on one env; see the module docstring. Same interface as the off-policy
     trainers (``train``), same run folder (log.txt, checkpoint.pt, model.pt, best_model.pt, snapshots/)."""
 
@@ -112,13 +112,7 @@ class ARSTrainer:
 
     def __init__(self, env_cfg: EnvConfig, cfg: ARSConfig, run_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
-        self.env_cfg, self.cfg = env_cfg, cfg
-        self.run_dir = Path(run_dir)
-        self.progress = progress and not quiet
-        self.echo = not quiet
-        self.env = make_env(env_cfg)
-        self.eval_env = make_env(env_cfg)
-        self.rng = np.random.default_rng(cfg.seed)
+        super().__init__(env_cfg, cfg, run_dir, progress, quiet)
         self.actor: GaussianMLPPolicy | None = None
         self.init_meta: dict[str, Any] = {}
         self.init_sha256 = ""
@@ -209,10 +203,6 @@ class ARSTrainer:
         return total / len(seeds), steps
 
     # ------------------------------------------------------------------ checkpoint
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT, "version": 1, "env_id": self.env_cfg.env_id,
@@ -280,9 +270,6 @@ class ARSTrainer:
         }
 
     # ------------------------------------------------------------------ main loop
-    def run_settings(self) -> dict[str, Any]:
-        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
-
     def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
               warm_start: str | os.PathLike | None = None) -> dict[str, float]:
         """Run until ``iterations`` (or the first iteration after ``max_steps`` more environment steps).

@@ -93,16 +93,14 @@ class OffPolicyConfig:
         check_seed(self.seed, "trainer.seed")
 
 
-class OffPolicyTrainer:
-    """Trains an expert policy on one env by an off-policy actor-critic; see the module docstring.
-
-    Subclasses build their networks in ``__init__`` (after calling this one) and implement
-    ``saved_modules``, ``explore_action``, ``update`` and ``policy``.
-    """
+class ExpertTrainer:
+    """What every expert trainer (:class:`OffPolicyTrainer`, ``ARSTrainer``) holds: its settings ``cfg`` (with a
+    ``seed``), the run folder, a training and an evaluation env, a NumPy generator seeded with ``cfg.seed``, and
+    the run's settings for config.json."""
 
     ALGO = ""
 
-    def __init__(self, env_cfg: EnvConfig, cfg: OffPolicyConfig, run_dir: str | os.PathLike, progress: bool = True,
+    def __init__(self, env_cfg: EnvConfig, cfg: Any, run_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
         """``quiet``: no progress bar and no printed log rows."""
         self.env_cfg, self.cfg = env_cfg, cfg
@@ -111,10 +109,31 @@ class OffPolicyTrainer:
         self.echo = not quiet
         self.env = make_env(env_cfg)
         self.eval_env = make_env(env_cfg)
+        self.rng = np.random.default_rng(cfg.seed)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def run_settings(self) -> dict[str, Any]:
+        """What defines this run (written to config.json; ``resume`` must match it)."""
+        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
+
+
+class OffPolicyTrainer(ExpertTrainer):
+    """Trains an expert policy on one env by an off-policy actor-critic; see the module docstring.
+
+    Subclasses build their networks in ``__init__`` (after calling this one) and implement
+    ``saved_modules``, ``explore_action``, ``update`` and ``policy``.
+    """
+
+    def __init__(self, env_cfg: EnvConfig, cfg: OffPolicyConfig, run_dir: str | os.PathLike, progress: bool = True,
+                 quiet: bool = False):
+        """``quiet``: no progress bar and no printed log rows."""
+        super().__init__(env_cfg, cfg, run_dir, progress, quiet)
         self.obs_dim, self.act_dim = env_dims(self.env)
         self.act_low, self.act_high = action_bounds(self.env)
         torch.manual_seed(cfg.seed)
-        self.rng = np.random.default_rng(cfg.seed)
         self.replay = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.total_steps))
 
         # counters (all saved in the checkpoint)
@@ -162,10 +181,6 @@ class OffPolicyTrainer:
         """Merge one finished episode's observations (T+1, obs_dim) into running statistics, if kept."""
 
     # ------------------------------------------------------------------ paths
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
     @property
     def replay_path(self) -> Path:
         return self.run_dir / "replay.npz"
@@ -340,10 +355,6 @@ class OffPolicyTrainer:
         }
 
     # ------------------------------------------------------------------ main loop
-    def run_settings(self) -> dict[str, Any]:
-        """What defines this run (written to config.json; ``resume`` must match it)."""
-        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
-
     def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
               warm_start: str | os.PathLike | None = None) -> dict[str, float]:
         """Run until ``total_steps`` (or ``max_steps`` more steps); returns final stats.
