@@ -38,7 +38,7 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     schema = {"loss": Field((len(sizes),), "f"), "has_graph": Field((len(sizes),), "b"),
               "grads": Field((len(sizes), n_params), "f")}
     out, why = run_unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)},
-                     {"policy": pol}, schema=schema)
+                        {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
     k = len(sizes)

@@ -29,7 +29,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     obs = sample_obs(learner, v.batch, rng)
     schema = {k: Field((len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim), "f") for k in ("exec", "label")}
     out, why = run_unit(ctx, "dagger", "dagger_select", v, {"obs": obs}, {"policy": learner, "expert": expert},
-                     schema=schema, betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
+                        schema=schema, betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
     label_name, exec_name = part_names("dagger_select", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
@@ -189,9 +189,10 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     schema = {"obs": Field((None, None), "f", rows * obs_dim), "actions": Field((None, None), "f", rows * act_dim),
               "lengths": Field((AGG_ROUNDS,), "iu")}
     out, why = run_unit(ctx, "dagger", "dagger_aggregate", v,
-                     {"data_obs": parts_o[0], "data_actions": parts_a[0], "visited_obs": np.concatenate(parts_o[1:]),
-                      "labels": np.concatenate(parts_a[1:]), "round_sizes": np.array(sizes[1:], np.int64)},
-                     {"policy": pol}, schema=schema)
+                        {"data_obs": parts_o[0], "data_actions": parts_a[0],
+                         "visited_obs": np.concatenate(parts_o[1:]), "labels": np.concatenate(parts_a[1:]),
+                         "round_sizes": np.array(sizes[1:], np.int64)},
+                        {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(name, 0, 1, why)]
     lengths = np.asarray(out["lengths"], np.int64).reshape(AGG_ROUNDS)

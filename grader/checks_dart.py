@@ -25,7 +25,7 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     obs = sample_obs(expert, v.batch, rng)
     schema = {k: Field((v.batch, DART_REPEATS, act_dim), "f") for k in ("exec", "label")}
     out, why = run_unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
-                     schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
+                        schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
     label_name, noise_name = part_names("dart_step", v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]

@@ -117,8 +117,8 @@ def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[d
 
 
 def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
-          policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema,
-          **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
+             policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema,
+             **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
     """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
     its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers)."""
     file_name = ctx.manifest[agent].file_name

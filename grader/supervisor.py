@@ -224,7 +224,8 @@ class Oracle:
     """Answers expert queries over a pipe; charges each distinct observation once against ``budget``.
 
     The expert is the plain-NumPy actor (``learning/actor.py``, exported by the grader, see
-    grader.performance.export_expert): the same code and arrays that label a student's own run, and no torch in this process.
+    grader.performance.export_expert): the same code and arrays that label a student's own run, and no torch in this
+    process.
     """
 
     def __init__(self, spec: dict):

@@ -11,7 +11,7 @@ from learning.policy import GaussianMLPPolicy
 
 
 def random_policy(obs_dim: int, act_dim: int, rng: np.random.Generator, low: np.ndarray, high: np.ndarray,
-            squash: bool, out_scale: float) -> GaussianMLPPolicy:
+                  squash: bool, out_scale: float) -> GaussianMLPPolicy:
     """A random policy whose every parameter comes from ``rng`` (no global RNG: checks run in threads)."""
     p = GaussianMLPPolicy(obs_dim, act_dim, [32, 32], low, high, squash_mean=squash,
                           log_std_init=float(rng.uniform(-1.5, -0.7)), learn_std=True)

@@ -56,8 +56,8 @@ def set_check_fs(on: bool) -> None:
 
 def new_check_dir(scratch: Path, name: str) -> CheckDir:
     """A fresh check folder in ``scratch``; where root may mount (:attr:`grader.isolation.SandboxPolicy.mountns`), a
-    tmpfs of its own (CHECK_FS_MB, CHECK_FS_INODES): what a check writes is bounded by its own file system, and no other check's
-    writes can fill it."""
+    tmpfs of its own (CHECK_FS_MB, CHECK_FS_INODES): what a check writes is bounded by its own file system, and no
+    other check's writes can fill it."""
     d = CheckDir(Path(tempfile.mkdtemp(prefix=f"{name}_", dir=scratch)))
     if _CHECK_FS[0]:
         from grader.supervisor import CHECK_FS_INODES, CHECK_FS_MB, MS_NODEV, MS_NOSUID, _mount
