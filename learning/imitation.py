@@ -35,6 +35,7 @@ from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy,
 from learning.demos import Dataset, Demos, demo_path, load_demos
 from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate, evaluate_policy
 from learning.lifecycle import Run
+from learning.optim import Adam
 from learning.policy import GaussianMLPPolicy
 from util.config import check_seed
 
@@ -128,7 +129,7 @@ class ImitationAgent:
             self.obs_dim, self.act_dim, cfg.hidden_sizes, self.action_low, self.action_high,
             activation=cfg.activation, squash_mean=False, log_std_init=cfg.log_std_init, learn_std=True,
         ).to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        self.optimizer = Adam(self.policy.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.dataset = Dataset.empty(self.obs_dim, self.act_dim)
 
         self.iteration = 0          # finished iterations (log rows)

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
-from grader.grade import error_results, grade, to_results_json, write_json_atomic  # noqa: E402
+from grader.grade import error_results, grade, load_thresholds, to_results_json, write_json_atomic  # noqa: E402
 from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import ROOT, run_cli  # noqa: E402
@@ -417,7 +417,10 @@ def test_gradescope_zip(tmp_path):
         names = set(z.namelist())
         assert {"setup.sh", "run_autograder", "grader/__main__.py", "grader/thresholds.yaml"} <= names
         assert (z.getinfo("run_autograder").external_attr >> 16) & 0o111
-        assert "/autograder/results/results.json" in z.read("run_autograder").decode()
+        run = z.read("run_autograder").decode()
+        assert "/autograder/results/results.json" in run
+        # the training timeout the checks were calibrated for, and the shell's own braces intact
+        assert f"--train-timeout {load_thresholds()['train_timeout']} " in run and "${GRADER_EXTRA_ARGS:-}" in run
         assert not any(n.startswith("data/training/") for n in names)   # compact training checkpoints stay home
 
 

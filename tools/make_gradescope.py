@@ -4,7 +4,9 @@
     python tools/make_gradescope.py autograder.zip
 
 At grading time run_autograder grades /autograder/submission into /autograder/results/results.json
-(a valid "grader error" result is written first, so a crash still yields a readable result).
+(a valid "grader error" result is written first, so a crash still yields a readable result). Its --train-timeout is
+the one the performance checks were calibrated for (`train_timeout` in grader/thresholds.yaml, written by
+`python -m grader calibrate`: 6 × the slowest calibration training's CPU seconds).
 """
 from __future__ import annotations
 
@@ -40,19 +42,20 @@ chown -R root:root "$ROOT/source" 2> /dev/null || true
 chmod -R go-rwx "$ROOT/source"
 """
 
+# (a str.format template: {train_timeout} is filled in, shell braces are doubled)
 RUN = """#!/usr/bin/env bash
 # Gradescope entry point: grade /autograder/submission into /autograder/results/results.json (as root; student
 # code runs under sandbox uids). AUTOGRADER_ROOT / AUTOGRADER_VENV: see setup.sh; GRADER_EXTRA_ARGS: for tests.
-ROOT=${AUTOGRADER_ROOT:-/autograder}
-VENV=${AUTOGRADER_VENV:-$ROOT/venv}
+ROOT=${{AUTOGRADER_ROOT:-/autograder}}
+VENV=${{AUTOGRADER_VENV:-$ROOT/venv}}
 cd "$ROOT/source"
 mkdir -p "$ROOT/results"
 chmod 755 "$ROOT/results"
 export MUJOCO_GL=egl OMP_NUM_THREADS=1
 "$VENV/bin/python" -m grader "$ROOT/submission" --out "$ROOT/results/results.json" \\
-    --jobs 1 --mem-mb 2048 --train-timeout 400 ${GRADER_EXTRA_ARGS:-}
+    --jobs 1 --mem-mb 2048 --train-timeout {train_timeout} ${{GRADER_EXTRA_ARGS:-}}
 if [ ! -s "$ROOT/results/results.json" ]; then
-  echo '{"score": 0, "output": "Grader error: no results were produced. Please contact the course staff.", "tests": []}' \\
+  echo '{{"score": 0, "output": "Grader error: no results were produced. Please contact the course staff.", "tests": []}}' \\
     > "$ROOT/results/results.json"
 fi
 exit 0
@@ -67,9 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output .zip")
     args = p.parse_args(argv)
     out = Path(args.out)
+    import yaml
+
+    thresholds = yaml.safe_load((ROOT / "grader" / "thresholds.yaml").read_text())
+    timeout = thresholds.get("train_timeout")
+    if not isinstance(timeout, int) or timeout <= 0:
+        print("error: grader/thresholds.yaml has no train_timeout; run: python -m grader calibrate", file=sys.stderr)
+        return 2
+    run_script = RUN.format(train_timeout=timeout)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, text in (("setup.sh", SETUP), ("run_autograder", RUN)):
+        for name, text in (("setup.sh", SETUP), ("run_autograder", run_script)):
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o755 << 16
             z.writestr(info, text)
@@ -89,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(names)} files). "
           "Upload it as the Gradescope autograder;"
-          " the submission must hold learning/*_agent.py (a1/*.yaml optional).")
+          f" the submission must hold learning/*_agent.py (a1/*.yaml optional). Training timeout: {timeout} s per "
+          "performance check (calibrated); grader/README.md gives the Gradescope settings.")
     return 0
 
 
