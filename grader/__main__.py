@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
     args = p.parse_args(argv)
-    from grader.grade import SubmissionError, error_results, format_table, grade, to_results_json, write_json_atomic
+    from grader.grade import error_results, format_table, grade, to_results_json, write_json_atomic
+    from grader.intake import SubmissionError
     from grader.integrity import IntegrityError
-    from grader.sandbox import SandboxError, sandbox_policy
+    from grader.isolation import SandboxError, sandbox_policy
 
     if args.self_check:
         args.submission, args.no_performance, args.no_hidden = str(ROOT), True, True

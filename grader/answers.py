@@ -1,13 +1,13 @@
 """The one reader of a child's answer (``result.npz``): untrusted data checked against the check's schema.
 
 A child runs student code, and student code can write the answer file itself. So before the grader uses any
-array, this module checks the whole file: a zip that is safe to open (:func:`grader.sandbox.unpack_problem`),
+array, this module checks the whole file: a zip that is safe to open (:func:`grader.runner.unpack_problem`),
 exactly the arrays the check declares (no unknown, none missing), each with the declared number of dimensions,
 the declared length in each fixed dimension, a plain dtype of an allowed kind (never object), and at most the
 declared number of elements. Only then are the arrays read (``allow_pickle=False``). Anything else raises
 :class:`AnswerError`, whose message the check shows as its 0.
 
-A schema is a dict ``{array name: Field}`` written next to the check that reads the answer (grader/checks.py,
+A schema is a dict ``{array name: Field}`` written next to the check that reads the answer (grader/checks_*.py,
 grader/grade.py), so that a change of what a child writes changes one place.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def read_answer(raw: bytes, schema: Schema) -> dict[str, np.ndarray]:
     """The arrays of ``raw`` (a child's ``result.npz``) if they match ``schema`` exactly; else AnswerError.
 
     Every header is checked before any array is read, so a forged shape never makes the grader allocate."""
-    from grader.sandbox import unpack_problem
+    from grader.runner import unpack_problem
 
     problem = unpack_problem(raw)
     if problem:

@@ -118,7 +118,7 @@ def unreadable(sub: Path) -> str:
     """'' if this process can read the submission (its folders and student files, or the .zip), else why not.
     Nothing but regular files is opened (links, FIFOs, devices are not); folders deeper than MAX_FOLDER_DEPTH are
     not searched (the grading refuses them with its own error)."""
-    from grader.grade import walk_bounded
+    from grader.intake import walk_bounded
     from learning.agents import todo_manifest
 
     names = {spec.file_name for spec in todo_manifest().values()}
@@ -254,7 +254,8 @@ def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argpars
 
     Raises BatchError (exit 2) or IntegrityError (exit 3)."""
     from grader.distributed import check_workers, grade_all, open_client, pack_submission
-    from grader.grade import SubmissionError, error_results, write_json_atomic
+    from grader.grade import error_results, write_json_atomic
+    from grader.intake import SubmissionError
 
     items = []
     for s in todo:
@@ -375,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     for made in _make_private([root, res_dir]):
         print(f"note: made {made} private to root (chmod go-rwx) so that student code cannot read other "
               "students' files")
-    # ordinary-user mode with bubblewrap: hide both folders from the children (grader.sandbox.bwrap_argv)
+    # ordinary-user mode with bubblewrap: hide both folders from the children (grader.views.bwrap_argv)
     os.environ["GRADER_PRIVATE_PATHS"] = os.pathsep.join(
         [p for p in os.environ.get("GRADER_PRIVATE_PATHS", "").split(os.pathsep) if p]
         + [str(root.resolve()), str(res_dir.resolve())])

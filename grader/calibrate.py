@@ -58,10 +58,12 @@ def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> tuple[float, floa
     spec, seed, eval_seed, reference, scratch_parent, jobs, path = args
     if path == "gradescope":
         return _one_single_threaded(spec, seed, eval_seed, reference, scratch_parent)
-    from grader.checks import GradingContext, evaluate_trained
-    from grader.grade import find_student_files
-    from grader.sandbox import make_scratch, remove_scratch, sandbox_policy
-    from grader.submissions import write_submission
+    from grader.context import GradingContext
+    from grader.intake import find_student_files
+    from grader.isolation import sandbox_policy
+    from grader.performance import evaluate_trained
+    from grader.reference_submissions import write_submission
+    from grader.workspace import make_scratch, remove_scratch
     from learning.agents import todo_manifest
 
     manifest = todo_manifest()

@@ -1,6 +1,6 @@
 """Child-process side of the grader: runs student code on one job and writes plain-data results.
 
-Usage (by grader.sandbox only): python -I -B grader_child.py JOB.json OUT_DIR
+Usage (by grader.runner only): python -I -B grader_child.py JOB.json OUT_DIR
 Writes OUT_DIR/result.npz (arrays only) or OUT_DIR/error.json, then OUT_DIR/DONE.
 Nothing here decides a score: the parent checks the arrays against its own reference, and reads
 error.json as untrusted data (it keeps only a whitelisted, shortened excerpt).

@@ -1,7 +1,7 @@
 """Batch grading on Dask distributed (``python -m grader batch``: a local cluster, or ``--scheduler ADDRESS``).
 
 The client (the TA's machine) reads each submission and sends a zip of only its student files
-(``learning/*_agent.py``, as ``grader.grade.materialize`` copies them) to a worker; the worker runs
+(``learning/*_agent.py``, as ``grader.intake.materialize`` copies them) to a worker; the worker runs
 ``python -m grader submission.zip --out ...`` in a subprocess, with every isolation of a single grading (sandbox,
 uids, integrity manifest), and returns the results.json content, which the client writes atomically into the
 results folder. Workers need neither the submissions nor the results folder.
@@ -63,8 +63,8 @@ def digest(files: dict[str, str]) -> str:
 def pack_submission(sub: Path) -> bytes:
     """A zip (bytes) of the student files of a submission folder or .zip, exactly the files the grader would use.
 
-    Raises grader.grade.SubmissionError for a submission the grader refuses (not a zip, unsafe paths, ...)."""
-    from grader.grade import materialize
+    Raises grader.intake.SubmissionError for a submission the grader refuses (not a zip, unsafe paths, ...)."""
+    from grader.intake import materialize
     from learning.agents import todo_manifest
 
     names = [spec.file_name for spec in todo_manifest().values()]
@@ -108,7 +108,7 @@ def grade_task(sid: str, payload: bytes, extra: list[str], timeout: float, expec
     grader files differ from ``expected`` before or after grading, {"status": "changed", "when", "manifest"}.
     Raises WorkerError when the worker cannot grade (no temporary folder, the grader cannot start)."""
     from grader.batch import run_grader
-    from grader.sandbox import make_scratch, remove_scratch
+    from grader.workspace import make_scratch, remove_scratch
 
     where = _worker_name()
     before = manifest()

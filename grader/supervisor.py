@@ -1,6 +1,6 @@
 """Per-check supervisor: the trusted process between the grader and one untrusted child.
 
-Usage (by grader.sandbox only): python -I -B supervisor.py SPEC.json   → prints one JSON status line.
+Usage (by grader.runner only): python -I -B supervisor.py SPEC.json   → prints one JSON status line.
 
 It makes itself a *child subreaper* (prctl PR_SET_CHILD_SUBREAPER), so every process the child
 starts — double-forked, ``setsid()``, signal-ignoring daemons included — stays its descendant and is
@@ -224,7 +224,8 @@ class Oracle:
     """Answers expert queries over a pipe; charges each distinct observation once against ``budget``.
 
     The expert is the plain-NumPy actor (``learning/actor.py``, exported by the grader, see
-    grader.checks.export_expert): the same code and arrays that label a student's own run, and no torch in this process.
+    grader.performance.export_expert): the same code and arrays that label a student's own run, and no torch in this
+    process.
     """
 
     def __init__(self, spec: dict):
@@ -326,7 +327,7 @@ def sysv_shm_bytes(uid: int) -> int:
 
 def enter_view(plan: list[list[str]], staging: str, cwd: str) -> None:
     """Make the calling process (root, about to drop to its sandbox uid) see only ``plan`` (see
-    :func:`grader.sandbox.child_view`): a private mount and IPC namespace holding a fresh tmpfs with the planned
+    :func:`grader.views.child_view`): a private mount and IPC namespace holding a fresh tmpfs with the planned
     folders (read-only ones also nosuid, nodev), a minimal /dev and /proc. pivot_root makes that tmpfs the root and
     the machine's own root is detached, so nothing else of it exists in this namespace. The view itself is a
     folder of that tmpfs, entered with chroot: a chrooted process may not create user namespaces (the kernel

@@ -68,7 +68,7 @@ def supervisor_spec(script: Path, folder: Path, timeout: int, *, oracle_budget: 
     oracle answering that many distinct observations. ``extra`` keys replace the spec's."""
     oracle = None
     if oracle_budget is not None:
-        from grader.checks import export_expert
+        from grader.performance import export_expert
 
         oracle = {"expert_npz": str(export_expert("cheetah", folder)), "obs_dim": 17, "act_dim": 6,
                   "budget": oracle_budget, "repo_root": str(ROOT)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grader.grade import write_json_atomic  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
@@ -317,7 +317,7 @@ def test_the_worker_gets_only_the_student_files(tmp_path):
 def test_a_changed_worker_is_named_with_the_files_and_the_submissions():
     from grader.distributed import _changed
 
-    mine = {"grader/checks.py": "aa", "data/envs/hopper.yaml": "bb"}
+    mine = {"grader/grade.py": "aa", "data/envs/hopper.yaml": "bb"}
     theirs = dict(mine, **{"data/envs/zz_planted.yaml": "cc"})
     msg = _changed({"sid": "mallory", "worker": "tcp://10.0.0.7:40000", "when": "while mallory was graded",
                     "manifest": theirs}, mine, ["alice", "bob"], ["carol", "mallory"])

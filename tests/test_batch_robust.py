@@ -11,8 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from grader.batch import duplicates, list_submissions, main, student_id, unreadable, write_csv  # noqa: E402
-from grader.grade import MAX_FOLDER_DEPTH, SubmissionError, find_student_files, materialize  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.intake import MAX_FOLDER_DEPTH, SubmissionError, find_student_files, materialize  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 

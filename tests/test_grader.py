@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
 from grader.grade import error_results, grade, load_thresholds, to_results_json, write_json_atomic  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import ROOT, run_cli  # noqa: E402
 

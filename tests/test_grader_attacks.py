@@ -20,7 +20,7 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
 from grader.integrity import manifest  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import ROOT, run_cli, run_supervisor, supervisor_spec  # noqa: E402
 
@@ -98,7 +98,7 @@ def test_daemon_cannot_forge_results_after_the_grader_exits(tmp_path):
 @pytest.mark.skipif(not ROOT_MODE, reason="the ordinary-user mode cannot protect the grader's files (documented)")
 def test_daemon_editing_the_grader_changes_no_later_grade(tmp_path):
     before = manifest()
-    edit = (f'[open(p, "a").write("\\nBONUS = 15\\n") for p in ({str(ROOT / "grader" / "checks.py")!r}, '
+    edit = (f'[open(p, "a").write("\\nBONUS = 15\\n") for p in ({str(ROOT / "grader" / "grade.py")!r}, '
             f'{str(ROOT / "grader" / "thresholds.yaml")!r})]')
     subs = tmp_path / "subs"
     write_submission(subs / "a_mallory", loss_attack(daemon("/tmp/il_attack_edit", 2,
@@ -221,7 +221,7 @@ def test_secrets_cannot_be_found_read_or_leaked(tmp_path):
     """As root with a mount namespace (the mode line says "own mount namespace") a check sees only the system
     folders, Python and its own folder: a world-readable copy of the solutions beside the grader stays invisible.
     Without one (e.g. Docker's default profile) only the grader's own tree is protected (grader/README.md)."""
-    from grader.sandbox import sandbox_policy
+    from grader.isolation import sandbox_policy
 
     own_solution = ROOT / "grader" / "solution" / "bc_solution.py"
     body, decoy = search_with_a_copy_beside_the_repo(f"il_root_{os.getpid()}")
@@ -256,7 +256,7 @@ def test_feedback_never_carries_secrets_from_performance_children():
 def test_permuted_or_rescaled_copies_of_the_expert_are_recognised():
     import torch
 
-    from grader.checks import copies_expert
+    from grader.performance import copies_expert
     from learning.checkpoint import load_policy
     from learning.policy import GaussianMLPPolicy
 
@@ -365,10 +365,10 @@ def test_noise_injection_bugs_lose_their_points_with_the_right_feedback(bug, tmp
 def test_scratch_of_a_killed_grader_is_swept_and_one_in_use_is_not(tmp_path):
     """A grader killed with SIGKILL cannot clean its scratch folder; the next grading removes it (its owner lock is
     free), but never the scratch of a grader still running, nor a grade_* folder without an owner lock."""
-    from grader.sandbox import make_scratch, remove_scratch, sweep_stale_scratch
+    from grader.workspace import make_scratch, remove_scratch, sweep_stale_scratch
 
     code = ("import os, sys, time; sys.path.insert(0, %r)\n"
-            "from grader.sandbox import make_scratch\n"
+            "from grader.workspace import make_scratch\n"
             "root, _ = make_scratch(); print(root, flush=True); time.sleep(600)\n") % str(ROOT)
     env = dict(os.environ, TMPDIR=str(tmp_path))
     dead = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
@@ -465,7 +465,7 @@ def test_supervisor_kills_double_forked_daemons_and_enforces_the_oracle_budget(t
     and answers exactly what the expert policy answers."""
     import struct
 
-    from grader.checks import export_expert
+    from grader.performance import export_expert
     from learning.checkpoint import load_policy
 
     pidfile = tmp_path / "pid"
@@ -549,7 +549,9 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
     uid's processes, it may not create a user namespace (no capabilities to escape with or to mount an unbounded
     tmpfs), and its /tmp is capped. If the view cannot be built the child never runs and the check is a grader
     error."""
-    from grader.sandbox import _chown_tree, child_view, make_scratch, new_check_dir, sandbox_policy
+    from grader.isolation import sandbox_policy
+    from grader.views import child_view
+    from grader.workspace import chown_tree, make_scratch, new_check_dir
     from grader.supervisor import _proc_options
 
     if not sandbox_policy().mountns:      # CI's machine can: there a failing probe is a regression, not a skip
@@ -560,7 +562,7 @@ def test_root_mode_view_shows_only_the_system_and_cannot_be_left(tmp_path):
     try:
         d = new_check_dir(scratch, "view")
         (d.ws / "probe.py").write_text(VIEW_PROBE)
-        _chown_tree(d.path, uid)
+        chown_tree(d.path, uid)
         spec = {"argv": [sys.executable, "-I", str(d.ws / "probe.py"), str(decoy / "grader")], "cwd": str(d.run),
                 "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": uid, "netns": False, "clean_dirs": [],
                 "stderr_path": str(private / "err"), "oracle": None, "view": child_view(d),
@@ -614,7 +616,7 @@ def test_supervisor_stops_a_check_that_fills_the_disk(tmp_path):
     """RLIMIT_FSIZE caps one file, not how many: the supervisor kills a check whose own files take more than its disk
     budget (here 64 MB) or its inode budget (here 5,000), and says so; the sandbox's message names it. Inside a
     tmpfs of its own."""
-    from grader.sandbox import ChildResult
+    from grader.runner import ChildResult
 
     with own_tmpfs(tmp_path / "fs", 512, 60_000) as fs:
         script = tmp_path / "fill.py"
@@ -671,7 +673,7 @@ print("found" if r >= 0 else "none", flush=True)
 def test_kernel_keys_a_check_leaves_are_gone_after_it(tmp_path):
     """A key in the sandbox uid's user keyring outlives every process and file of the check: the supervisor
     clears that uid's keyrings after it, so a later check under the same uid finds nothing."""
-    from grader.sandbox import sandbox_policy
+    from grader.isolation import sandbox_policy
 
     uid = sandbox_policy().acquire()
     try:
@@ -800,7 +802,7 @@ def test_bad_files_cost_only_their_checks(tmp_path):
 def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_path):
     """Students hold the first release's files (tests/fixtures/release1): their non-TODO code calls framework methods
     (budget_left, demo_dataset, ...) that must keep working; filled with the reference they earn every point."""
-    from grader.submissions import replace_method, solution_source
+    from grader.reference_submissions import replace_method, solution_source
     from learning.agents import todo_manifest
 
     sub = tmp_path / "sub"
@@ -813,9 +815,11 @@ def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_
     report = grade(sub, include_hidden=True, include_performance=False)
     assert report.score == pytest.approx(report.max_score), [(t.name, t.output) for t in report.tests if not t.passed]
     # their train() loops, through the grader's training path (sandbox, expert oracle, budget), on tiny budgets
-    from grader.checks import GradingContext, evaluate_trained
-    from grader.grade import find_student_files
-    from grader.sandbox import make_scratch, sandbox_policy
+    from grader.context import GradingContext
+    from grader.intake import find_student_files
+    from grader.isolation import sandbox_policy
+    from grader.performance import evaluate_trained
+    from grader.workspace import make_scratch
 
     manifest = todo_manifest()
     files = find_student_files(sub, [m.file_name for m in manifest.values()])
@@ -862,7 +866,7 @@ def test_only_regular_student_files_are_taken_from_a_submission(tmp_path):
     """FIFOs, links (to the solution or /etc), huge sparse files and zip bombs are never read or unpacked."""
     import zipfile
 
-    from grader.grade import MAX_STUDENT_FILE_BYTES, materialize
+    from grader.intake import MAX_STUDENT_FILE_BYTES, materialize
 
     names = ["bc_agent.py", "dagger_agent.py", "dart_agent.py"]
     sub = tmp_path / "sub"
@@ -898,7 +902,7 @@ def test_no_network_and_no_ipc_left_behind(tmp_path):
     SysV shared-memory segment it creates is removed with its check."""
     import socket
 
-    from grader.sandbox import sandbox_policy
+    from grader.isolation import sandbox_policy
 
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -971,9 +975,9 @@ def test_answers_are_read_only_when_they_match_the_checks_schema():
 def test_any_exception_while_scoring_costs_only_that_check():
     """MemoryError (a forged answer that makes the parent allocate) or any other exception in a check's scoring is
     that check's 0 with a message, never a grader error; the sandbox's own failure still stops the grading."""
-    from grader.checks import Variant
+    from grader.context import Variant
     from grader.grade import _guarded
-    from grader.sandbox import SandboxError
+    from grader.isolation import SandboxError
 
     v = Variant(seed=1, env="hopper", batch=4)
     for exc in (MemoryError(), RecursionError(), OverflowError(), ZeroDivisionError(), np.linalg.LinAlgError()):
@@ -999,12 +1003,12 @@ def test_a_forged_answer_of_an_unexpected_shape_costs_only_its_check(tmp_path, m
     """A result.npz whose grads would broadcast against the reference's (a (n, 1) array against (n,): n² floats in the
     root parent) is refused by the schema with a clear message; a MemoryError while scoring another check (here
     raised on purpose) costs only that check; the third check is unaffected and the grading completes."""
-    import grader.checks
+    import grader.checks_dagger
 
     def out_of_memory(*args):
         raise MemoryError
 
-    monkeypatch.setattr(grader.checks._RowIndex, "problems", out_of_memory)     # DAgger aggregation's scoring
+    monkeypatch.setattr(grader.checks_dagger._RowIndex, "problems", out_of_memory)     # DAgger aggregation's scoring
     sub = write_submission(tmp_path / "sub", loss_attack(FORGED_ANSWER.format(rows=1 << 16)))
     report = grade(sub, include_hidden=False, include_performance=False,
                    only={"bc_loss", "dagger_aggregate", "dart_step"})
@@ -1020,7 +1024,7 @@ def test_answers_are_opened_with_no_link_anywhere_on_the_path(tmp_path):
     """A child that owns a folder on the answer's path could replace it by a link to a folder holding a file it cannot
     read (as root the parent would read it into the feedback): every component is opened without following links,
     and a file with a second hard link is refused."""
-    from grader.sandbox import ChildResult, read_output
+    from grader.runner import ChildResult, read_output
 
     secret = tmp_path / "secret"
     secret.mkdir(mode=0o700)
@@ -1078,7 +1082,7 @@ def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path,
     student file name, the best candidate (a parent named learning, then the shallowest path), before any check."""
     import zipfile
 
-    from grader.grade import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
+    from grader.intake import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
 
     names = ["bc_agent.py", "dagger_agent.py", "dart_agent.py"]
     padded = b"# padding\n" + b" " * (MAX_STUDENT_FILE_BYTES - 20) + b"\n"
@@ -1096,10 +1100,10 @@ def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path,
     assert files == ["copies/0/learning/dart_agent.py", "proj/learning/bc_agent.py", "proj/learning/dagger_agent.py"]
     assert sum((out / f).stat().st_size for f in files) <= 3 * (MAX_STUDENT_FILE_BYTES + 1)
     assert find_student_files(out, names)["bc_agent.py"].read_text() == "# the real one\n"
-    import grader.grade
+    import grader.intake
 
-    monkeypatch.setattr(grader.grade, "MAX_SUBMISSION_ENTRIES", 5000)   # counted from the zip's end record
-    with pytest.raises(grader.grade.SubmissionError, match="more than 5,000 entries"):
+    monkeypatch.setattr(grader.intake, "MAX_SUBMISSION_ENTRIES", 5000)   # counted from the zip's end record
+    with pytest.raises(grader.intake.SubmissionError, match="more than 5,000 entries"):
         materialize(z, tmp_path / "m3", names)
     monkeypatch.undo()
     folder = tmp_path / "folder"                       # the same order for a folder submission
@@ -1114,7 +1118,7 @@ def test_a_zip_of_thousands_of_padded_copies_unpacks_one_file_per_name(tmp_path,
 def test_the_visible_output_says_nothing_about_hidden_checks():
     """Before publication the top-level output and the console table give the visible points only: neither the hidden
     checks' total nor their count (GRADER_SHOW_HIDDEN=1 shows them to a TA)."""
-    from grader.checks import CheckResult
+    from grader.context import CheckResult
     from grader.grade import GradeReport, format_table, to_results_json
 
     tests = [CheckResult("BC loss (public variant, hopper, batch 32)", 7.5, 7.5, "ok"),
@@ -1134,7 +1138,7 @@ def test_copies_with_input_columns_rescaled_into_the_normalizer_are_recognised()
     (the same function), is still a copy; a fresh policy whose normalizer is fit on the demos is not."""
     import torch
 
-    from grader.checks import copies_expert
+    from grader.performance import copies_expert
     from learning.checkpoint import load_policy
     from learning.policy import GaussianMLPPolicy
 
@@ -1194,7 +1198,7 @@ open({str(tmp_path / "finished")!r}, "w").close()
 def test_the_supervisor_watches_the_limits_while_a_child_ignores_the_oracles_answers(tmp_path):
     """A child asks the expert about 65,536 states (a 1.5 MB answer, more than a pipe holds), never reads the answer,
     and fills its folder: the supervisor, blocked on writing the answer, still stops it for its disk at once."""
-    from grader.checks import export_expert
+    from grader.performance import export_expert
 
     with own_tmpfs(tmp_path / "fs", 256, 20_000) as fs:
         script = tmp_path / "deaf.py"
@@ -1272,15 +1276,16 @@ def test_memory_is_bounded_for_the_whole_check_processes_and_memfds_included(tmp
     """Several processes of one check and memory in memfds (never mapped, outside RLIMIT_AS): RLIMIT_NPROC (per sandbox
     uid, threads included), RLIMIT_NOFILE and RLIMIT_FSIZE bound them, so the check holds at most
     nproc × (address space + nofile × file size) (grader/README.md)."""
-    from grader.sandbox import (CHILD_FILE_MB, CHILD_NOFILE, CHILD_NPROC, _chown_tree, make_scratch, new_check_dir,
-                                remove_scratch, sandbox_policy)
+    from grader.isolation import sandbox_policy
+    from grader.runner import CHILD_FILE_MB, CHILD_NOFILE, CHILD_NPROC
+    from grader.workspace import chown_tree, make_scratch, new_check_dir, remove_scratch
 
     uid = sandbox_policy().acquire()
     scratch, private = make_scratch()
     try:
         d = new_check_dir(scratch, "many")
         (d.ws / "many.py").write_text(MANY)
-        _chown_tree(d.path, uid)
+        chown_tree(d.path, uid)
         spec = {"argv": [sys.executable, "-I", str(d.ws / "many.py"), str(d.run / "out.json")],
                 "cwd": str(d.run), "check_dir": str(d.path), "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60,
                 "uid": uid, "netns": False, "clean_dirs": [], "stderr_path": str(private / "err"), "oracle": None,
@@ -1301,7 +1306,8 @@ def test_memory_is_bounded_for_the_whole_check_processes_and_memfds_included(tmp
 
 @pytest.mark.skipif(not ROOT_MODE, reason="root mode's per-check file system")
 def test_where_root_may_mount_each_check_folder_is_its_own_small_tmpfs(tmp_path):
-    from grader.sandbox import make_scratch, new_check_dir, remove_check_dir, remove_scratch, sandbox_policy
+    from grader.isolation import sandbox_policy
+    from grader.workspace import make_scratch, new_check_dir, remove_check_dir, remove_scratch
     from grader.supervisor import CHECK_FS_MB
 
     if not sandbox_policy().mountns:
@@ -1391,7 +1397,7 @@ time.sleep(60)
 def test_the_supervisor_stops_a_check_whose_processes_hold_too_much_memory_together(how, tmp_path):
     """RLIMIT_AS bounds each process, not the check: the supervisor adds up the resident memory of every process of
     the check and the memfds they hold, and stops the check beyond its budget (here 400 MB; --mem-mb in grading)."""
-    from grader.sandbox import ChildResult
+    from grader.runner import ChildResult
 
     (tmp_path / "hog.py").write_text(HOG)
     spec = {"argv": [sys.executable, "-I", str(tmp_path / "hog.py"), how], "cwd": str(tmp_path),
@@ -1412,7 +1418,8 @@ def test_the_supervisor_stops_a_check_whose_processes_hold_too_much_memory_toget
 def test_without_a_private_tmp_the_disk_guard_counts_the_uids_files_in_shared_folders(tmp_path):
     """Root mode without a mount namespace: /tmp is the machine's. What the check's uid writes into a world-writable
     folder counts against its own budget (here a world-writable tmpfs of this test's own stands for /tmp)."""
-    from grader.sandbox import _chown_tree, make_scratch, new_check_dir, remove_scratch, sandbox_policy
+    from grader.isolation import sandbox_policy
+    from grader.workspace import chown_tree, make_scratch, new_check_dir, remove_scratch
 
     shared = Path(f"/tmp/il_shared_{os.getpid()}")
     uid = sandbox_policy().acquire()
@@ -1429,7 +1436,7 @@ for i in range(150):
     time.sleep(0.01)
 open({str(d.run / "finished")!r}, "w").close()
 """)
-            _chown_tree(d.path, uid)
+            chown_tree(d.path, uid)
             spec = {"argv": [sys.executable, "-I", str(d.ws / "fill.py")], "cwd": str(d.run), "check_dir": str(d.path),
                     "env": {"PATH": "/usr/bin:/bin"}, "timeout": 60, "uid": uid, "netns": False,
                     "clean_dirs": [str(shared)], "stderr_path": str(private / "err"), "oracle": None,

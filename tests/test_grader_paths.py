@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
 from grader.grade import grade  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import run_cli  # noqa: E402
 

@@ -18,7 +18,7 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 
 from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
-from grader.submissions import write_submission  # noqa: E402
+from grader.reference_submissions import write_submission  # noqa: E402
 
 from conftest import load_child_harness, run_supervisor, supervisor_spec  # noqa: E402
 
@@ -81,11 +81,12 @@ def test_detached_shared_memory_is_capped_in_the_view_and_counted_without_it(tmp
     out = by_prefix(report, "DAgger aggregation")[0].output
     assert "made 2 segments" in out or "memory" in out, out        # capped at 64 MB, or (no view) stopped
     # without it (Docker's default profile): the memory guard counts the uid's segments and stops the check
-    import grader.sandbox as sandbox
+    import grader.isolation as isolation
+    import grader.workspace as workspace
 
     monkeypatch.setenv("GRADER_MOUNTNS", "off")
-    monkeypatch.setattr(sandbox, "_POLICY", None)        # the mode is decided once per process: decide it again
-    monkeypatch.setattr(sandbox, "_CHECK_FS", [False])
+    monkeypatch.setattr(isolation, "_POLICY", None)      # the mode is decided once per process: decide it again
+    monkeypatch.setattr(workspace, "_CHECK_FS", [False])
     # (1024 MB: each process's address space is also --mem-mb, and importing torch alone reserves ~600 MB of it,
     # more on a machine with more cores; 48 segments of 32 MB = 1.5 GB pass the guard's limit on any machine)
     sub = write_submission(tmp_path / "noview", {"aggregate": SHM_AGGREGATE.format(count=48, sleep=60)})

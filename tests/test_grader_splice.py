@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
-from grader.submissions import replace_method, write_submission  # noqa: E402
+from grader.reference_submissions import replace_method, write_submission  # noqa: E402
 
 from conftest import ROOT, load_child_harness  # noqa: E402
 
@@ -60,9 +60,11 @@ def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_fra
 def test_a_submission_cannot_train_outside_its_todos_or_on_demos_it_was_not_granted(tmp_path):
     """A real training check (sandbox, oracle): the student's train() is never run, and the workspace holds exactly
     the granted demo episode (the red team's stub TODOs + a train() fitting all 25 demos earned 20 points)."""
-    from grader.checks import GradingContext, train_in_child
-    from grader.grade import find_student_files
-    from grader.sandbox import make_scratch, remove_scratch, sandbox_policy
+    from grader.context import GradingContext
+    from grader.intake import find_student_files
+    from grader.isolation import sandbox_policy
+    from grader.performance import train_in_child
+    from grader.workspace import make_scratch, remove_scratch
     from learning.agents import todo_manifest
 
     sub = write_submission(tmp_path / "sub", reference=True, include_configs=False)
@@ -101,7 +103,7 @@ def test_a_submission_cannot_train_outside_its_todos_or_on_demos_it_was_not_gran
 
 
 def test_granted_demos_hold_exactly_the_first_episodes(tmp_path):
-    from grader.checks import demo_rows, granted_demos
+    from grader.performance import demo_rows, granted_demos
     from learning.demos import load_demos
 
     assert granted_demos("cheetah", 0, tmp_path) == []

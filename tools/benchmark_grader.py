@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler.start()
     cpu0, t0 = cpu_seconds(), time.time()
     from grader.grade import format_table, grade
-    from grader.submissions import write_submission
+    from grader.reference_submissions import write_submission
 
     sub = write_submission(Path(tempfile.mkdtemp()) / "sub", reference=not args.stub)
     report = grade(sub, include_hidden=True, include_performance=args.performance, jobs=len(cores))

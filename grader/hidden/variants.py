@@ -1,5 +1,5 @@
 """Hidden variants of the unit checks (other seeds, observation/action sizes and batch sizes)."""
-from grader.checks import Variant
+from grader.context import Variant
 
 HIDDEN_VARIANTS = {
     "bc_loss": [Variant(seed=9151, env="ant", batch=57, hidden=True)],

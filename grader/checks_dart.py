@@ -1,0 +1,159 @@
+"""The noise-injection (DART) unit check: ``noisy_expert_step`` labels with the clean expert action and executes
+it with fresh Gaussian noise of σ = noise_std·(high − low)/2 per dimension, clipped to the bounds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from envs.builder import env_dims, make_env, resolve_env_config
+from grader.answers import Field
+from grader.context import CheckResult, GradingContext, Variant, part_names, run_unit
+from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
+
+
+DART_REPEATS = 6            # calls per state on one agent: 6 × batch calls
+
+
+def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """noisy_expert_step over DART_REPEATS × batch calls on one agent (every action dimension, asymmetric bounds)."""
+    rng = np.random.default_rng(v.seed)
+    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
+    low, high = random_bounds(act_dim, rng)
+    expert = random_policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
+    noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
+    obs = sample_obs(expert, v.batch, rng)
+    schema = {k: Field((v.batch, DART_REPEATS, act_dim), "f") for k in ("exec", "label")}
+    out, why = run_unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
+                        schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
+    label_name, noise_name = part_names("dart_step", v)
+    if out is None:
+        return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
+    shape = (v.batch, DART_REPEATS, act_dim)
+    exe = np.asarray(out["exec"], np.float64).reshape(shape)
+    lab = np.asarray(out["label"], np.float64).reshape(shape)
+    clean = expert.act(obs).astype(np.float64)[:, None, :]            # (N, 1, act_dim)
+    if not np.any(exe) and not np.any(lab):
+        why = "noisy_expert_step returns the placeholder zeros: fill in the TODO block"
+        return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
+    with torch.no_grad():
+        clean_n = expert.mean_action(torch.as_tensor(obs)).double().numpy()[:, None, :]
+    results = [_dart_label_part(label_name, lab, exe, clean, clean_n)]
+    problems = _noise_problems(exe, clean, low.astype(np.float64), high.astype(np.float64), noise_std)
+    if problems:
+        results.append(CheckResult(noise_name, 0, 1, "; ".join(problems)))
+    else:
+        calls = exe.shape[0] * exe.shape[1]
+        results.append(CheckResult(noise_name, 1, 1, f"executed = expert + N(0, σ²) with σ = {noise_std:.2f}·"
+                                                     "(high−low)/2, independent in every dimension, clipped to the "
+                                                     f"bounds, fresh at each of {calls} calls"))
+    return results
+
+
+def _dart_label_part(name: str, lab: np.ndarray, exe: np.ndarray, clean: np.ndarray,
+                     clean_n: np.ndarray) -> CheckResult:
+    """lab, exe (N, R, act_dim); clean, clean_n (N, 1, act_dim): the label must be the clean env-unit action."""
+    if not np.all(np.isfinite(lab)):
+        return CheckResult(name, 0, 1, "the stored labels contain NaN or infinite values")
+    if np.allclose(lab, clean, atol=1e-4):
+        return CheckResult(name, 1, 1, "labels are the expert's clean actions at every call")
+    if np.allclose(lab, exe, atol=1e-6):
+        return CheckResult(name, 0, 1, "the stored label is the noisy executed action; store the clean expert action")
+    if np.allclose(lab, clean_n, atol=1e-4):
+        return CheckResult(name, 0, 1, "the stored label is in normalized units ([-1, 1]): store the expert's action "
+                                       "in env units, as self.expert_action(obs) returns it")
+    if not np.allclose(lab, lab[:, :1], atol=1e-6):
+        return CheckResult(name, 0, 1, "the stored label changes between calls for the same state: it must be the "
+                                       "expert's clean action (no noise)")
+    return CheckResult(name, 0, 1, "labels differ from the expert's clean actions")
+
+
+def _pooled_excess_kurtosis(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                            sigma: np.ndarray) -> float:
+    """Excess kurtosis of the standardized noise over all dimensions (unclipped samples only)."""
+    inside = (exe > low + 1e-4) & (exe < high - 1e-4)
+    z = ((exe - clean) / sigma)[inside]
+    z = (z - z.mean()) / (z.std() + 1e-12)
+    return float((z ** 4).mean() - 3.0)
+
+
+def _bound_problems(exe: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str]:
+    """Clipping mistakes: [-1, 1] instead of the bounds, no clipping, swapped bounds."""
+    outside = np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5)
+    wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
+    unit_clip = np.any(np.isclose(np.abs(exe), 1.0, atol=1e-6)) and np.all(np.abs(exe) <= 1.0 + 1e-6)
+    if unit_clip and (outside or not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4)):
+        return ["executed actions are clipped to [-1, 1] instead of the env's bounds "
+                "[self.action_low, self.action_high]"]
+    if outside:
+        return ["executed actions leave the action bounds (clip to [self.action_low, self.action_high])"]
+    at_low, at_high = np.isclose(exe, low, atol=1e-6), np.isclose(exe, high, atol=1e-6)
+    if np.all(at_low) or np.all(at_high):
+        which = "lower bound self.action_low" if np.all(at_low) else "upper bound self.action_high"
+        return [f"every executed action equals the {which}: the clip's bounds are swapped? "
+                "(np.clip(x, self.action_low, self.action_high): the lower bound first)"]
+    if np.mean(at_low | at_high) > 0.9:
+        return ["almost every executed action sits on a bound: check the clip (np.clip(x, self.action_low, "
+                "self.action_high)) and the noise's scale"]
+    return []
+
+
+def _noise_problems(exe: np.ndarray, clean: np.ndarray, low: np.ndarray, high: np.ndarray,
+                    noise_std: float) -> list[str]:
+    """What is wrong with the executed actions ``exe`` (N, R, act_dim) for clean actions ``clean`` (N, 1, act_dim)."""
+    if not np.all(np.isfinite(exe)):
+        return ["the executed actions contain NaN or infinite values"]
+    bounds = _bound_problems(exe, low, high)
+    if bounds:
+        return bounds
+    if exe.shape[1] > 1 and np.allclose(exe[:, 0], exe[:, 1]):
+        noise = exe - clean
+        if np.any(noise) and np.allclose(noise, noise[:1, :1]):
+            return ["the same noise is added at every call: draw fresh noise with self.rng at each call"]
+        return ["the same action is executed at every call for a given state: draw fresh noise with self.rng at "
+                "each call"]
+    half = (high - low) / 2.0
+    sigma = noise_std * half
+    inside = (exe > low + 1e-4) & (exe < high - 1e-4)
+    z = (exe - clean) / sigma
+    ratios, means, clipped = [], [], []
+    for j in range(exe.shape[-1]):
+        zj = z[..., j][inside[..., j]]
+        if zj.size < 40:
+            return [f"almost every executed action of dimension {j} sits on a bound"]
+        ratios.append(float(zj.std()))
+        means.append(float(zj.mean()))
+        clipped.append(1.0 - float(inside[..., j].mean()))
+    ratios_a = np.asarray(ratios)
+    if np.all(ratios_a < 0.05):
+        return ["the executed action carries no noise"]
+    shared = shared_draw(z, inside)
+    if shared:
+        return [f"the noise {shared}"]
+    if np.all((0.8 < ratios_a) & (ratios_a < 1.25)) and np.all(np.abs(means) < 0.25):
+        kurt = _pooled_excess_kurtosis(exe, clean, low, high, sigma)
+        if kurt < -0.6:
+            return [f"the noise is not Gaussian (excess kurtosis {kurt:.2f}; a Gaussian has 0, uniform noise −1.2): "
+                    "draw it with self.rng.normal"]
+        return []
+    return [_scale_hint(ratios_a, np.asarray(means), np.asarray(clipped) < 0.05, half)]
+
+
+def _scale_hint(ratios: np.ndarray, means: np.ndarray, clean_dims: np.ndarray, half: np.ndarray) -> str:
+    """Name a wrong noise scale from the measured std / expected σ per dimension (``clean_dims``: little clipping)."""
+    scale = (ratios * half)[clean_dims]          # measured noise std / noise_std, in env units
+    ratios_c = ratios[clean_dims]
+    if not clean_dims.any():
+        hint = "the noise's spread differs from σ = noise_std·(high − low)/2"
+    elif np.all(np.abs(scale - 1.0) < 0.25):
+        hint = "σ misses the (high − low)/2 factor: scale the noise per dimension by self.cfg.noise_std·(high − low)/2"
+    elif np.all(np.abs(ratios_c - 2.0) < 0.4):
+        hint = "σ is twice the expected: use (high − low)/2, not (high − low)"
+    elif np.all(np.abs(ratios_c / 10.0 - 1.0) < 0.25):
+        hint = "σ is ten times the expected"
+    elif np.any(np.abs(means) >= 0.25):
+        hint = "the noise is not centred on the expert's action (mean ≠ 0)"
+    else:
+        hint = "the noise's spread differs from σ = noise_std·(high − low)/2 in some dimensions"
+    detail = ", ".join(f"{r:.2f}" for r in ratios)
+    return f"{hint} (measured std / expected σ per dimension: {detail}; expected 1.00)"

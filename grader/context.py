@@ -1,0 +1,155 @@
+"""What every check shares: the grading context (sandbox, student files, limits, TODO manifest), the seeded variant
+of a unit check, a scored part, the parts' names, and running one unit check's child and reading its arrays.
+
+Every check builds its inputs from its own seeded generator, runs student code only in a child process
+(:mod:`grader.runner`) in a private workspace (:mod:`grader.workspace`), reads back plain arrays and scores them
+against references computed in the grader. A check returns :class:`CheckResult` items (one per scored part) so that
+one bug costs only its part.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader.answers import AnswerError, Schema, read_answer
+from grader.feedback import describe_error
+from grader.isolation import SandboxPolicy
+from grader.runner import ChildResult, read_output, run_child
+from grader.workspace import CheckDir, build_workspace, new_check_dir, remove_check_dir
+from learning.agents import TodoFile, todo_methods
+from learning.checkpoint import save_policy
+from learning.policy import GaussianMLPPolicy
+from util.config import REPO_ROOT
+
+
+@dataclass
+class CheckResult:
+    name: str
+    score: float
+    max_score: float
+    output: str
+    visibility: str = "visible"
+    tags: list[str] = field(default_factory=list)
+    number: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score - 1e-9
+
+
+@dataclass
+class Variant:
+    """One seeded instance of a unit check (public variants ship to students; hidden ones do not)."""
+
+    seed: int
+    env: str
+    batch: int
+    hidden: bool = False
+
+
+@dataclass
+class GradingContext:
+    """What the checks need: the sandbox, the student's files, which are usable, limits, the TODO manifest."""
+
+    policy: SandboxPolicy
+    scratch: Path                     # sandbox uids may traverse it (each check folder is private)
+    private: Path                     # grader-only folder
+    student_files: dict[str, Path | None]
+    manifest: dict[str, TodoFile]     # agent → its file, class and TODO methods
+    present: dict[str, bool] = field(default_factory=dict)    # student file → present and importable
+    problems: dict[str, str] = field(default_factory=dict)    # student file → why it is unusable
+    unit_timeout: float = 120.0
+    train_timeout: float = 600.0
+    mem_mb: int = 2048
+
+    def line_counts(self) -> dict[str, int]:
+        """Student file name → its number of lines (a feedback line number must exist in the file)."""
+        counts = {}
+        for name, path in self.student_files.items():
+            try:
+                counts[name] = path.read_bytes().count(b"\n") + 1 if path is not None else 0
+            except OSError:
+                counts[name] = 0
+        return counts
+
+    def agent_job(self, agent: str, **extra: Any) -> dict[str, Any]:
+        spec = self.manifest[agent]
+        return {"agent": agent, "module": spec.module, "class_name": spec.class_name, "todo": list(spec.methods),
+                **extra}
+
+    def run(self, d: CheckDir, job: dict, timeout: float, references: dict[str, str] | None = None,
+            data: list[Path | tuple[Path, str]] | None = None, oracle: dict | None = None) -> ChildResult:
+        """Build ``d``'s workspace completely, then run the child on ``job``."""
+        job = dict(job, reference=dict(references or {}))
+        build_workspace(d, self.student_files, sorted(set((references or {}).values())),
+                        [*env_files(), *(data or [])])
+        return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
+
+
+def env_files() -> list[Path]:
+    return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
+
+
+def reference_modules(methods: tuple[str, ...]) -> dict[str, str]:
+    """TODO method → the grader/solution module holding its reference (``<agent>_solution``)."""
+    owner = todo_methods()
+    return {m: f"{owner[m]}_solution" for m in methods}
+
+
+def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Arrays written by the child, checked against ``schema`` (grader.answers), or (None, reason in the grader's
+    words)."""
+    err = read_output(res, "error.json", 64 * 1024)
+    if err is not None:
+        return None, describe_error(err, show_message)
+    if not res.finished:
+        return None, res.message()
+    raw = read_output(res, "result.npz")
+    if raw is None:
+        return None, "no result was written"
+    try:
+        return read_answer(raw, schema), ""
+    except AnswerError as e:
+        return None, f"{e}: the answer is not what the grader's harness writes (did your code write its files?)"
+
+
+def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
+             policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema,
+             **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
+    its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers)."""
+    file_name = ctx.manifest[agent].file_name
+    if not ctx.present.get(file_name, False):
+        return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
+    d = new_check_dir(ctx.scratch, kind)
+    try:
+        for key, pol in (policies or {}).items():
+            save_policy(d.inputs / f"{key}.pt", pol, {})
+            job[key] = str(d.inputs / f"{key}.pt")
+        np.savez(d.inputs / "in.npz", **arrays)
+        job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
+        return read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True, schema=schema)
+    finally:
+        remove_check_dir(d)
+
+
+def _tag(v: Variant) -> str:
+    return f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
+
+
+def part_names(key: str, v: Variant) -> list[str]:
+    """The scored parts of unit check ``key`` on variant ``v`` (names are the gradebook's columns)."""
+    tag = _tag(v)
+    return {"bc_loss": [f"BC loss: gradients ({tag}, batch {v.batch})", f"BC loss: value ({tag}, batch {v.batch})"],
+            "dagger_select": [f"DAgger label ({tag})", f"DAgger executed action ({tag})"],
+            "dagger_aggregate": [f"DAgger aggregation ({tag})"],
+            "dart_step": [f"Noise injection: clean label ({tag})",
+                          f"Noise injection: noisy executed action ({tag})"]}[key]
+
+
+def manifest_json(manifest: dict[str, TodoFile]) -> dict[str, dict[str, Any]]:
+    return {k: {"module": v.module, "class_name": v.class_name, "methods": list(v.methods)}
+            for k, v in manifest.items()}

@@ -1,0 +1,193 @@
+"""The performance checks: train the submission in a child (the student's TODO methods, reference code for the TODOs
+its class inherits, only the demo episodes its config grants, expert queries answered by the supervisor's oracle
+within the sample budget), load the model it wrote without pickle, refuse a copied expert, evaluate it in the grader
+and score the return on a ramp.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from envs.builder import env_dims, make_env, resolve_env_config
+from grader.context import CheckResult, GradingContext, reference_modules
+from grader.feedback import describe_error
+from grader.isolation import SandboxError
+from grader.runner import ChildResult, read_output, unpack_problem
+from grader.workspace import new_check_dir, remove_check_dir
+from learning.checkpoint import CheckpointError, load_policy
+from learning.demos import write_first_episodes
+from learning.evaluation import evaluate
+from learning.policy import GaussianMLPPolicy
+from util.config import REPO_ROOT
+
+
+def demo_rows(env: str, episodes: int) -> int:
+    """Rows in the first ``episodes`` episodes of data/demos/<env>.npz."""
+    with np.load(REPO_ROOT / "data" / "demos" / f"{env}.npz", allow_pickle=False) as f:
+        return int(np.asarray(f["episode_lengths"])[:episodes].sum())
+
+
+def granted_demos(env: str, episodes: int, folder: Path) -> list[tuple[Path, str]]:
+    """The demo file a training check's workspace holds: only the first ``episodes`` episodes (none for 0), so no
+    code in the child, the student's or not, can train on expert labels the check did not grant."""
+    if episodes <= 0:
+        return []
+    path = folder / f"demos_{env}_{episodes}.npz"
+    if not path.exists():
+        tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.npz"
+        write_first_episodes(REPO_ROOT / "data" / "demos" / f"{env}.npz", tmp, episodes)
+        os.replace(tmp, path)
+    return [(path, f"data/demos/{env}.npz")]
+
+
+def export_expert(env: str, folder: Path) -> Path:
+    """The expert of ``env`` as plain arrays for the supervisor's oracle (grader-only folder): the arrays of its
+    :class:`learning.actor.MLPActor`, the computation a student's run labels with."""
+    path = folder / f"expert_{env}.npz"
+    if path.exists():
+        return path
+    policy, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
+    tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.npz"
+    np.savez(tmp, **policy.actor_arrays())
+    os.replace(tmp, path)
+    return path
+
+
+def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tuple[Path | None, str]:
+    """Train ``spec['agent']`` (the student's TODO methods, reference code for the TODOs it inherits) with the
+    grader's config and ``seed``. Expert queries are answered by the supervisor within the sample budget."""
+    agent, env = spec["agent"], spec["env"]
+    todo = ctx.manifest[agent]
+    if not ctx.present.get(todo.file_name, False):
+        return None, ctx.problems.get(todo.file_name, f"learning/{todo.file_name} is missing")
+    config = {"agent": agent, "env": env, **spec["config"], "seed": int(seed)}
+    episodes = int(config.get("demo_episodes", 0))
+    budget = max(0, int(config.get("max_samples", 0)) - demo_rows(env, episodes))
+    oracle = None
+    if budget > 0:
+        obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
+        oracle = {"expert_npz": str(export_expert(env, ctx.private)), "obs_dim": obs_dim, "act_dim": act_dim,
+                  "budget": budget}
+    d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")
+    try:
+        job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config)
+        res = ctx.run(d, job, ctx.train_timeout, references=reference_modules(todo.depends_on),
+                      data=granted_demos(env, episodes, ctx.private), oracle=oracle)
+        if res.oracle_over_budget or res.oracle_error or res.supervisor_error:
+            return None, res.message()
+        err = read_output(res, "error.json", 64 * 1024)
+        if err is not None:
+            _debug(res, err)
+            return None, "training failed: " + describe_error(err, show_message=False, line_counts=ctx.line_counts())
+        if not res.finished:
+            return None, res.message()
+        raw = read_output(res, "model.pt")
+        if raw is None:
+            return None, "training produced no model file"
+        problem = unpack_problem(raw)
+        if problem:
+            return None, f"the trained model could not be loaded safely ({problem})"
+        model = ctx.private / f"{d.path.name}_model.pt"
+        model.write_bytes(raw)
+        return model, ""
+    finally:
+        remove_check_dir(d)
+
+
+def _debug(res: ChildResult, err: bytes | None) -> None:
+    """GRADER_DEBUG=1: the child's full error on the grader's console (a TA's tool; never in results.json)."""
+    if os.environ.get("GRADER_DEBUG"):
+        print(f"[grader debug] {res.out.parent.name}: {(err or b'').decode('utf-8', 'replace')}", file=sys.stderr)
+
+
+MAX_POLICY_PARAMS = 5_000_000
+
+
+def load_trained_policy(path: Path, env: str) -> tuple[GaussianMLPPolicy | None, str]:
+    """Load a child-written model into the grader's own policy class (weights only, bounded size)."""
+    env_cfg = resolve_env_config(env)
+    obs_dim, act_dim = env_dims(make_env(env_cfg))
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        sizes = data["spec"]["hidden_sizes"]
+        dims = [obs_dim, *[int(h) for h in sizes], act_dim]
+        if len(sizes) > 16 or sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True)) > MAX_POLICY_PARAMS:
+            return None, "the trained model is larger than the grader accepts"
+        policy, _ = load_policy(path, obs_dim, act_dim, env_cfg.env_id)
+    except CheckpointError as e:
+        return None, f"the trained model could not be loaded safely: {str(e)[:200]}"
+    except Exception as e:  # noqa: BLE001 - a malformed file is the submission's fault
+        return None, f"the trained model could not be loaded ({type(e).__name__})"
+    return policy, ""
+
+
+def _first_layer_in_frame(policy: GaussianMLPPolicy, scale: torch.Tensor) -> torch.Tensor:
+    """The first layer's weights (hidden, obs_dim) as they act on observations standardized by ``scale`` (obs_dim,):
+    raw observations enter as W / std per input column (the policy's normalizer), so a copy whose input columns were
+    rescaled together with its normalizer (the scale absorbed there) has the very same weights in this frame. A
+    shift of the normalizer's mean changes only the bias (by W / std · shift), which is not compared."""
+    norm = policy.obs_normalizer
+    std = torch.sqrt(norm.var.double() + norm.eps)
+    return policy.net[0].weight.detach().double() / std[None, :] * scale[None, :]
+
+
+def copies_expert(policy: GaussianMLPPolicy, env: str) -> bool:
+    """True if the first layer's units are (up to order and positive scale) the expert's: a copied expert. Both are
+    compared on raw observations standardized by the demos' spread (:func:`_first_layer_in_frame`), so rescaling the
+    input columns and absorbing the scale in the normalizer does not hide a copy."""
+    expert, _ = load_policy(REPO_ROOT / "data" / "models" / f"expert_{env}.pt")
+    if policy.net[0].weight.shape[1] != expert.net[0].weight.shape[1] or policy.net[0].weight.shape[0] < 4:
+        return False
+    with np.load(REPO_ROOT / "data" / "demos" / f"{env}.npz", allow_pickle=False) as f:
+        scale = torch.as_tensor(np.asarray(f["obs"], np.float64).std(0) + 1e-6)
+    a, b = _first_layer_in_frame(policy, scale), _first_layer_in_frame(expert, scale)
+    a = a / (a.norm(dim=1, keepdim=True) + 1e-12)
+    b = b / (b.norm(dim=1, keepdim=True) + 1e-12)
+    best = (a @ b.T).max(dim=1).values          # each learned unit's closest expert unit
+    return float(best.median()) > 0.9
+
+
+def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_seed: int) -> tuple[float | None, str]:
+    """Train in a child, then load and evaluate in the grader (mean action). Returns (mean return, why not)."""
+    model, why = train_in_child(ctx, spec, seed)
+    if model is None:
+        return None, why
+    policy, why = load_trained_policy(model, spec["env"])
+    if policy is None:
+        return None, why
+    if copies_expert(policy, spec["env"]):
+        return None, "the trained model carries the expert's weights instead of learned ones"
+    # the NumPy actor (float64 inside): the same return for any thread count, on every path
+    res = evaluate(make_env(resolve_env_config(spec["env"])), policy.deterministic_actor().act,
+                   int(spec["eval_episodes"]), eval_seed, "grader")
+    return float(res.mean), f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes"
+
+
+def ramp(value: float, low: float, full: float) -> float:
+    """0 at or below ``low``, 1 at or above ``full``, linear in between."""
+    if not np.isfinite(value):
+        return 0.0
+    if full <= low:
+        return float(value >= full)
+    return float(np.clip((value - low) / (full - low), 0.0, 1.0))
+
+
+def performance_check(ctx: GradingContext, spec: dict[str, Any]) -> CheckResult:
+    name, pts = str(spec["name"]), float(spec["points"])
+    try:
+        value, why = evaluate_trained(ctx, spec, int(spec["train_seed"]), int(spec["eval_seed"]))
+    except SandboxError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a model the grader cannot evaluate (MemoryError included) costs this check
+        value, why = None, f"the trained model could not be evaluated ({type(e).__name__})"
+    if value is None:
+        return CheckResult(name, 0, pts, why, tags=["performance"])
+    frac = ramp(value, float(spec["low"]), float(spec["full"]))
+    return CheckResult(name, round(frac * pts, 3), pts,
+                       f"{why} (0 points at ≤ {spec['low']:.0f}, full at ≥ {spec['full']:.0f})", tags=["performance"])
