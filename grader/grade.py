@@ -124,7 +124,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, check in UNIT_CHECKS.items():
             for v in variants.get(key, []) if only is None or key in only else []:
-                work.append((lambda check=check, v=v: _guarded(check, ctx, v),
+                work.append((lambda check=check, v=v: _guarded(check.run, ctx, check.key, v),
                              _unit_scorer(check, v, len(variants[key]))))
         if include_performance:
             for pspec in load_thresholds()["performance"]:
@@ -150,16 +150,17 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     return report
 
 
-def _guarded(check: CheckSpec, ctx: GradingContext, v: Variant) -> list[CheckResult]:
+def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: GradingContext, key: str,
+             v: Variant) -> list[CheckResult]:
     """Run one unit check; any failure while scoring (an answer the check cannot interpret, a forged result file,
     MemoryError included) costs only this check. Only the sandbox's own failure stops the grading."""
     try:
-        return check.run(ctx, v)
+        return fn(ctx, v)
     except SandboxError:
         raise
     except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
         why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
-        return [CheckResult(name, 0, 1, why) for name in check.part_names(v)]
+        return [CheckResult(name, 0, 1, why) for name in UNIT_CHECKS[key].part_names(v)]
 
 
 def _unit_scorer(check: CheckSpec, v: Variant, n: int) -> Callable[[CheckResult], None]:
