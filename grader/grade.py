@@ -38,13 +38,17 @@ THRESHOLDS = GRADER_DIR / "thresholds.yaml"
 CHECK_MODULES = (checks_bc, checks_dagger, checks_dart)
 
 
+class DeclarationError(ValueError):
+    """The checks' declarations disagree (a key declared twice, a hidden variant of no declared check)."""
+
+
 def collect_checks(modules: tuple[ModuleType, ...] = CHECK_MODULES) -> dict[str, CheckSpec]:
     """Key → declaration of every unit check the modules declare (a key declared twice is an error)."""
     specs: dict[str, CheckSpec] = {}
     for m in modules:
         for spec in m.CHECKS:
             if spec.key in specs:
-                raise ValueError(f"unit check {spec.key!r} is declared twice ({m.__name__})")
+                raise DeclarationError(f"unit check {spec.key!r} is declared twice ({m.__name__})")
             specs[spec.key] = spec
     return specs
 
@@ -57,7 +61,7 @@ PUBLIC_VARIANTS = {k: list(s.public) for k, s in UNIT_CHECKS.items()}
 
 def hidden_variants(checks: dict[str, CheckSpec] = UNIT_CHECKS) -> dict[str, list[Variant]]:
     """Hidden variants live in grader/hidden/ (absent from the student release), keyed by the checks' keys; a key no
-    check declares, or a variant not marked hidden, is an error (ValueError)."""
+    check declares, or a variant not marked hidden, is an error (DeclarationError)."""
     try:
         from grader.hidden.variants import HIDDEN_VARIANTS
     except ImportError:
@@ -68,12 +72,12 @@ def hidden_variants(checks: dict[str, CheckSpec] = UNIT_CHECKS) -> dict[str, lis
 def validate_hidden(variants: dict[str, list[Variant]], checks: dict[str, CheckSpec]) -> dict[str, list[Variant]]:
     unknown = sorted(set(variants) - set(checks))
     if unknown:
-        raise ValueError(f"grader/hidden/variants.py: no unit check is declared with key {unknown[0]!r} "
+        raise DeclarationError(f"grader/hidden/variants.py: no unit check is declared with key {unknown[0]!r} "
                          f"(declared: {', '.join(checks)})")
     for key, vs in variants.items():
         if not all(isinstance(v, Variant) and v.hidden for v in vs):
-            raise ValueError(f"grader/hidden/variants.py: {key!r} holds a variant that is not "
-                             "Variant(..., hidden=True)")
+            raise DeclarationError(f"grader/hidden/variants.py: {key!r} holds a variant that is not "
+                                   "Variant(..., hidden=True)")
     return variants
 
 
@@ -104,8 +108,10 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run).
 
     Raises SubmissionError (unreadable submission), SandboxError (the machine cannot isolate children) or
-    IntegrityError (the grader's files changed during grading)."""
+    IntegrityError (the grader's files changed during grading) or DeclarationError (the hidden variants name a check
+    that is not declared)."""
     t0 = time.time()
+    hidden = hidden_variants() if include_hidden else {}
     before = manifest()
     policy = sandbox_policy(max(1, jobs))
     scratch, private = make_scratch()
@@ -119,7 +125,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         tests = structure_checks(ctx)
         variants = {k: list(v) for k, v in PUBLIC_VARIANTS.items()}
         if include_hidden:
-            for k, vs in hidden_variants().items():
+            for k, vs in hidden.items():
                 variants.setdefault(k, []).extend(vs)
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, check in UNIT_CHECKS.items():

@@ -13,7 +13,8 @@ import pytest
 
 from grader import rubric
 from grader.context import Variant
-from grader.grade import CHECK_MODULES, UNIT_CHECKS, collect_checks, hidden_variants, load_thresholds, validate_hidden
+from grader.grade import (CHECK_MODULES, UNIT_CHECKS, DeclarationError, collect_checks, hidden_variants, load_thresholds,
+                          validate_hidden)
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADER = ROOT / "grader"
@@ -101,7 +102,7 @@ def test_a_key_declared_twice_is_an_error():
 def test_hidden_variants_are_keyed_to_declarations():
     hidden = hidden_variants()
     assert set(hidden) == set(UNIT_CHECKS)       # every check has a hidden variant
-    with pytest.raises(ValueError, match="no unit check is declared with key 'bc_los'"):
+    with pytest.raises(DeclarationError, match="no unit check is declared with key 'bc_los'"):
         validate_hidden({"bc_los": [Variant(1, "ant", 3, hidden=True)]}, UNIT_CHECKS)
     with pytest.raises(ValueError, match="not Variant"):
         validate_hidden({"bc_loss": [Variant(1, "ant", 3)]}, UNIT_CHECKS)
@@ -133,3 +134,19 @@ def test_every_child_answer_is_read_by_the_one_reader():
             for c in _calls(fn, "read_answer"):
                 assert len(c.args) == 2, f"{path.name}:{fn.name}: read_answer without a schema"
     assert sorted(readers) == ["context.py:read_arrays", "grade.py:_inspect"]
+
+
+def test_a_hidden_variant_of_no_declared_check_stops_the_grading_with_one_error_line(tmp_path, monkeypatch, capsys):
+    import json
+
+    import grader.hidden.variants
+    from grader.__main__ import main
+
+    monkeypatch.setattr(grader.hidden.variants, "HIDDEN_VARIANTS",
+                        {"dagger_selct": [Variant(seed=1, env="ant", batch=3, hidden=True)]})
+    out = tmp_path / "results.json"
+    assert main([str(tmp_path), "--no-performance", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: grader/hidden/variants.py: no unit check is declared with key 'dagger_selct'" in err
+    assert "Traceback" not in err
+    assert json.loads(out.read_text())["tests"][0]["name"] == "Grader"
