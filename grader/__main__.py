@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
     args = p.parse_args(argv)
-    from grader.grade import error_results, format_table, grade, to_results_json, write_json_atomic
+    from grader.grade import DeclarationError, error_results, format_table, grade, to_results_json, write_json_atomic
     from grader.intake import SubmissionError
     from grader.integrity import IntegrityError
     from grader.isolation import SandboxError, sandbox_policy
@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SandboxError as e:
         write_json_atomic(error_results("the grader cannot isolate student code on this machine."), args.out)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except DeclarationError as e:
+        write_json_atomic(error_results("the grader's checks are misdeclared."), args.out)
         print(f"error: {e}", file=sys.stderr)
         return 2
     except IntegrityError as e:

@@ -11,7 +11,7 @@ import torch
 
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
-from grader.context import CheckResult, GradingContext, Variant, part_names, run_unit
+from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.unit_inputs import random_bounds, random_policy, sample_obs
 from learning.policy import GaussianMLPPolicy
 
@@ -26,7 +26,7 @@ def _bc_sizes(v: Variant) -> list[int]:
 
 def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """Gradients (what training uses) and value of compute_loss over several calls on one agent."""
-    grad_name, value_name = part_names("bc_loss", v)
+    grad_name, value_name = BC_LOSS.part_names(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = random_bounds(act_dim, rng)
@@ -37,8 +37,8 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     n_params = sum(p.numel() for p in pol.parameters())
     schema = {"loss": Field((len(sizes),), "f"), "has_graph": Field((len(sizes),), "b"),
               "grads": Field((len(sizes), n_params), "f")}
-    out, why = run_unit(ctx, "bc", "bc_loss", v, {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)},
-                        {"policy": pol}, schema=schema)
+    arrays = {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)}
+    out, why = run_unit(ctx, BC_LOSS.agent, BC_LOSS.job, v, arrays, {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
     k = len(sizes)
@@ -55,6 +55,34 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
     return [_bc_gradient_part(grad_name, pol, batches, refs, losses, has_graph, grads),
             _bc_value_part(value_name, pol, batches, refs, losses, grads)]
+
+
+BC_LOSS = CheckSpec(
+    key="bc_loss", agent="bc", run=check_bc_loss, job="bc_loss", batch_in_name=True,
+    public=(Variant(seed=101, env="hopper", batch=32),),
+    parts=(   # a constant offset keeps the gradient points
+        Part("BC loss: gradients", 10.0,
+             '`compute_loss` called on 3 consecutive batches of one agent, `backward()` after each (as `fit()` does; '
+             'custom, asymmetric action bounds and a non-trivial normalizer): its gradients w.r.t. every policy '
+             "parameter equal the reference's at every call. This is what training uses, so a loss equal to the "
+             'reference up to an additive constant (no ½·log 2π, the likelihood of env-unit actions, ...) keeps these '
+             'points'),
+        Part("BC loss: value", 5.0,
+             'the value equals the mean NLL of the normalized actions given the normalized observations at every call '
+             '(a loss detached from the policy but with the right value keeps these points and loses the gradient '
+             'ones). Feedback names a flipped sign, missing or double normalization of observations or actions, a sum '
+             'over the batch, a mean over action dimensions, MSE, a detached part (which parameters get no gradient), '
+             'a scale factor, the missing ½·log 2π, env-unit likelihoods, and a loss that keeps state between calls')),
+    handout_parts=(
+        ("BC loss: gradients",
+         'unit check against the reference on several seeded batches: the gradients of your loss (what training '
+         "uses) equal the reference's. A loss that differs from the reference only by an additive constant (e.g. "
+         'without ½·log 2π) has the same gradients and keeps these 10 points'),
+        ("BC loss: value",
+         'the loss value is the mean negative log-likelihood of the normalized actions given the normalized '
+         'observations, constant included')))
+
+CHECKS = (BC_LOSS,)
 
 
 def _close_value(x: float, ref: float) -> bool:

@@ -11,7 +11,7 @@ import torch
 
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
-from grader.context import CheckResult, GradingContext, Variant, part_names, run_unit
+from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, to_normalized
 
 
@@ -28,9 +28,10 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     expert = random_policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.8)
     obs = sample_obs(learner, v.batch, rng)
     schema = {k: Field((len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim), "f") for k in ("exec", "label")}
-    out, why = run_unit(ctx, "dagger", "dagger_select", v, {"obs": obs}, {"policy": learner, "expert": expert},
-                        schema=schema, betas=list(DAGGER_BETAS), repeats=DAGGER_REPEATS)
-    label_name, exec_name = part_names("dagger_select", v)
+    out, why = run_unit(ctx, DAGGER_SELECT.agent, DAGGER_SELECT.job, v, {"obs": obs},
+                        {"policy": learner, "expert": expert}, schema=schema, betas=list(DAGGER_BETAS),
+                        repeats=DAGGER_REPEATS)
+    label_name, exec_name = DAGGER_SELECT.part_names(v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(exec_name, 0, 1, why)]
     shape = (len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim)
@@ -50,6 +51,26 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     expert_a = expert.act(obs).astype(np.float64)                          # (N, act_dim), env units
     ref = _DaggerRef(expert_a, expert_n, mean_n, std_n, low.astype(np.float64), high.astype(np.float64))
     return [_dagger_label_part(label_name, lab, exe, ref), _dagger_exec_part(exec_name, exe, ref)]
+
+
+DAGGER_SELECT = CheckSpec(
+    key="dagger_select", agent="dagger", run=check_dagger_select, job="dagger_select",
+    public=(Variant(seed=202, env="hopper", batch=60),),
+    parts=(
+        Part("DAgger label", 5.0,
+             '`select_action` called 8 × N times for each β ∈ {1, 0, 0.35} on one agent, with action bounds asymmetric'
+             ' and far from ±1 (an action in normalized units differs from env units by ≥ 0.8 in every dimension): the'
+             " label is the expert's deterministic env-unit action at every call. Feedback names a label in normalized"
+             " units, the learner's action as label, a label that changes between calls"),
+        Part("DAgger executed action", 5.0,
+             "β=1 → the expert; β=0 → fresh samples of the learner's Gaussian (standardized mean ≈ 0, std ≈ 1, "
+             'independent across action dimensions), in env units; β=0.35 → the expert at 35% ± max(8%, 5 binomial σ) '
+             'of the calls, the coin fresh at each call (not constant, not a function of the state). Feedback names an'
+             " inverted coin, a coin drawn once or from the state, the learner's mean, a stale or shared learner draw,"
+             ' normalized-unit actions')),
+    handout=("DAgger action and label",
+             "over many calls: the executed action is the expert's with probability β (a fresh coin at every call), "
+             "otherwise a fresh learner sample; the label is always the expert's action in env units"))
 
 
 @dataclass
@@ -177,7 +198,7 @@ def _agg_sizes(v: Variant, rng: np.random.Generator) -> list[int]:
 
 def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """aggregate over AGG_ROUNDS rounds on one agent, as DAggerAgent.train calls it; any order of rows is fine."""
-    name, = part_names("dagger_aggregate", v)
+    name, = DAGGER_AGGREGATE.part_names(v)
     rng = np.random.default_rng(v.seed)
     obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
     low, high = far_bounds(act_dim, rng)
@@ -188,7 +209,7 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     rows = 4 * AGG_ROUNDS * sum(sizes)   # any 2-D shape (wrong ones get this check's own feedback), bounded size
     schema = {"obs": Field((None, None), "f", rows * obs_dim), "actions": Field((None, None), "f", rows * act_dim),
               "lengths": Field((AGG_ROUNDS,), "iu")}
-    out, why = run_unit(ctx, "dagger", "dagger_aggregate", v,
+    out, why = run_unit(ctx, DAGGER_AGGREGATE.agent, DAGGER_AGGREGATE.job, v,
                         {"data_obs": parts_o[0], "data_actions": parts_a[0],
                          "visited_obs": np.concatenate(parts_o[1:]), "labels": np.concatenate(parts_a[1:]),
                          "round_sizes": np.array(sizes[1:], np.int64)},
@@ -209,6 +230,24 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
             return [CheckResult(name, 0, 1, f"{where}: " + "; ".join(problems))]
     return [CheckResult(name, 1, 1, f"after each of {AGG_ROUNDS} rounds on one agent the dataset holds exactly the "
                                     f"demos and every round so far ({' → '.join(str(n) for n in lengths)} pairs)")]
+
+
+DAGGER_AGGREGATE = CheckSpec(
+    key="dagger_aggregate", agent="dagger", run=check_dagger_aggregate, job="dagger_aggregate",
+    public=(Variant(seed=303, env="hopper", batch=40),),
+    parts=(
+        Part("DAgger aggregation", 10.0,
+             '`aggregate` called for 4 rounds on one agent as `DAggerAgent.train` calls it (`self.dataset = '
+             "aggregate(self.dataset, ...)`, fed back what it returned; `demo_dataset()` returns the run's demos): "
+             'after every round the dataset holds exactly the demos and every round so far, each pair once (any order '
+             'of rows). Feedback names the round and what went wrong: the placeholder, rounds or demos dropped (demos '
+             'plus only the latest round, old data dropped every second call, a sliding window), duplicated pairs, '
+             'states and labels unpaired, labels changed to normalized units'),),
+    handout=("DAgger aggregation",
+             'over several rounds on one agent: after every round the dataset holds the demos and every round so far, '
+             'each pair once'))
+
+CHECKS = (DAGGER_SELECT, DAGGER_AGGREGATE)
 
 
 class _RowIndex:

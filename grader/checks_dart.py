@@ -8,7 +8,7 @@ import torch
 
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
-from grader.context import CheckResult, GradingContext, Variant, part_names, run_unit
+from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
 
 
@@ -24,9 +24,9 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
     obs = sample_obs(expert, v.batch, rng)
     schema = {k: Field((v.batch, DART_REPEATS, act_dim), "f") for k in ("exec", "label")}
-    out, why = run_unit(ctx, "dart", "dart_step", v, {"obs": obs}, {"policy": expert, "expert": expert},
+    out, why = run_unit(ctx, DART_STEP.agent, DART_STEP.job, v, {"obs": obs}, {"policy": expert, "expert": expert},
                         schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
-    label_name, noise_name = part_names("dart_step", v)
+    label_name, noise_name = DART_STEP.part_names(v)
     if out is None:
         return [CheckResult(label_name, 0, 1, why), CheckResult(noise_name, 0, 1, why)]
     shape = (v.batch, DART_REPEATS, act_dim)
@@ -48,6 +48,28 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
                                                      "(high−low)/2, independent in every dimension, clipped to the "
                                                      f"bounds, fresh at each of {calls} calls"))
     return results
+
+
+DART_STEP = CheckSpec(
+    key="dart_step", agent="dart", run=check_dart_step, job="dart_step",
+    public=(Variant(seed=404, env="hopper", batch=80),),
+    parts=(
+        Part("Noise injection: clean label", 5.0,
+             "the stored label is the expert's clean env-unit action at every call (feedback names the noisy action as"
+             ' label and normalized units)'),
+        Part("Noise injection: noisy executed action", 5.0,
+             '`noisy_expert_step` called 6 × N times on one agent, with asymmetric bounds whose half-ranges differ '
+             '(one < 0.55, one > 1.8): per action dimension executed − expert ≈ N(0, (noise_std·(high−low)/2)²), '
+             'inside [low, high], Gaussian (kurtosis), independent across dimensions (correlation of the standardized '
+             'noise between dimensions < 0.5), fresh at every call; `noise_std` is drawn away from the config default '
+             'so a hard-coded σ shows. Feedback names a missing (high−low)/2, 2× and 10× scales, unclipped, [−1, '
+             '1]-clipped actions or swapped clip bounds, one draw shared by every dimension, the same noise every '
+             'call, uniform noise, NaN')),
+    handout=("Noise injection",
+             'over many calls: executed actions carry fresh Gaussian noise of the configured scale, independent in '
+             'every action dimension, within the bounds; labels are the clean env-unit actions'))
+
+CHECKS = (DART_STEP,)
 
 
 def _dart_label_part(name: str, lab: np.ndarray, exe: np.ndarray, clean: np.ndarray,

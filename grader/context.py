@@ -1,5 +1,6 @@
 """What every check shares: the grading context (sandbox, student files, limits, TODO manifest), the seeded variant
-of a unit check, a scored part, the parts' names, and running one unit check's child and reading its arrays.
+of a unit check, a scored part, a unit check's declaration (:class:`CheckSpec`), and running one unit check's
+child and reading its arrays.
 
 Every check builds its inputs from its own seeded generator, runs student code only in a child process
 (:mod:`grader.runner`) in a private workspace (:mod:`grader.workspace`), reads back plain arrays and scores them
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -140,14 +141,45 @@ def _tag(v: Variant) -> str:
     return f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
 
 
-def part_names(key: str, v: Variant) -> list[str]:
-    """The scored parts of unit check ``key`` on variant ``v`` (names are the gradebook's columns)."""
-    tag = _tag(v)
-    return {"bc_loss": [f"BC loss: gradients ({tag}, batch {v.batch})", f"BC loss: value ({tag}, batch {v.batch})"],
-            "dagger_select": [f"DAgger label ({tag})", f"DAgger executed action ({tag})"],
-            "dagger_aggregate": [f"DAgger aggregation ({tag})"],
-            "dart_step": [f"Noise injection: clean label ({tag})",
-                          f"Noise injection: noisy executed action ({tag})"]}[key]
+@dataclass(frozen=True)
+class Part:
+    """One scored part of a unit check: its gradebook name, its points (split evenly over the check's variants) and
+    its rubric row in grader/README.md ("what is verified")."""
+
+    name: str
+    points: float
+    rubric: str
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """The one declaration of a unit check, written next to its parent code (grader/checks_<agent>.py) and collected
+    by grader/grade.py (``CHECK_MODULES``).
+
+    ``key`` names the check (tags, ``--only``, the hidden variants' keys); ``run(ctx, v)`` scores one variant and
+    returns one :class:`CheckResult` per part, in ``parts`` order; ``job`` is the child's job in grader/child.py
+    (``JOBS``); ``public`` the variants shipped to students (hidden ones: grader/hidden/variants.py, keyed by
+    ``key``); ``handout`` the rubric row of a1/README.md that stands for the whole check, (name, text), or None
+    when the handout lists the parts (``handout_parts``: part name → text)."""
+
+    key: str
+    agent: str
+    run: Callable[[GradingContext, Variant], list[CheckResult]]
+    parts: tuple[Part, ...]
+    public: tuple[Variant, ...]
+    job: str
+    handout: tuple[str, str] | None = None
+    handout_parts: tuple[tuple[str, str], ...] = ()
+    batch_in_name: bool = False       # the parts' names show the variant's batch size
+
+    def points(self) -> dict[str, float]:
+        """Part name → points (all variants together)."""
+        return {p.name: p.points for p in self.parts}
+
+    def part_names(self, v: Variant) -> list[str]:
+        """The scored parts on variant ``v`` (names are the gradebook's columns)."""
+        tag = _tag(v) + (f", batch {v.batch}" if self.batch_in_name else "")
+        return [f"{p.name} ({tag})" for p in self.parts]
 
 
 def manifest_json(manifest: dict[str, TodoFile]) -> dict[str, dict[str, Any]]:

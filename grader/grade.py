@@ -13,15 +13,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import yaml
 
 from grader.answers import AnswerError, Field, read_answer
-from grader.checks_bc import check_bc_loss
-from grader.checks_dagger import check_dagger_aggregate, check_dagger_select
-from grader.checks_dart import check_dart_step
-from grader.context import CheckResult, GradingContext, Variant, manifest_json, part_names
+from grader import checks_bc, checks_dagger, checks_dart
+from grader.context import CheckResult, CheckSpec, GradingContext, Variant, manifest_json
 from grader.feedback import describe_error
 from grader.intake import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
 from grader.integrity import manifest, verify
@@ -34,37 +33,52 @@ from learning.agents import todo_manifest
 GRADER_DIR = Path(__file__).resolve().parent
 THRESHOLDS = GRADER_DIR / "thresholds.yaml"
 
-# the unit checks: key → (agent, check function); each check's parts' names are grader.context.part_names
-UNIT_CHECKS: dict[str, tuple[str, Callable[[GradingContext, Variant], list[CheckResult]]]] = {
-    "bc_loss": ("bc", check_bc_loss),
-    "dagger_select": ("dagger", check_dagger_select),
-    "dagger_aggregate": ("dagger", check_dagger_aggregate),
-    "dart_step": ("dart", check_dart_step),
-}
-
-# points per check (rubric in a1/README.md); a check's points are split evenly over its variants
-UNIT_POINTS = {
-    "bc_loss": {"BC loss: gradients": 10.0, "BC loss: value": 5.0},   # a constant offset keeps the gradient points
-    "dagger_select": {"DAgger label": 5.0, "DAgger executed action": 5.0},
-    "dagger_aggregate": {"DAgger aggregation": 10.0},
-    "dart_step": {"Noise injection: clean label": 5.0, "Noise injection: noisy executed action": 5.0},
-}
-
-PUBLIC_VARIANTS = {
-    "bc_loss": [Variant(seed=101, env="hopper", batch=32)],
-    "dagger_select": [Variant(seed=202, env="hopper", batch=60)],
-    "dagger_aggregate": [Variant(seed=303, env="hopper", batch=40)],
-    "dart_step": [Variant(seed=404, env="hopper", batch=80)],
-}
+# the unit checks are declared next to their code (grader.context.CheckSpec, a module's CHECKS); this list is the one
+# place that says which modules hold them (their order is the gradebook's)
+CHECK_MODULES = (checks_bc, checks_dagger, checks_dart)
 
 
-def hidden_variants() -> dict[str, list[Variant]]:
-    """Hidden variants live in grader/hidden/ (absent from the student release)."""
+class DeclarationError(ValueError):
+    """The checks' declarations disagree (a key declared twice, a hidden variant of no declared check)."""
+
+
+def collect_checks(modules: tuple[ModuleType, ...] = CHECK_MODULES) -> dict[str, CheckSpec]:
+    """Key → declaration of every unit check the modules declare (a key declared twice is an error)."""
+    specs: dict[str, CheckSpec] = {}
+    for m in modules:
+        for spec in m.CHECKS:
+            if spec.key in specs:
+                raise DeclarationError(f"unit check {spec.key!r} is declared twice ({m.__name__})")
+            specs[spec.key] = spec
+    return specs
+
+
+UNIT_CHECKS = collect_checks()
+# points per check and part (rubric: grader.rubric); a check's points are split evenly over its variants
+UNIT_POINTS = {k: s.points() for k, s in UNIT_CHECKS.items()}
+PUBLIC_VARIANTS = {k: list(s.public) for k, s in UNIT_CHECKS.items()}
+
+
+def hidden_variants(checks: dict[str, CheckSpec] = UNIT_CHECKS) -> dict[str, list[Variant]]:
+    """Hidden variants live in grader/hidden/ (absent from the student release), keyed by the checks' keys; a key no
+    check declares, or a variant not marked hidden, is an error (DeclarationError)."""
     try:
         from grader.hidden.variants import HIDDEN_VARIANTS
     except ImportError:
         return {}
-    return HIDDEN_VARIANTS
+    return validate_hidden(HIDDEN_VARIANTS, checks)
+
+
+def validate_hidden(variants: dict[str, list[Variant]], checks: dict[str, CheckSpec]) -> dict[str, list[Variant]]:
+    unknown = sorted(set(variants) - set(checks))
+    if unknown:
+        raise DeclarationError(f"grader/hidden/variants.py: no unit check is declared with key {unknown[0]!r} "
+                         f"(declared: {', '.join(checks)})")
+    for key, vs in variants.items():
+        if not all(isinstance(v, Variant) and v.hidden for v in vs):
+            raise DeclarationError(f"grader/hidden/variants.py: {key!r} holds a variant that is not "
+                                   "Variant(..., hidden=True)")
+    return variants
 
 
 @dataclass
@@ -94,8 +108,10 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run).
 
     Raises SubmissionError (unreadable submission), SandboxError (the machine cannot isolate children) or
-    IntegrityError (the grader's files changed during grading)."""
+    IntegrityError (the grader's files changed during grading) or DeclarationError (the hidden variants name a check
+    that is not declared)."""
     t0 = time.time()
+    hidden = hidden_variants() if include_hidden else {}
     before = manifest()
     policy = sandbox_policy(max(1, jobs))
     scratch, private = make_scratch()
@@ -109,13 +125,13 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
         tests = structure_checks(ctx)
         variants = {k: list(v) for k, v in PUBLIC_VARIANTS.items()}
         if include_hidden:
-            for k, vs in hidden_variants().items():
+            for k, vs in hidden.items():
                 variants.setdefault(k, []).extend(vs)
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
-        for key, (_, fn) in UNIT_CHECKS.items():
+        for key, check in UNIT_CHECKS.items():
             for v in variants.get(key, []) if only is None or key in only else []:
-                work.append((lambda fn=fn, v=v, key=key: _guarded(fn, ctx, key, v),
-                             _unit_scorer(key, v, len(variants[key]))))
+                work.append((lambda check=check, v=v: _guarded(check.run, ctx, check.key, v),
+                             _unit_scorer(check, v, len(variants[key]))))
         if include_performance:
             for pspec in load_thresholds()["performance"]:
                 if only is not None and pspec["agent"] not in only:
@@ -150,16 +166,18 @@ def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: Gr
         raise
     except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
         why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
-        return [CheckResult(name, 0, 1, why) for name in part_names(key, v)]
+        return [CheckResult(name, 0, 1, why) for name in UNIT_CHECKS[key].part_names(v)]
 
 
-def _unit_scorer(key: str, v: Variant, n: int) -> Callable[[CheckResult], None]:
+def _unit_scorer(check: CheckSpec, v: Variant, n: int) -> Callable[[CheckResult], None]:
+    points = check.points()
+
     def score(r: CheckResult) -> None:
         part = r.name.split(" (")[0]
-        pts = UNIT_POINTS[key][part] / n
+        pts = points[part] / n
         r.score, r.max_score = r.score * pts, pts
         r.visibility = "after_published" if v.hidden else "visible"
-        r.tags = ["unit", key] + (["hidden"] if v.hidden else [])
+        r.tags = ["unit", check.key] + (["hidden"] if v.hidden else [])
 
     return score
 

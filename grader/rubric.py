@@ -1,0 +1,177 @@
+"""The rubric tables, generated from the unit checks' declarations (grader.context.CheckSpec, collected by
+grader.grade) and the performance checks of grader/thresholds.yaml, so that a README never disagrees with what the
+grader scores.
+
+    python -m grader.rubric           # rewrite the tables between the markers
+    python -m grader.rubric --check   # exit 1 and name each README whose table differs from the declarations
+
+Two tables: grader/README.md's "## Checks" (one row per scored part; ``Part.rubric``) between ``<!-- checks:start -->``
+and ``<!-- checks:end -->``, and a1/README.md's "## Rubric" (the handout's rows: ``CheckSpec.handout`` or
+``handout_parts``, the performance points per agent, the hand-graded parts) between ``<!-- rubric:start -->`` and
+``<!-- rubric:end -->``. The headings' point totals are checked too.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from grader.context import CheckSpec
+from util.config import REPO_ROOT
+from util.fsio import atomic_write
+
+GRADER_README = REPO_ROOT / "grader" / "README.md"
+HANDOUT_README = REPO_ROOT / "a1" / "README.md"
+CHECKS_START, CHECKS_END = "<!-- checks:start -->", "<!-- checks:end -->"
+RUBRIC_START, RUBRIC_END = "<!-- rubric:start -->", "<!-- rubric:end -->"
+
+STRUCTURE_ROW = ("Structure", "0", "files present, ≤ 64 KB each, importable, TODO methods defined (explains the zeros "
+                                   "elsewhere)")
+# the performance checks: agent → its name in grader/README.md's row and its row in the handout (name, text)
+PERFORMANCE_NAMES = {"bc": "BC", "dagger": "DAgger", "dart": "noise-injection"}
+PERFORMANCE_TEXT = ("the grader trains the submission (the student's TODO methods, reference code for the TODOs its "
+                    "class inherits) with its own config and seed; BC from the demos alone, DAgger and noise injection "
+                    "asking the expert oracle within the sample budget; then evaluates with its own code (mean action, "
+                    "20 hidden-seed episodes); linear ramp from `low` to `full`")
+HANDOUT_PERFORMANCE = {
+    "bc": ("BC performance",
+           "the grader trains your BC (its own hidden seeds, fixed budget) and evaluates it with its own code"),
+    "dagger": ("DAgger performance", "as above for DAgger, on at least two tasks"),
+    "dart": ("Noise-injection performance", "as above"),
+}
+HAND_GRADED = (("Report: experiments 1–3", 15.0, "plots and tables as asked, with seeds and sample counts"),
+               ("Theory questions", 10.0, "2 points each"))
+
+
+def _pts(x: float) -> str:
+    return f"{x:g}"
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def performance_points(thresholds: dict[str, Any]) -> dict[str, tuple[float, int]]:
+    """Agent → (points of its performance checks, number of checks), in the order of thresholds.yaml."""
+    out: dict[str, tuple[float, int]] = {}
+    for spec in thresholds["performance"]:
+        pts, n = out.get(spec["agent"], (0.0, 0))
+        out[spec["agent"]] = (pts + float(spec["points"]), n + 1)
+    unknown = [a for a in out if a not in PERFORMANCE_NAMES or a not in HANDOUT_PERFORMANCE]
+    if unknown:
+        raise ValueError(f"performance checks of agent {unknown[0]!r} have no rubric row (grader/rubric.py)")
+    return out
+
+
+def autograded_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> float:
+    return (sum(p.points for c in checks.values() for p in c.parts)
+            + sum(pts for pts, _ in performance_points(thresholds).values()))
+
+
+def checks_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> str:
+    """grader/README.md's checks table: structure, one row per unit check part, one row for the performance checks."""
+    rows = [_row("check", "points", "what is verified"), "|---|---|---|", _row(*STRUCTURE_ROW)]
+    rows += [_row(p.name, _pts(p.points), p.rubric) for c in checks.values() for p in c.parts]
+    perf = performance_points(thresholds)
+    if perf:
+        names = [PERFORMANCE_NAMES[a] + (f" ({n} tasks)" if n > 1 else "") for a, (_, n) in perf.items()]
+        rows.append(_row(" / ".join(names) + " performance", " / ".join(_pts(p) for p, _ in perf.values()),
+                         PERFORMANCE_TEXT))
+    return "\n".join(rows)
+
+
+def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> str:
+    """a1/README.md's rubric: each unit check's handout row(s), each agent's performance, the hand-graded parts."""
+    rows = [_row("part", "points", "how it is checked"), "|---|---|---|"]
+    for c in checks.values():
+        if c.handout is not None:
+            rows.append(_row(c.handout[0], _pts(sum(p.points for p in c.parts)), c.handout[1]))
+            continue
+        points = c.points()
+        if [n for n, _ in c.handout_parts] != list(points):
+            raise ValueError(f"unit check {c.key!r}: handout_parts must name its parts in order ({', '.join(points)})")
+        rows += [_row(name, _pts(points[name]), text) for name, text in c.handout_parts]
+    for agent, (pts, _) in performance_points(thresholds).items():
+        name, text = HANDOUT_PERFORMANCE[agent]
+        rows.append(_row(name, _pts(pts), text))
+    rows += [_row(name, _pts(pts), text) for name, pts, text in HAND_GRADED]
+    return "\n".join(rows)
+
+
+def _splice(text: str, start: str, end: str, block: str, where: Path) -> str:
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"{where} must hold the markers {start} and {end} once each, in that order")
+    a, b = text.index(start) + len(start), text.index(end)
+    return text[:a] + "\n" + block + "\n" + text[b:]
+
+
+def _heading_total(text: str, pattern: str, want: float, where: Path) -> list[str]:
+    m = re.search(pattern, text)
+    if m is None:
+        return [f"{where}: no heading matching {pattern!r}"]
+    if abs(float(m.group(1)) - want) > 1e-9:
+        return [f"{where}: the heading says {m.group(1)} points, the declarations give {_pts(want)}"]
+    return []
+
+
+def generated(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
+              grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> dict[Path, str]:
+    """README path → its text with the tables generated from the declarations (the files are not written)."""
+    from grader.grade import UNIT_CHECKS, load_thresholds
+
+    checks = UNIT_CHECKS if checks is None else checks
+    thresholds = load_thresholds() if thresholds is None else thresholds
+    return {
+        grader_readme: _splice(grader_readme.read_text(encoding="utf-8"), CHECKS_START, CHECKS_END,
+                               checks_table(checks, thresholds), grader_readme),
+        handout_readme: _splice(handout_readme.read_text(encoding="utf-8"), RUBRIC_START, RUBRIC_END,
+                                handout_table(checks, thresholds), handout_readme),
+    }
+
+
+def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
+             grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> list[str]:
+    """What differs between the READMEs and the declarations ([] when they agree)."""
+    from grader.grade import UNIT_CHECKS, load_thresholds
+
+    checks = UNIT_CHECKS if checks is None else checks
+    thresholds = load_thresholds() if thresholds is None else thresholds
+    out = [f"{path}: its rubric table differs from the declarations (python -m grader.rubric rewrites it)"
+           for path, text in generated(checks, thresholds, grader_readme, handout_readme).items()
+           if path.read_text(encoding="utf-8") != text]
+    auto = autograded_points(checks, thresholds)
+    out += _heading_total(grader_readme.read_text(encoding="utf-8"), r"## Checks \((\d+(?:\.\d+)?) autograded points",
+                          auto, grader_readme)
+    out += _heading_total(handout_readme.read_text(encoding="utf-8"), r"## Rubric \((\d+(?:\.\d+)?) points\)",
+                          auto + sum(p for _, p, _ in HAND_GRADED), handout_readme)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grader.rubric", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="only compare; exit 1 if a README differs")
+    args = p.parse_args(argv)
+    try:
+        if args.check:
+            found = problems()
+            for line in found:
+                print(line, file=sys.stderr)
+            return 1 if found else 0
+        for path, text in generated().items():
+            if path.read_text(encoding="utf-8") != text:
+                atomic_write(path, text, "README")
+                print(f"rewrote the rubric table of {path}")
+        for line in problems():      # a heading's total the tables cannot fix
+            print(f"error: {line}", file=sys.stderr)
+            return 2
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""One declaration per unit check (grader.context.CheckSpec): the rubric tables generated from the declarations, the
+hidden variants keyed to them, the child jobs they name, and one reader for every child answer (grader.answers)."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import rubric
+from grader.context import Variant
+from grader.grade import (CHECK_MODULES, UNIT_CHECKS, DeclarationError, collect_checks, hidden_variants, load_thresholds,
+                          validate_hidden)
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADER = ROOT / "grader"
+
+
+def test_readme_tables_are_generated_from_the_declarations():
+    assert rubric.problems() == []
+
+
+def test_rubric_check_cli_agrees():
+    r = subprocess.run([sys.executable, "-m", "grader.rubric", "--check"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def _copies(tmp_path: Path) -> tuple[Path, Path]:
+    g, h = tmp_path / "grader_README.md", tmp_path / "a1_README.md"
+    shutil.copy(rubric.GRADER_README, g)
+    shutil.copy(rubric.HANDOUT_README, h)
+    return g, h
+
+
+def test_a_changed_declaration_makes_the_readmes_stale_until_regenerated(tmp_path):
+    g, h = _copies(tmp_path)
+    spec = UNIT_CHECKS["dagger_aggregate"]
+    part = dataclasses.replace(spec.parts[0], rubric="a new text")
+    checks = dict(UNIT_CHECKS, dagger_aggregate=dataclasses.replace(spec, parts=(part,),
+                                                                   handout=("DAgger aggregation", "other words")))
+    thresholds = load_thresholds()
+    found = rubric.problems(checks, thresholds, g, h)
+    assert len(found) == 2 and all("differs from the declarations" in f for f in found)
+    for path, text in rubric.generated(checks, thresholds, g, h).items():
+        path.write_text(text, encoding="utf-8")
+    assert rubric.problems(checks, thresholds, g, h) == []
+    assert "| DAgger aggregation | 10 | a new text |" in g.read_text(encoding="utf-8")
+    assert "| DAgger aggregation | 10 | other words |" in h.read_text(encoding="utf-8")
+
+
+def test_changed_points_are_caught_in_the_tables_and_the_headings(tmp_path):
+    g, h = _copies(tmp_path)
+    spec = UNIT_CHECKS["dart_step"]
+    checks = dict(UNIT_CHECKS, dart_step=dataclasses.replace(
+        spec, parts=(spec.parts[0], dataclasses.replace(spec.parts[1], points=7.0))))
+    thresholds = load_thresholds()
+    for path, text in rubric.generated(checks, thresholds, g, h).items():
+        path.write_text(text, encoding="utf-8")
+    found = rubric.problems(checks, thresholds, g, h)
+    assert len(found) == 2 and all("the heading says" in f for f in found), found
+
+
+def test_missing_markers_are_one_clear_error(tmp_path):
+    g, h = _copies(tmp_path)
+    g.write_text(g.read_text(encoding="utf-8").replace(rubric.CHECKS_END, ""), encoding="utf-8")
+    with pytest.raises(ValueError, match="markers"):
+        rubric.generated(None, None, g, h)
+
+
+def _child_jobs() -> set[str]:
+    tree = ast.parse((GRADER / "child.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "JOBS" for t in node.targets):
+            return {k.value for k in node.value.keys}
+    raise AssertionError("grader/child.py has no JOBS dict")
+
+
+def test_every_declaration_is_complete_and_names_a_child_job():
+    jobs = _child_jobs()
+    assert list(UNIT_CHECKS) == ["bc_loss", "dagger_select", "dagger_aggregate", "dart_step"]
+    for key, spec in UNIT_CHECKS.items():
+        assert spec.key == key and spec.job in jobs, key
+        assert spec.public and not any(v.hidden for v in spec.public), key
+        names = [p.name for p in spec.parts]
+        assert len(names) == len(set(names)) and all(p.points > 0 and p.rubric for p in spec.parts), key
+        assert (spec.handout is None) != (not spec.handout_parts), key
+        assert spec.run.__module__ == next(m.__name__ for m in CHECK_MODULES if spec in m.CHECKS)
+
+
+def test_a_key_declared_twice_is_an_error():
+    mod = type(sys)("dup")
+    mod.CHECKS = (UNIT_CHECKS["bc_loss"],)
+    with pytest.raises(ValueError, match="declared twice"):
+        collect_checks((*CHECK_MODULES, mod))
+
+
+def test_hidden_variants_are_keyed_to_declarations():
+    hidden = hidden_variants()
+    assert set(hidden) == set(UNIT_CHECKS)       # every check has a hidden variant
+    with pytest.raises(DeclarationError, match="no unit check is declared with key 'bc_los'"):
+        validate_hidden({"bc_los": [Variant(1, "ant", 3, hidden=True)]}, UNIT_CHECKS)
+    with pytest.raises(ValueError, match="not Variant"):
+        validate_hidden({"bc_loss": [Variant(1, "ant", 3)]}, UNIT_CHECKS)
+
+
+def _functions(path: Path) -> list[ast.FunctionDef]:
+    return [n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))) if isinstance(n, ast.FunctionDef)]
+
+
+def _calls(fn: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(fn) if isinstance(n, ast.Call)
+            and (getattr(n.func, "id", None) == name or getattr(n.func, "attr", None) == name)]
+
+
+def test_every_child_answer_is_read_by_the_one_reader():
+    """The parent reads a child's result.npz only through grader.answers.read_answer (with a schema), and never
+    opens a child's output with np.load; child.py (the child itself) is the only module that np.loads inputs."""
+    readers = []
+    for path in sorted(GRADER.glob("*.py")):
+        if path.name == "child.py":
+            continue
+        for fn in _functions(path):
+            reads = [c for c in _calls(fn, "read_output")
+                     if any(isinstance(a, ast.Constant) and a.value == "result.npz" for a in c.args)]
+            if reads:
+                readers.append(f"{path.name}:{fn.name}")
+                assert _calls(fn, "read_answer"), f"{path.name}:{fn.name} reads result.npz without read_answer"
+                assert not _calls(fn, "load"), f"{path.name}:{fn.name} np.loads a child's answer"
+            for c in _calls(fn, "read_answer"):
+                assert len(c.args) == 2, f"{path.name}:{fn.name}: read_answer without a schema"
+    assert sorted(readers) == ["context.py:read_arrays", "grade.py:_inspect"]
+
+
+def test_a_hidden_variant_of_no_declared_check_stops_the_grading_with_one_error_line(tmp_path, monkeypatch, capsys):
+    import json
+
+    import grader.hidden.variants
+    from grader.__main__ import main
+
+    monkeypatch.setattr(grader.hidden.variants, "HIDDEN_VARIANTS",
+                        {"dagger_selct": [Variant(seed=1, env="ant", batch=3, hidden=True)]})
+    out = tmp_path / "results.json"
+    assert main([str(tmp_path), "--no-performance", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "error: grader/hidden/variants.py: no unit check is declared with key 'dagger_selct'" in err
+    assert "Traceback" not in err
+    assert json.loads(out.read_text())["tests"][0]["name"] == "Grader"
