@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                         config_path=args.agent_config, solution=args.solution, progress=not args.no_progress,
                         device=device, video_every=args.video_every, tensorboard=not args.no_tensorboard)
     if args.agent == "expert":
-        out = agent.train(resume=args.resume, overwrite=args.overwrite)
+        out = agent.run(resume=args.resume, overwrite=args.overwrite)
         print(f"Expert training done: {out['step']} steps, best evaluation return {out['best_eval']:.2f}; "
               f"install it with: python tools/train_expert.py --env {env_cfg.name} --run_dir {out_dir} --install")
         return 0

@@ -78,7 +78,7 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
                 expert: Any = None, progress: bool = True, quiet: bool = False, device: str = "cpu",
                 video_every: int = 0, tensorboard: bool = True, config: dict[str, Any] | None = None,
                 agent_cls: type | None = None) -> Any:
-    """The one way run.py and the tools build an agent ready to ``run()`` (or, for ``expert``, ``train()``).
+    """The one way run.py and the tools build an agent ready to ``run()`` (the one verb of every trainer).
 
     Args:
         name: bc, dagger, dart, or expert (the expert trainer its config names: TD3, SAC, TQC or ARS).

@@ -11,7 +11,7 @@ A :class:`Run` owns everything about a run that is not the algorithm:
 
 Checkpoint and model contents belong to the algorithm (``learning.checkpoint`` writes them atomically).
 
-Typical use (see ``ImitationAgent.run``, ``OffPolicyTrainer.train`` (TD3, SAC, TQC) and ``ARSTrainer.train``)::
+Typical use (``Trainer.run`` in ``learning/trainer.py``, the one verb of the imitation agents and expert trainers)::
 
     with Run(out_dir, settings, resume=resume, overwrite=overwrite) as run:
         if run.resuming:

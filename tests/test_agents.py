@@ -143,7 +143,7 @@ def test_build_agent_is_the_one_factory(tmp_path):
     a = build_agent("dagger", "hopper", {"seed": 4, "max_samples": 700}, out_dir=tmp_path, solution=True, quiet=True)
     assert type(a).__name__ == "DAggerAgent" and a.cfg.seed == 4 and a.cfg.max_samples == 700
     assert a.compute_loss.__func__ is SOLUTION_METHODS["dagger"]["compute_loss"]
-    assert not a.progress and not a.tensorboard and not a._logger_echo  # quiet: no bar, no rows, no event files
+    assert not a.progress and not a.tensorboard and not a.echo  # quiet: no bar, no rows, no event files
     a.run()
     assert not list(tmp_path.glob("events.out.tfevents.*")) and len(a.dataset) == 700
     assert isinstance(build_agent("expert", "ant", {"total_steps": 10}, out_dir=tmp_path / "e"), TD3Trainer)

@@ -72,14 +72,14 @@ def test_loading_the_expert_imports_no_trainer():
         "cfg = resolve_env_config('cheetah')\n"
         "env = make_env(cfg)\n"
         "load_expert(cfg, *env_dims(env)).deterministic_actor()\n"
-        "trainers = ('td3', 'sac', 'ars', 'off_policy')\n"
+        "trainers = ('td3', 'sac', 'ars', 'off_policy', 'base')\n"
         "print(sorted(m for m in sys.modules if m.rsplit('.', 1)[-1] in trainers and m.startswith('learning.')))\n"
         "from learning.expert import TD3Trainer, save_compact\n"
         "print(TD3Trainer.__module__, save_compact.__module__)\n"
     )
     proc = run_cli("-c", code, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["[]", "learning.expert.td3 learning.expert.off_policy"]
+    assert proc.stdout.splitlines() == ["[]", "learning.expert.td3 learning.expert.base"]
 
 
 def test_the_expert_package_exports_every_name_it_lists():

@@ -45,7 +45,7 @@ def test_the_ars_step_follows_the_formula_and_climbs_a_known_objective(tmp_path)
     bring θ nearer θ*."""
     t = _make(tmp_path / "run", _init_policy(tmp_path / "init.pt"), iterations=40, directions=8, top_directions=4,
               noise=0.05, step_size=0.02)
-    t._start()
+    t.start_fresh()
     target = t.get_theta() + 0.3 * t.scale * np.random.default_rng(1).standard_normal(t.scale.size)
 
     def rollout(theta, seeds):
@@ -53,7 +53,7 @@ def test_the_ars_step_follows_the_formula_and_climbs_a_known_objective(tmp_path)
 
     t.rollout = rollout
     theta0, rng_state = t.get_theta(), t.rng.bit_generator.state
-    t._iterate(signals=type("S", (), {"check": lambda self: None})())
+    t._iterate()
     deltas = np.random.default_rng()
     deltas.bit_generator.state = rng_state
     d = deltas.standard_normal((8, theta0.size))
@@ -67,7 +67,7 @@ def test_the_ars_step_follows_the_formula_and_climbs_a_known_objective(tmp_path)
 
     start = -rollout(theta0, [0])[0]
     for _ in range(39):
-        t._iterate(signals=type("S", (), {"check": lambda self: None})())
+        t._iterate()
     assert -rollout(t.get_theta(), [0])[0] < 0.75 * start      # 515 parameters, 8 directions: slow but sure
 
 
@@ -76,11 +76,11 @@ def test_an_interrupted_or_moved_ars_run_continues_exactly(tmp_path):
     the same actor and the same log as a run that never stopped."""
     init = _init_policy(tmp_path / "init.pt")
     full = _make(tmp_path / "full", init)
-    full.train()
+    full.run()
     assert full.iteration == 4 and full.step > 0
 
     part = _make(tmp_path / "part", init)
-    part.train(max_steps=1)                       # stops after its first iteration
+    part.run(max_steps=1)                         # stops after its first iteration
     assert part.iteration == 1
     resumed = _make(tmp_path / "part", init)
     original, calls = resumed.rollout, []
@@ -93,18 +93,18 @@ def test_an_interrupted_or_moved_ars_run_continues_exactly(tmp_path):
 
     resumed.rollout = rollout_then_signal
     with pytest.raises(KeyboardInterrupt):
-        resumed.train(resume=True)
+        resumed.run(resume=True)
     again = _make(tmp_path / "part", init)
     assert torch.load(tmp_path / "part" / "checkpoint.pt", weights_only=True)["counters"]["iteration"] == 2
-    again.train(resume=True)
+    again.run(resume=True)
     assert np.array_equal(again.get_theta(), full.get_theta()) and again.step == full.step
     assert _rows(tmp_path / "part" / "log.txt") == _rows(tmp_path / "full" / "log.txt")
 
     stopped = _make(tmp_path / "stopped", init)
-    stopped.train(max_steps=1)
+    stopped.run(max_steps=1)
     save_compact(tmp_path / "stopped", tmp_path / "compact")
     moved = _make(tmp_path / "moved", init)
-    moved.train(warm_start=tmp_path / "compact")
+    moved.run(warm_start=tmp_path / "compact")
     assert np.array_equal(moved.get_theta(), full.get_theta()) and moved.warm_starts == 1
     assert _rows(tmp_path / "moved" / "log.txt") == _rows(tmp_path / "full" / "log.txt")
 
@@ -112,7 +112,7 @@ def test_an_interrupted_or_moved_ars_run_continues_exactly(tmp_path):
 def test_an_ars_expert_file_is_a_plain_policy_and_states_its_whole_cost(tmp_path):
     init = _init_policy(tmp_path / "init.pt")
     t = _make(tmp_path / "run", init)
-    t.train()
+    t.run()
     policy, meta = load_policy(tmp_path / "run" / "model.pt", 11, 3, "Hopper-v5")
     start, _ = load_policy(init)
     changed = [k for k, v in policy.state_dict().items() if not torch.equal(v, start.state_dict()[k])]
@@ -137,7 +137,7 @@ def test_ars_settings_are_checked(tmp_path):
         with pytest.raises(ConfigError, match=message):
             trainer_config(bad_cfg, "c.yaml")
     with pytest.raises(ConfigError, match="does not exist"):
-        _make(tmp_path / "run", tmp_path / "missing.pt").train()
+        _make(tmp_path / "run", tmp_path / "missing.pt").run()
 
     path = tmp_path / "ars.yaml"
     path.write_text(yaml.safe_dump({"agent": "expert", "env": "hopper", "model_file": str(tmp_path / "e.pt"),
@@ -154,12 +154,12 @@ def test_rollout_action_noise_comes_from_the_episode_seed(tmp_path):
     meet the same noise), and they differ from the noiseless ones."""
     init = _init_policy(tmp_path / "init.pt")
     noisy = _make(tmp_path / "a", init, action_noise=0.3)
-    noisy._start()
+    noisy.start_fresh()
     theta = noisy.get_theta()
     first = noisy.rollout(theta, [5, 6])
     assert noisy.rollout(theta, [5, 6]) == first
     plain = _make(tmp_path / "b", init)
-    plain._start()
+    plain.start_fresh()
     assert plain.rollout(theta, [5, 6]) != first
 
 

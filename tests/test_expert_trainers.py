@@ -51,11 +51,11 @@ def _rows(path):
 @pytest.mark.parametrize("algo", ["sac", "tqc"])
 def test_interrupted_run_resumes_to_the_same_state(tmp_path, algo):
     full = _make(algo, tmp_path / "a")
-    full.train()
+    full.run()
     part = _make(algo, tmp_path / "b")
-    part.train(max_steps=333)                      # stops mid-episode; checkpoint and replay written
+    part.run(max_steps=333)                        # stops mid-episode; checkpoint and replay written
     resumed = _make(algo, tmp_path / "b")
-    resumed.train(resume=True)
+    resumed.run(resume=True)
     assert resumed.step == full.step == 600 and resumed.updates == full.updates == 501
     _same_modules(full, resumed)
     assert _rows(tmp_path / "a" / "log.txt") == _rows(tmp_path / "b" / "log.txt")
@@ -64,7 +64,7 @@ def test_interrupted_run_resumes_to_the_same_state(tmp_path, algo):
 @pytest.mark.parametrize("algo", ["td3", "sac", "tqc"])
 def test_warm_start_from_a_compact_checkpoint_is_deterministic_and_continues_the_log(tmp_path, algo):
     first = _make(algo, tmp_path / "run")
-    first.train(max_steps=400)
+    first.run(max_steps=400)
     written = save_compact(tmp_path / "run", tmp_path / "compact")
     names = {p.name for p in written}
     assert {"checkpoint.pt", "log.txt", "config.json", "best_model.pt", "model.pt"} <= names
@@ -75,7 +75,7 @@ def test_warm_start_from_a_compact_checkpoint_is_deterministic_and_continues_the
     runs = []
     for name in ("w1", "w2"):
         t = _make(algo, tmp_path / name)
-        out = t.train(warm_start=tmp_path / "compact")
+        out = t.run(warm_start=tmp_path / "compact")
         runs.append(t)
         assert out["step"] == 600 and t.refill_steps_total == TINY["refill_steps"] and t.warm_starts == 1
         assert t.refill_left == 0 and t.updates == 600 - TINY["learning_starts"] + 1
@@ -91,10 +91,10 @@ def test_warm_start_from_a_compact_checkpoint_is_deterministic_and_continues_the
 
 def test_warm_start_survives_an_interruption_during_the_refill(tmp_path):
     """A warm-started run killed while it refills resumes exactly (the refill state is in the checkpoint)."""
-    _make("sac", tmp_path / "run").train(max_steps=400)
+    _make("sac", tmp_path / "run").run(max_steps=400)
     save_compact(tmp_path / "run", tmp_path / "compact")
     full = _make("sac", tmp_path / "full")
-    full.train(warm_start=tmp_path / "compact")
+    full.run(warm_start=tmp_path / "compact")
     part = _make("sac", tmp_path / "part")
     original = part._refill_step
 
@@ -107,9 +107,9 @@ def test_warm_start_survives_an_interruption_during_the_refill(tmp_path):
 
     part._refill_step = refill_then_signal
     with pytest.raises(KeyboardInterrupt):
-        part.train(warm_start=tmp_path / "compact")
+        part.run(warm_start=tmp_path / "compact")
     resumed = _make("sac", tmp_path / "part")
-    resumed.train(resume=True)
+    resumed.run(resume=True)
     _same_modules(full, resumed)
     assert _rows(tmp_path / "full" / "log.txt") == _rows(tmp_path / "part" / "log.txt")
 
@@ -117,7 +117,7 @@ def test_warm_start_survives_an_interruption_during_the_refill(tmp_path):
 @pytest.mark.parametrize("algo", ["td3", "tqc"])
 def test_warm_start_takes_the_new_configs_learning_rates_and_keeps_the_optimizer_moments(tmp_path, algo):
     """Polishing a run with a lower learning rate: the config's rates apply, not the checkpoint's."""
-    _make(algo, tmp_path / "run").train(max_steps=400)
+    _make(algo, tmp_path / "run").run(max_steps=400)
     save_compact(tmp_path / "run", tmp_path / "compact")
     saved = torch.load(tmp_path / "compact" / "checkpoint.pt", weights_only=True)
     rates = {"actor_lr": 3e-5, "critic_lr": 2e-5} | ({"alpha_lr": 1e-5} if algo == "tqc" else {})
@@ -136,20 +136,20 @@ def test_warm_start_takes_the_new_configs_learning_rates_and_keeps_the_optimizer
 
 def test_warm_start_from_a_run_folder_keeps_its_replay_instead_of_refilling(tmp_path):
     first = _make("tqc", tmp_path / "run")
-    first.train(max_steps=400)
+    first.run(max_steps=400)
     t = _make("tqc", tmp_path / "polish", actor_lr=1e-4)
-    out = t.train(warm_start=tmp_path / "run")
+    out = t.run(warm_start=tmp_path / "run")
     assert out["step"] == 600 and t.refill_steps_total == 0 and t.warm_starts == 1
     assert t.updates == first.updates + 200 and t.replay.size == 600
     assert np.array_equal(t.replay.obs[:400], first.replay.obs[:400])   # the run's own experience, then new steps
     bad = _make("tqc", tmp_path / "other_size", buffer_size=300)       # a replay that does not fit: refill
-    bad.train(warm_start=tmp_path / "run")
+    bad.run(warm_start=tmp_path / "run")
     assert bad.refill_steps_total == TINY["refill_steps"]
 
 
 def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
     """The part of a run's CPU-time counter that was estimated (a run older than the counter) stays marked."""
-    _make("sac", tmp_path / "run").train(max_steps=300)
+    _make("sac", tmp_path / "run").run(max_steps=300)
     save_compact(tmp_path / "run", tmp_path / "compact")
     path = tmp_path / "compact" / "checkpoint.pt"
     ck = torch.load(path, weights_only=True)
@@ -158,14 +158,14 @@ def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
     ck["counters"]["cpu_time"] += 123.0
     torch.save(ck, path)
     t = _make("sac", tmp_path / "w1", total_steps=400)
-    t.train(warm_start=tmp_path / "compact")
+    t.run(warm_start=tmp_path / "compact")
     meta = load_policy(tmp_path / "w1" / "model.pt")[1]
     assert meta["train_cpu_time_estimated_s"] == 123.0 and meta["train_cpu_time_s"] > 123.0
     for key in ("cpu_time", "cpu_time_estimated"):   # a checkpoint from before CPU time was recorded
         del ck["counters"][key]
     torch.save(ck, path)
     t = _make("sac", tmp_path / "w2", total_steps=400)
-    t.train(warm_start=tmp_path / "compact")
+    t.run(warm_start=tmp_path / "compact")
     meta = load_policy(tmp_path / "w2" / "model.pt")[1]
     assert meta["train_cpu_time_estimated_s"] == round(ck["counters"]["wall_time"], 1)
 
@@ -173,7 +173,7 @@ def test_estimated_cpu_time_is_carried_to_the_exported_policy(tmp_path):
 def test_compact_checkpoint_and_warm_start_errors(tmp_path):
     with pytest.raises(CheckpointError, match="holds no checkpoint.pt"):
         save_compact(tmp_path / "nothing", tmp_path / "c")
-    _make("td3", tmp_path / "run").train(max_steps=300)
+    _make("td3", tmp_path / "run").run(max_steps=300)
     save_compact(tmp_path / "run", tmp_path / "c")
     with pytest.raises(UserError, match="already holds a compact checkpoint.*--overwrite"):
         save_compact(tmp_path / "run", tmp_path / "c")
@@ -183,16 +183,16 @@ def test_compact_checkpoint_and_warm_start_errors(tmp_path):
     with pytest.raises(UserError, match="is the run folder itself"):
         save_compact(tmp_path / "run", tmp_path / "run")
     with pytest.raises(CheckpointError, match="not a SAC trainer checkpoint.*il-mujoco-td3-checkpoint"):
-        _make("sac", tmp_path / "s").train(warm_start=tmp_path / "c")
+        _make("sac", tmp_path / "s").run(warm_start=tmp_path / "c")
     with pytest.raises(CheckpointError, match="Hopper-v5"):
-        _make("td3", tmp_path / "other", env="cheetah").train(warm_start=tmp_path / "c")
+        _make("td3", tmp_path / "other", env="cheetah").run(warm_start=tmp_path / "c")
     with pytest.raises(UserError, match="exclude each other"):
-        _make("td3", tmp_path / "run").train(warm_start=tmp_path / "c", resume=True)
+        _make("td3", tmp_path / "run").run(warm_start=tmp_path / "c", resume=True)
     with pytest.raises(CheckpointError, match="no checkpoint at"):
-        _make("td3", tmp_path / "w").train(warm_start=tmp_path / "missing")
+        _make("td3", tmp_path / "w").run(warm_start=tmp_path / "missing")
     (tmp_path / "run" / "replay.npz").unlink()
     with pytest.raises(CheckpointError, match="--warm_start"):
-        _make("td3", tmp_path / "run").train(resume=True)
+        _make("td3", tmp_path / "run").run(resume=True)
 
 
 def test_quantile_huber_loss_matches_its_definition():
@@ -270,7 +270,7 @@ def test_sac_and_tqc_improve_on_pendulum(tmp_path, algo):
     cfg = config_cls(total_steps=3000, start_steps=500, learning_starts=500, batch_size=64, hidden_sizes=[64, 64],
                      eval_interval=500, eval_episodes=3, checkpoint_interval=10_000, init_alpha=0.1, actor_lr=1e-3,
                      critic_lr=1e-3)
-    out = trainer_cls(resolve_env_config(str(p)), cfg, tmp_path / "run", quiet=True).train()
+    out = trainer_cls(resolve_env_config(str(p)), cfg, tmp_path / "run", quiet=True).run()
     assert np.isfinite(out["best_eval"]) and out["best_eval"] >= 50
 
 

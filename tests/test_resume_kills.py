@@ -101,12 +101,12 @@ def test_expert_trainer_stops_at_a_step_boundary_on_sigterm(tmp_path):
 
     part.update = update_then_signal
     with pytest.raises(KeyboardInterrupt):
-        part.train()
+        part.run()
     assert part.step == 49 + 120  # updates start at step learning_starts (50)
     resumed = TD3Trainer(env, TD3Config(**tiny), tmp_path / "b", quiet=True)
-    resumed.train(resume=True)
+    resumed.run(resume=True)
     full = TD3Trainer(env, TD3Config(**tiny), tmp_path / "a", quiet=True)
-    full.train()
+    full.run()
     for x, y in zip(full.actor.state_dict().values(), resumed.actor.state_dict().values(), strict=True):
         assert torch.equal(x, y)
     assert log_rows(tmp_path / "a" / "log.txt") == log_rows(tmp_path / "b" / "log.txt")

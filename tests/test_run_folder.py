@@ -123,12 +123,12 @@ def test_expert_trainer_refuses_to_clobber_too(tmp_path):
     tiny = dict(total_steps=60, start_steps=50, learning_starts=50, batch_size=8, hidden_sizes=[8],
                 eval_interval=30, eval_episodes=1, checkpoint_interval=40)
     env = resolve_env_config("hopper")
-    TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).train()
+    TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).run()
     with pytest.raises(RunExistsError, match="--overwrite"):
-        TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).train()
+        TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).run()
     with pytest.raises(Exception, match="seed: 0 → 1"):
-        TD3Trainer(env, TD3Config(**tiny, seed=1), tmp_path, quiet=True).train(resume=True)
-    TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).train(overwrite=True)
+        TD3Trainer(env, TD3Config(**tiny, seed=1), tmp_path, quiet=True).run(resume=True)
+    TD3Trainer(env, TD3Config(**tiny), tmp_path, quiet=True).run(overwrite=True)
     p = run_cli("tools/train_expert.py", "--env", "hopper", "--run_dir", str(tmp_path), "--no_progress")
     line = _error_line(p)
     assert "--resume" in line and "--overwrite" in line

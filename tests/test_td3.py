@@ -18,12 +18,12 @@ def _equal_state(a, b):
 def test_interrupted_run_resumes_to_the_same_state(tmp_path):
     env = resolve_env_config("hopper")
     full = TD3Trainer(env, TD3Config(**TINY), tmp_path / "a", progress=False)
-    full.train()
+    full.run()
     part = TD3Trainer(env, TD3Config(**TINY), tmp_path / "b", progress=False)
-    part.train(max_steps=333)                      # stops mid-episode; checkpoint written
+    part.run(max_steps=333)                        # stops mid-episode; checkpoint written
     assert (tmp_path / "b" / "checkpoint.pt").is_file() and (tmp_path / "b" / "replay.npz").is_file()
     resumed = TD3Trainer(env, TD3Config(**TINY), tmp_path / "b", progress=False)
-    resumed.train(resume=True)
+    resumed.run(resume=True)
     assert resumed.step == full.step == 600 and resumed.episode == full.episode and resumed.updates == full.updates
     for name in ("actor", "critic", "actor_target", "critic_target"):
         assert _equal_state(getattr(full, name), getattr(resumed, name)), name
@@ -36,16 +36,16 @@ def test_interrupted_run_resumes_to_the_same_state(tmp_path):
 
 
 def test_resume_refuses_checkpoint_of_another_task(tmp_path):
-    TD3Trainer(resolve_env_config("hopper"), TD3Config(**TINY), tmp_path, progress=False).train(max_steps=150)
+    TD3Trainer(resolve_env_config("hopper"), TD3Config(**TINY), tmp_path, progress=False).run(max_steps=150)
     other = TD3Trainer(resolve_env_config("cheetah"), TD3Config(**TINY), tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="Hopper-v5"):
-        other.train(resume=True)
+        other.run(resume=True)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     t = TD3Trainer(resolve_env_config("hopper"), TD3Config(**TINY), tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="not found"):
-        t.train(resume=True)
+        t.run(resume=True)
 
 
 @pytest.mark.slow
@@ -56,5 +56,5 @@ def test_td3_improves_on_pendulum(tmp_path):
     cfg = TD3Config(total_steps=3000, start_steps=500, learning_starts=500, batch_size=64, hidden_sizes=[64, 64],
                     eval_interval=1000, eval_episodes=3, checkpoint_interval=10_000)
     t = TD3Trainer(resolve_env_config(str(p)), cfg, tmp_path / "run", progress=False)
-    out = t.train()
+    out = t.run()
     assert out["best_eval"] >= 100  # random policy: ~5-10; max 200

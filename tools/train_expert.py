@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in (("total_steps", args.total_steps), ("seed", args.seed)) if v is not None}
     trainer = build_agent("expert", env_cfg, overrides, out_dir=run_dir, config_path=args.agent_config,
                           progress=not args.no_progress)
-    out = trainer.train(resume=args.resume, max_steps=args.max_steps, overwrite=args.overwrite,
-                        warm_start=args.warm_start)
+    out = trainer.run(resume=args.resume, overwrite=args.overwrite, max_steps=args.max_steps,
+                      warm_start=args.warm_start)
     print(f"Done: {out['step']} steps, best evaluation return {out['best_eval']:.1f}. Files in {run_dir}.")
     return 0
 

@@ -1,9 +1,10 @@
 """The expert: its config and policy file (``config.py``) and the trainers that make it.
 
-``off_policy.py`` holds the loop, replay, checkpoints and warm start every off-policy trainer shares; ``td3.py``,
-``sac.py`` (SAC and TQC) the algorithms; ``networks.py`` the critics; ``ars.py`` polishes a trained actor by random
-search on its return. The imitation framework needs only ``load_expert``;
-``tools/train_expert.py`` and ``run.py --agent expert`` train.
+``base.py`` holds what every expert trainer adds to :class:`learning.trainer.Trainer` (run options, model files,
+snapshots, compact checkpoints); ``off_policy.py`` the loop, replay, checkpoints and warm start every off-policy
+trainer shares; ``td3.py``, ``sac.py`` (SAC and TQC) the algorithms; ``networks.py`` the critics; ``ars.py``
+polishes a trained actor by random search on its return. The imitation framework needs only ``load_expert``;
+``tools/train_expert.py`` and ``run.py --agent expert`` train (``run()``, as every trainer).
 
 Importing this package loads only ``config.py``: the trainer names (``TD3Trainer``, ``save_compact``, ...) are
 imported from their modules on first use (PEP 562), so a run that only loads the expert never imports a trainer.
@@ -26,7 +27,8 @@ from learning.expert.config import (
 
 if TYPE_CHECKING:   # what type checkers and editors see; at run time __getattr__ imports these on first use
     from learning.expert.ars import ARSConfig, ARSTrainer
-    from learning.expert.off_policy import OffPolicyConfig, OffPolicyTrainer, save_compact
+    from learning.expert.base import save_compact
+    from learning.expert.off_policy import OffPolicyConfig, OffPolicyTrainer
     from learning.expert.replay_buffer import ReplayBuffer
     from learning.expert.sac import SACConfig, SACTrainer, TQCConfig, TQCTrainer
     from learning.expert.td3 import TD3Config, TD3Trainer
@@ -34,7 +36,7 @@ if TYPE_CHECKING:   # what type checkers and editors see; at run time __getattr_
 # name → the submodule that defines it, imported on first access
 _LAZY = {
     "ARSConfig": "ars", "ARSTrainer": "ars",
-    "OffPolicyConfig": "off_policy", "OffPolicyTrainer": "off_policy", "save_compact": "off_policy",
+    "OffPolicyConfig": "off_policy", "OffPolicyTrainer": "off_policy", "save_compact": "base",
     "ReplayBuffer": "replay_buffer",
     "SACConfig": "sac", "SACTrainer": "sac", "TQCConfig": "sac", "TQCTrainer": "sac",
     "TD3Config": "td3", "TD3Trainer": "td3",

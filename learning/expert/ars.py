@@ -42,15 +42,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.builder import EnvConfig, env_dims, episode_seed
-from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
+from envs.builder import EnvConfig, episode_seed
+from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load
 from learning.evaluation import evaluate_policy
-from learning.expert.off_policy import ExpertTrainer, copy_run_files, keep_snapshot, warm_start_source
+from learning.expert.base import ExpertTrainer
 from learning.lifecycle import Run
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT, ConfigError, check_seed
 from util.fsio import file_sha256
-from util.signals import StepBoundaryInterrupts
 
 LOG_COLUMNS = ["Iteration", "Samples", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
                "Step_Norm", "Episodes", "Steps_Per_Sec"]
@@ -106,26 +105,20 @@ def init_policy_path(cfg: ARSConfig) -> Path:
 
 class ARSTrainer(ExpertTrainer):
     """Polishes ``init_policy`` by ARS on one env; see the module docstring. Same interface as the off-policy
-    trainers (``train``), same run folder (log.txt, checkpoint.pt, model.pt, best_model.pt, snapshots/)."""
+    trainers (``run``), same run folder (log.txt, checkpoint.pt, model.pt, best_model.pt, snapshots/)."""
 
     ALGO = "ars"
+    LOG_COLUMNS = LOG_COLUMNS
 
-    def __init__(self, env_cfg: EnvConfig, cfg: ARSConfig, run_dir: str | os.PathLike, progress: bool = True,
+    def __init__(self, env_cfg: EnvConfig, cfg: ARSConfig, out_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
-        super().__init__(env_cfg, cfg, run_dir, progress, quiet)
+        super().__init__(env_cfg, cfg, out_dir, progress, quiet)
         self.actor: GaussianMLPPolicy | None = None
         self.init_meta: dict[str, Any] = {}
         self.init_sha256 = ""
         self.scale = np.zeros(0)              # s: per-parameter noise scale (each tensor's RMS at the start)
-        # counters (all saved in the checkpoint)
-        self.iteration = 0
-        self.step = 0                          # environment steps of this run's rollouts
-        self.episode = 0
-        self.wall_time = 0.0
-        self.cpu_time = 0.0
-        self.best_eval = -float("inf")
-        self.snapshots: list[tuple[float, int]] = []
-        self.warm_starts = 0
+        self._pending: dict[str, Any] | None = None   # the state at the start of the unfinished iteration
+        # counters beyond ExpertTrainer's (all saved in the checkpoint; step: environment steps of the rollouts)
         self.row_returns: list[float] = []    # the iterations' mean rollout returns and step sizes since the last
         self.row_step_norms: list[float] = []  # log row (the next row averages them)
 
@@ -142,13 +135,13 @@ class ARSTrainer(ExpertTrainer):
                 p.copy_(torch.from_numpy(theta[offset:offset + n].reshape(p.shape)))
                 offset += n
 
-    def _start(self) -> None:
+    def start_fresh(self) -> None:
         """A new run: the actor, θ's noise scale and the starting policy's identity, from ``init_policy``."""
         path = init_policy_path(self.cfg)
         if not path.is_file():
             raise ConfigError(f"trainer.init_policy {self.cfg.init_policy} does not exist: name a policy file "
                               "(e.g. a run's best_model.pt, or a compact checkpoint's in data/training/<env>/).")
-        self.actor, self.init_meta = load_policy(path, *env_dims(self.env), self.env_cfg.env_id)
+        self.actor, self.init_meta = load_policy(path, self.obs_dim, self.act_dim, self.env_cfg.env_id)
         self.init_sha256 = file_sha256(path)
         self.scale = np.concatenate([np.full(p.numel(), float(p.detach().double().pow(2).mean().sqrt()) + 1e-3)
                                      for p in self.actor.net.parameters()])
@@ -241,6 +234,19 @@ class ARSTrainer(ExpertTrainer):
             raise CheckpointError(f"no checkpoint at {path}. {hint}")
         self.load_state_dict(safe_torch_load(path, "trainer checkpoint", hint), path, hint)
 
+    def save_checkpoint(self) -> None:
+        atomic_torch_save(self.state_dict(), self.checkpoint_path)
+
+    def load_checkpoint(self) -> None:
+        self._read(self.checkpoint_path, "Start again with --overwrite instead of --resume, or point --run_dir at a "
+                   f"folder holding an ARS checkpoint for {self.env_cfg.env_id}.")
+
+    def load_warm_start(self, source: Path) -> None:
+        """Continue a compact checkpoint folder (or run folder) of an ARS run exactly (there is no replay)."""
+        folder = source if source.is_dir() else source.parent
+        self._read(folder / "checkpoint.pt", "--warm_start takes a compact checkpoint folder of an ARS run.")
+        self.warm_starts += 1
+
     def policy(self) -> GaussianMLPPolicy:
         return self.actor
 
@@ -270,75 +276,46 @@ class ARSTrainer(ExpertTrainer):
         }
 
     # ------------------------------------------------------------------ main loop
-    def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
-              warm_start: str | os.PathLike | None = None) -> dict[str, float]:
-        """Run until ``iterations`` (or the first iteration after ``max_steps`` more environment steps).
+    def progress_total(self) -> int:
+        return self.cfg.iterations
 
-        ``warm_start``: a compact checkpoint folder (or run folder) of an ARS run, continued exactly in run_dir.
-        """
-        source = warm_start_source(warm_start, resume, self.run_dir)
-        with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
-                 echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
-            resume_iteration = None
-            hint = ("Start again with --overwrite instead of --resume, or point --run_dir at a folder holding an ARS "
-                    f"checkpoint for {self.env_cfg.env_id}.")
-            if run.resuming:
-                self._read(self.checkpoint_path, hint)
-                resume_iteration = self.iteration
-            elif source is not None:
-                folder = source if source.is_dir() else source.parent
-                self._read(folder / "checkpoint.pt", "--warm_start takes a compact checkpoint folder of an ARS run.")
-                self.warm_starts += 1
-                copy_run_files(folder, self.run_dir, self.snapshots)
-                resume_iteration = self.iteration
-            else:
-                self._start()
-            run.start(LOG_COLUMNS, resume_iteration, total=self.cfg.iterations, initial=self.iteration,
-                      desc=f"ars {self.env_cfg.name}", unit="it", mininterval=5.0)
-            self._loop(run, signals, max_steps)
-        save_policy(self.run_dir / "model.pt", self.actor, self.policy_meta())
-        return {"step": self.step, "best_eval": self.best_eval}
-
-    def _loop(self, run: Run, signals: StepBoundaryInterrupts, max_steps: int | None) -> None:
-        cfg = self.cfg
-        wall_base, wall_start = self.wall_time, time.time()
-        cpu_base, cpu_start = self.cpu_time, time.process_time()
-
-        def tick() -> None:
-            self.wall_time = wall_base + time.time() - wall_start
-            self.cpu_time = cpu_base + time.process_time() - cpu_start
-
-        stop_step = None if max_steps is None else self.step + max_steps
+    def train(self) -> None:
+        """Iterate until ``iterations`` (or the first iteration after ``max_steps`` more environment steps)."""
+        cfg, run = self.cfg, self._run
+        stop_step = None if self._max_steps is None else self.step + self._max_steps
         if self.iteration == 0 and self.best_eval == -float("inf"):   # the starting policy: row 0
             self._evaluate_and_log(run, train_return=float("nan"), step_norm=0.0, steps_per_sec=0.0)
         t_row, steps_row = time.time(), self.step
         while self.iteration < cfg.iterations and (stop_step is None or self.step < stop_step):
-            saved = self.state_dict()          # the state to save if a signal cuts this iteration short
-            try:
-                ret, norm = self._iterate(signals)
-            except KeyboardInterrupt:
-                tick()
-                saved["counters"].update(wall_time=self.wall_time, cpu_time=self.cpu_time)
-                atomic_torch_save(saved, self.checkpoint_path)
-                print(f"\nInterrupted in iteration {saved['counters']['iteration'] + 1}: checkpoint saved to "
-                      f"{self.checkpoint_path}; continue with --resume.")
-                raise
+            self._pending = self.state_dict()          # the state to save if a signal cuts this iteration short
+            ret, norm = self._iterate()
+            self._pending = None
             self.row_returns.append(ret)
             self.row_step_norms.append(norm)
             run.advance(1)
             if self.iteration % cfg.eval_interval == 0:
-                tick()
+                self.tick()
                 now = time.time()
                 self._evaluate_and_log(run, float(np.mean(self.row_returns)), float(np.mean(self.row_step_norms)),
                                        (self.step - steps_row) / max(1e-9, now - t_row))
                 t_row, steps_row, self.row_returns, self.row_step_norms = time.time(), self.step, [], []
             if self.iteration % cfg.checkpoint_interval == 0:
-                tick()
-                atomic_torch_save(self.state_dict(), self.checkpoint_path)
-        tick()
-        atomic_torch_save(self.state_dict(), self.checkpoint_path)
+                self.tick()
+                self.save_checkpoint()
 
-    def _iterate(self, signals: StepBoundaryInterrupts) -> tuple[float, float]:
+    def on_interrupt(self, at_step_boundary: bool) -> None:
+        """A signal in an iteration (at a rollout boundary, or a second one anywhere in it): save the state at the
+        iteration's start (the iteration is redone on resume)."""
+        saved, self._pending = self._pending, None
+        if saved is None:
+            return
+        self.tick()
+        saved["counters"].update(wall_time=self.wall_time, cpu_time=self.cpu_time)
+        atomic_torch_save(saved, self.checkpoint_path)
+        print(f"\nInterrupted in iteration {saved['counters']['iteration'] + 1}: checkpoint saved to "
+              f"{self.checkpoint_path}; continue with --resume.")
+
+    def _iterate(self) -> tuple[float, float]:
         """One ARS iteration (module docstring); returns the mean return of its rollouts and |Δθ| / |θ|."""
         cfg = self.cfg
         theta = self.get_theta()
@@ -348,7 +325,7 @@ class ARSTrainer(ExpertTrainer):
         steps = 0
         for k, delta in enumerate(deltas):
             for sign, out in ((1.0, r_plus), (-1.0, r_minus)):
-                signals.check()
+                self.step_boundary()
                 out[k], n = self.rollout(theta + sign * cfg.noise * self.scale * delta, seeds)
                 steps += n
         top = np.argsort(-np.maximum(r_plus, r_minus), kind="stable")[:cfg.top_directions]
@@ -368,8 +345,4 @@ class ARSTrainer(ExpertTrainer):
                  "Train_Return": train_return, "Test_Return": res.mean, "Test_Return_Std": res.std,
                  "Step_Norm": step_norm, "Episodes": self.episode, "Steps_Per_Sec": round(steps_per_sec, 1)})
         run.advance(0, test=f"{res.mean:.0f}", best=f"{max(self.best_eval, res.mean):.0f}")
-        save_policy(self.run_dir / "model.pt", self.actor, meta)
-        if res.mean > self.best_eval:
-            self.best_eval = res.mean
-            save_policy(self.run_dir / "best_model.pt", self.actor, {**meta, "eval_return": res.mean})
-        keep_snapshot(self.run_dir, self.snapshots, meta["train_steps"], self.actor, meta, res.mean)
+        self.keep_policy(self.actor, res.mean)

@@ -1,4 +1,6 @@
-"""What every off-policy expert trainer shares: the environment loop, replay, evaluation, log, checkpoints.
+"""What every off-policy expert trainer shares: the environment loop, replay, evaluation, log, checkpoints (the run
+itself, its clocks and interrupts are :class:`learning.trainer.Trainer`'s; model files, snapshots and the warm start's
+run options :class:`learning.expert.base.ExpertTrainer`'s).
 
 An algorithm (:mod:`learning.expert.td3`, :mod:`learning.expert.sac`) subclasses :class:`OffPolicyTrainer`
 and supplies its networks and optimizers (``saved_modules``), its exploration action and one gradient
@@ -13,7 +15,7 @@ Two ways to continue a run:
   ``checkpoint_interval`` steps, at the end and on Ctrl-C / SIGTERM. Signals act only between two
   environment steps and a step's log row is written before its checkpoint, so an interrupted-and-resumed
   run gives the same networks and the same log as an uninterrupted one, whatever the moment of the kill.
-* ``warm_start`` (from a compact checkpoint, :func:`save_compact`): only ``checkpoint.pt``, ``log.txt`` and
+* ``warm_start`` (from a compact checkpoint, :func:`learning.expert.base.save_compact`): only ``checkpoint.pt``, ``log.txt`` and
   the candidate models, a few MB, small enough to commit (``data/training/<env>/``) and so to survive a
   move to a fresh machine. The replay buffer (hundreds of MB) is not kept: the warm-started run refills it
   with ``refill_steps`` environment steps of the current actor with its exploration noise, without
@@ -26,34 +28,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from envs.builder import EnvConfig, action_bounds, env_dims, episode_seed, get_env_state, make_env, set_env_state
-from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
+from envs.builder import EnvConfig, episode_seed, get_env_state, set_env_state
+from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load
 from learning.evaluation import evaluate_policy
+from learning.expert.base import ExpertTrainer
 from learning.expert.replay_buffer import ReplayBuffer
 from learning.lifecycle import Run, settings_differences
-from learning.policy import GaussianMLPPolicy
 from util.config import check_seed
-from util.errors import UserError
-from util.signals import StepBoundaryInterrupts
 
 LOG_COLUMNS = [
     "Iteration", "Samples", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std",
     "Critic_Loss", "Actor_Loss", "Q_Mean", "Episodes", "Steps_Per_Sec",
 ]
-# what a compact checkpoint folder holds (checkpoint.pt is required, the rest is copied when present),
-# plus the run's snapshots/ (the policies of its best evaluations: candidates for --install)
-COMPACT_FILES = ("checkpoint.pt", "log.txt", "config.json", "best_model.pt", "model.pt")
-SNAPSHOTS = "snapshots"
-KEEP_SNAPSHOTS = 5
 
 
 @dataclass
@@ -93,33 +87,6 @@ class OffPolicyConfig:
         check_seed(self.seed, "trainer.seed")
 
 
-class ExpertTrainer:
-    """What every expert trainer (:class:`OffPolicyTrainer`, ``ARSTrainer``) holds: its settings ``cfg`` (with a
-    ``seed``), the run folder, a training and an evaluation env, a NumPy generator seeded with ``cfg.seed``, and
-    the run's settings for config.json."""
-
-    ALGO = ""
-
-    def __init__(self, env_cfg: EnvConfig, cfg: Any, run_dir: str | os.PathLike, progress: bool = True,
-                 quiet: bool = False):
-        """``quiet``: no progress bar and no printed log rows."""
-        self.env_cfg, self.cfg = env_cfg, cfg
-        self.run_dir = Path(run_dir)
-        self.progress = progress and not quiet
-        self.echo = not quiet
-        self.env = make_env(env_cfg)
-        self.eval_env = make_env(env_cfg)
-        self.rng = np.random.default_rng(cfg.seed)
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.pt"
-
-    def run_settings(self) -> dict[str, Any]:
-        """What defines this run (written to config.json; ``resume`` must match it)."""
-        return {"agent": "expert", "env": self.env_cfg.name, "env_id": self.env_cfg.env_id, "config": asdict(self.cfg)}
-
-
 class OffPolicyTrainer(ExpertTrainer):
     """Trains an expert policy on one env by an off-policy actor-critic; see the module docstring.
 
@@ -127,28 +94,20 @@ class OffPolicyTrainer(ExpertTrainer):
     ``saved_modules``, ``explore_action``, ``update`` and ``policy``.
     """
 
-    def __init__(self, env_cfg: EnvConfig, cfg: OffPolicyConfig, run_dir: str | os.PathLike, progress: bool = True,
+    LOG_COLUMNS = LOG_COLUMNS
+    unit = "step"
+
+    def __init__(self, env_cfg: EnvConfig, cfg: OffPolicyConfig, out_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
         """``quiet``: no progress bar and no printed log rows."""
-        super().__init__(env_cfg, cfg, run_dir, progress, quiet)
-        self.obs_dim, self.act_dim = env_dims(self.env)
-        self.act_low, self.act_high = action_bounds(self.env)
-        torch.manual_seed(cfg.seed)
+        super().__init__(env_cfg, cfg, out_dir, progress, quiet)
         self.replay = ReplayBuffer(self.obs_dim, self.act_dim, min(cfg.buffer_size, cfg.total_steps))
 
-        # counters (all saved in the checkpoint)
-        self.step = 0
+        # counters beyond ExpertTrainer's (all saved in the checkpoint)
         self.updates = 0
-        self.episode = 0
-        self.iteration = 0
-        self.wall_time = 0.0
-        self.cpu_time = 0.0               # CPU seconds of this process (its cost in core-seconds)
         self.cpu_time_estimated = 0.0     # the part of cpu_time that was estimated, not measured (older runs)
-        self.best_eval = -float("inf")
         self.refill_left = 0              # warm start: refill steps still to take before training goes on
         self.refill_steps_total = 0       # environment steps spent refilling replays (not counted in `step`)
-        self.warm_starts = 0
-        self.snapshots: list[tuple[float, int]] = []   # (evaluation return, step) of the kept snapshots/
         self.recent_returns: list[float] = []
         self.last_losses: dict[str, float] = {}
         self._obs: np.ndarray | None = None           # current observation of the unfinished episode
@@ -168,10 +127,6 @@ class OffPolicyTrainer(ExpertTrainer):
         """One gradient update from a replay batch; sets ``self.last_losses``; increments ``self.updates``."""
         raise NotImplementedError
 
-    def policy(self) -> GaussianMLPPolicy:
-        """The deterministic actor as a plain policy (what is evaluated and saved as ``model.pt``)."""
-        raise NotImplementedError
-
     @property
     def uses_obs_statistics(self) -> bool:
         """Whether running observation statistics are kept (then each episode's observations are collected)."""
@@ -183,7 +138,7 @@ class OffPolicyTrainer(ExpertTrainer):
     # ------------------------------------------------------------------ paths
     @property
     def replay_path(self) -> Path:
-        return self.run_dir / "replay.npz"
+        return self.out_dir / "replay.npz"
 
     @property
     def checkpoint_format(self) -> str:
@@ -196,7 +151,7 @@ class OffPolicyTrainer(ExpertTrainer):
         return tuple(torch.from_numpy(x) for x in self.replay.get(idx))
 
     def _to_env_action(self, a: np.ndarray) -> np.ndarray:
-        return self.act_low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.act_high - self.act_low)
+        return self.action_low + (np.clip(a, -1.0, 1.0) + 1.0) * 0.5 * (self.action_high - self.action_low)
 
     # ------------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -274,7 +229,7 @@ class OffPolicyTrainer(ExpertTrainer):
         if not self.replay_path.is_file():
             raise CheckpointError(
                 f"replay data {self.replay_path} is missing; cannot resume exactly. To continue from the networks "
-                f"alone (the replay is refilled), use --warm_start {self.run_dir} with a new --run_dir.")
+                f"alone (the replay is refilled), use --warm_start {self.out_dir} with a new --run_dir.")
         self.replay.load(self.replay_path)
         c = ck["counters"]
         # the replay file can be newer than the checkpoint only if a save was cut between the two writes
@@ -355,47 +310,22 @@ class OffPolicyTrainer(ExpertTrainer):
         }
 
     # ------------------------------------------------------------------ main loop
-    def train(self, resume: bool = False, max_steps: int | None = None, overwrite: bool = False,
-              warm_start: str | os.PathLike | None = None) -> dict[str, float]:
-        """Run until ``total_steps`` (or ``max_steps`` more steps); returns final stats.
+    def progress_total(self) -> int:
+        return self.cfg.total_steps
 
-        The run folder follows :class:`learning.lifecycle.Run`'s rules (lock; ``resume`` or ``overwrite``
-        needed when it already holds a run). ``warm_start``: a compact checkpoint folder to continue from,
-        into a new run folder. SIGINT/SIGTERM stop at the next step boundary with a checkpoint.
-        """
-        source = warm_start_source(warm_start, resume, self.run_dir)
-        with Run(self.run_dir, self.run_settings(), resume=resume, overwrite=overwrite, progress=self.progress,
-                 echo=self.echo, tensorboard=False) as run, StepBoundaryInterrupts() as signals:
-            resume_iteration = None
-            if run.resuming:
-                self.load_checkpoint()
-                resume_iteration = self.iteration
-            elif source is not None:
-                self.load_warm_start(source)
-                if copy_run_files(source, self.run_dir, self.snapshots):   # the log continues the learning curve
-                    resume_iteration = self.iteration
-            run.start(LOG_COLUMNS, resume_iteration, total=self.cfg.total_steps, initial=self.step,
-                      desc=f"{self.ALGO} {self.env_cfg.name}", unit="step", mininterval=5.0)
-            self._train_loop(run, signals, max_steps)
-        save_policy(self.run_dir / "model.pt", self.policy(), self.policy_meta())
-        return {"step": self.step, "best_eval": self.best_eval}
+    def progress_position(self) -> int:
+        return self.step
 
-    def _train_loop(self, run: Run, signals: StepBoundaryInterrupts, max_steps: int | None) -> None:
-        cfg = self.cfg
-        stop_at = cfg.total_steps if max_steps is None else min(cfg.total_steps, self.step + max_steps)
+    def train(self) -> None:
+        """Step until ``total_steps`` (or ``max_steps`` more steps); inside :meth:`run`."""
+        cfg, run = self.cfg, self._run
+        stop_at = cfg.total_steps if self._max_steps is None else min(cfg.total_steps, self.step + self._max_steps)
         next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
-        self._wall_base, self._session_start = self.wall_time, time.time()
-        self._cpu_base, self._session_cpu_start = self.cpu_time, time.process_time()
         if self._obs is None:
             self._start_episode()
         t_iter, steps_iter = time.time(), self.step
         while self.step < stop_at:
-            if signals.requested:  # a step boundary: the saved state is exactly an uninterrupted run's
-                self._tick_wall_time()
-                self.save_checkpoint()
-                print(f"\nInterrupted at step {self.step}: checkpoint saved to {self.checkpoint_path}; "
-                      "continue with --resume.")
-                raise KeyboardInterrupt
+            self.step_boundary()   # a signal stops the run here: the saved state is exactly an uninterrupted run's
             if self.refill_left > 0:   # warm start: refill the replay first (these steps are not counted)
                 self._refill_step()
                 continue
@@ -403,16 +333,14 @@ class OffPolicyTrainer(ExpertTrainer):
             run.advance(1)
             if self.step % cfg.eval_interval == 0:  # the row first: a kill before the checkpoint redoes both
                 now = time.time()
-                self._tick_wall_time()
+                self.tick()
                 row = self._evaluate_and_log(run, steps_per_sec=(self.step - steps_iter) / max(1e-9, now - t_iter))
                 t_iter, steps_iter = time.time(), self.step
                 run.advance(0, test=f"{row['Test_Return']:.0f}", best=f"{self.best_eval:.0f}")
             if self.step >= next_checkpoint:
-                self._tick_wall_time()
+                self.tick()
                 self.save_checkpoint()
                 next_checkpoint = (self.step // cfg.checkpoint_interval + 1) * cfg.checkpoint_interval
-        self._tick_wall_time()
-        self.save_checkpoint()
 
     def _start_episode(self) -> None:
         self._obs, _ = self.env.reset(seed=episode_seed(self.cfg.seed, "train", self.episode))
@@ -462,11 +390,6 @@ class OffPolicyTrainer(ExpertTrainer):
         if self.refill_left == 0:
             self.recent_returns = []   # the next log row's training return is the training episodes' only
 
-    def _tick_wall_time(self) -> None:
-        """Total training wall (and CPU) time = time before this session + time in this session."""
-        self.wall_time = self._wall_base + (time.time() - self._session_start)
-        self.cpu_time = self._cpu_base + (time.process_time() - self._session_cpu_start)
-
     def _evaluate_and_log(self, run: Run, steps_per_sec: float) -> dict[str, float]:
         cfg = self.cfg
         policy = self.policy()
@@ -483,99 +406,5 @@ class OffPolicyTrainer(ExpertTrainer):
         }
         run.log(row)
         self.recent_returns = []
-        save_policy(self.run_dir / "model.pt", policy, self.policy_meta())
-        if res.mean > self.best_eval:
-            self.best_eval = res.mean
-            save_policy(self.run_dir / "best_model.pt", policy, {**self.policy_meta(), "eval_return": res.mean})
-        self._keep_snapshot(policy, res.mean)
+        self.keep_policy(policy, res.mean)
         return row
-
-    def _keep_snapshot(self, policy: GaussianMLPPolicy, eval_return: float) -> None:
-        keep_snapshot(self.run_dir, self.snapshots, self.step, policy, self.policy_meta(), eval_return)
-
-
-def warm_start_source(warm_start: str | os.PathLike | None, resume: bool, run_dir: Path) -> Path | None:
-    """``--warm_start``'s folder (or checkpoint file), refused with ``--resume`` or when it is the run folder."""
-    if warm_start is None:
-        return None
-    source = Path(warm_start)
-    if resume:
-        raise UserError("--warm_start and --resume exclude each other: --resume continues the run in "
-                        "--run_dir; --warm_start starts a new run from a compact checkpoint.")
-    if source.resolve() == run_dir.resolve():
-        raise UserError(f"--warm_start {source} is the run folder itself: write the new run into another "
-                        "--run_dir (the compact checkpoint is never overwritten by training).")
-    return source
-
-
-def copy_run_files(source: Path, run_dir: Path, snapshots: list[tuple[float, int]]) -> bool:
-    """A warm start's earlier files into the new run folder: its log.txt (the learning curve goes on), best_model.pt
-    and the kept ``snapshots`` (earlier candidates stay candidates). Returns whether there was a log."""
-    folder = source if source.is_dir() else source.parent
-    names = ["best_model.pt", *(f"{SNAPSHOTS}/step_{step:08d}.pt" for _, step in snapshots)]
-    for name in names:
-        if (folder / name).is_file():
-            (run_dir / name).parent.mkdir(exist_ok=True)
-            shutil.copyfile(folder / name, run_dir / name)
-    if (folder / "log.txt").is_file():
-        shutil.copyfile(folder / "log.txt", run_dir / "log.txt")
-        return True
-    return False
-
-
-def snapshot_path(run_dir: Path, step: int) -> Path:
-    return run_dir / SNAPSHOTS / f"step_{step:08d}.pt"
-
-
-def keep_snapshot(run_dir: Path, snapshots: list[tuple[float, int]], step: int, policy: GaussianMLPPolicy,
-                  meta: dict[str, Any], eval_return: float) -> None:
-    """Keep the policies of a run's ``KEEP_SNAPSHOTS`` best evaluations in snapshots/ (install's candidates).
-
-    ``snapshots``: the (evaluation return, step) of those kept, updated in place (the trainer checkpoints it).
-    An evaluation of a few episodes is noisy, so --install re-measures all of them on its own selection episodes.
-    """
-    if len(snapshots) >= KEEP_SNAPSHOTS and eval_return <= min(snapshots)[0]:
-        return
-    snapshot_path(run_dir, step).parent.mkdir(exist_ok=True)
-    save_policy(snapshot_path(run_dir, step), policy, {**meta, "eval_return": eval_return})
-    snapshots.append((eval_return, step))
-    if len(snapshots) > KEEP_SNAPSHOTS:
-        dropped = min(snapshots)
-        snapshots.remove(dropped)
-        snapshot_path(run_dir, dropped[1]).unlink(missing_ok=True)
-
-
-def save_compact(run_dir: str | os.PathLike, dest: str | os.PathLike, overwrite: bool = False) -> list[Path]:
-    """Copy a run's compact checkpoint (``COMPACT_FILES``, no replay) into ``dest``; returns the files written.
-
-    ``dest`` must be empty or absent unless ``overwrite`` (then its compact files are replaced).
-    """
-    src, out = Path(run_dir), Path(dest)
-    if not (src / "checkpoint.pt").is_file():
-        raise CheckpointError(f"{src} holds no checkpoint.pt: train (or resume) there first, or pick the run folder "
-                              "with --run_dir.")
-    if out.resolve() == src.resolve():
-        raise UserError(f"--save_compact {out} is the run folder itself: name another folder "
-                        "(e.g. data/training/<env>).")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--save_compact {out} is a file, not a folder: name a folder.")
-    present = [f for f in COMPACT_FILES if (out / f).exists()]
-    if present and not overwrite:
-        raise UserError(f"{out} already holds a compact checkpoint ({', '.join(present)}). Add --overwrite to "
-                        "replace it, or name another folder.")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SNAPSHOTS).mkdir(exist_ok=True)
-    names = [n for n in COMPACT_FILES if (src / n).is_file()]
-    names += [f"{SNAPSHOTS}/{p.name}" for p in sorted((src / SNAPSHOTS).glob("step_*.pt"))]
-    written = []
-    for name in names:
-        tmp = out / f".{name.replace('/', '_')}.{os.getpid()}.tmp"
-        shutil.copyfile(src / name, tmp)
-        os.replace(tmp, out / name)
-        written.append(out / name)
-    # a stale file from an older compact checkpoint would mislead a warm start or an install
-    for p in [out / n for n in COMPACT_FILES] + list((out / SNAPSHOTS).glob("step_*.pt")):
-        if p.exists() and p not in written:
-            p.unlink()
-    return written
-

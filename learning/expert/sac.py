@@ -119,9 +119,9 @@ class SACTrainer(OffPolicyTrainer):
 
     ALGO = "sac"
 
-    def __init__(self, env_cfg: EnvConfig, cfg: SACConfig, run_dir: str | os.PathLike, progress: bool = True,
+    def __init__(self, env_cfg: EnvConfig, cfg: SACConfig, out_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
-        super().__init__(env_cfg, cfg, run_dir, progress=progress, quiet=quiet)
+        super().__init__(env_cfg, cfg, out_dir, progress=progress, quiet=quiet)
         self.actor = SquashedGaussianActor(self.obs_dim, self.act_dim, cfg.hidden_sizes)
         self.critic = QEnsemble(self.obs_dim, self.act_dim, cfg.critic_hidden_sizes or cfg.hidden_sizes,
                                 n=cfg.n_critics, out_dim=self.critic_out_dim)
@@ -141,7 +141,7 @@ class SACTrainer(OffPolicyTrainer):
 
     def policy(self) -> GaussianMLPPolicy:
         """The deterministic actor tanh(μ(s)) as a plain policy (fixed exploration std 0.1, unused by experts)."""
-        p = GaussianMLPPolicy(self.obs_dim, self.act_dim, self.cfg.hidden_sizes, self.act_low, self.act_high,
+        p = GaussianMLPPolicy(self.obs_dim, self.act_dim, self.cfg.hidden_sizes, self.action_low, self.action_high,
                               squash_mean=True, log_std_init=math.log(0.1), learn_std=False)
         sd = {k: v.detach().clone() for k, v in self.actor.net.state_dict().items()}
         last = max(int(k.split(".")[0]) for k in sd)

@@ -61,11 +61,11 @@ class TD3Trainer(OffPolicyTrainer):
 
     ALGO = "td3"
 
-    def __init__(self, env_cfg: EnvConfig, cfg: TD3Config, run_dir: str | os.PathLike, progress: bool = True,
+    def __init__(self, env_cfg: EnvConfig, cfg: TD3Config, out_dir: str | os.PathLike, progress: bool = True,
                  quiet: bool = False):
-        super().__init__(env_cfg, cfg, run_dir, progress=progress, quiet=quiet)
+        super().__init__(env_cfg, cfg, out_dir, progress=progress, quiet=quiet)
         self.actor = GaussianMLPPolicy(
-            self.obs_dim, self.act_dim, cfg.hidden_sizes, self.act_low, self.act_high,
+            self.obs_dim, self.act_dim, cfg.hidden_sizes, self.action_low, self.action_high,
             squash_mean=True, log_std_init=math.log(cfg.expl_noise) if cfg.expl_noise > 0 else -5.0, learn_std=False,
         )
         self.critic = QEnsemble(self.obs_dim, self.act_dim, cfg.hidden_sizes, n=2)
