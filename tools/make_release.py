@@ -29,7 +29,8 @@ EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calib
            "tests/test_grader_paths.py", "tests/test_grader_redteam.py", "tests/test_grader_splice.py",
            "tests/test_grader_calibrate.py", "tests/test_yardstick.py", "tests/yardstick_table.py",
            "tests/fixtures/yardstick", "tests/test_batch_dask.py", "tests/test_batch_robust.py", "tests/test_report.py",
-           "grader/report.py", "grader/distributed.py",
+           "grader/report.py", "grader/distributed.py", "grader/rubric.py", "tests/test_grader_rubric.py",
+           "tests/test_optim.py",
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 
