@@ -132,3 +132,19 @@ def test_expert_trainer_refuses_to_clobber_too(tmp_path):
     p = run_cli("tools/train_expert.py", "--env", "hopper", "--run_dir", str(tmp_path), "--no_progress")
     line = _error_line(p)
     assert "--resume" in line and "--overwrite" in line
+
+
+def test_no_evaluation_when_its_episodes_are_zero(tmp_path):
+    """eval_episodes 0 and final_eval_episodes 0 (the grader's training children): no evaluation, no curve; the log
+    still has its rows, and run.py says how to evaluate the model."""
+    (tmp_path / "bc.yaml").write_text(TINY_BC.replace("eval_episodes: 1\nfinal_eval_episodes: 1\n",
+                                                      "eval_episodes: 0\nfinal_eval_episodes: 0\n"))
+    p = _bc(tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "out"
+    rows = read_log(out / "log.txt")
+    assert len(rows) == 2 and all(r["Test_Return"] != r["Test_Return"] for r in rows)     # NaN: not evaluated
+    assert (out / "model.pt").is_file() and not (out / "curve.png").exists()
+    assert "no final evaluation (final_eval_episodes: 0)" in p.stdout and "--mode test --model_file" in p.stdout
+    (tmp_path / "bc.yaml").write_text(TINY_BC.replace("eval_episodes: 1\n", "eval_episodes: -1\n"))
+    assert "eval_episodes must be >= 0" in _error_line(_bc(tmp_path, "--overwrite"))
