@@ -646,9 +646,11 @@ open({str(tmp_path / "finished")!r}, "w").close()
         many = fs / "many"
         many.mkdir()
         script.write_text(f"""
-import os
+import os, time
 for i in range(50000):                     # empty files: no bytes, only inodes
     open(os.path.join({str(many)!r}, str(i)), "w").close()
+    if i % 1000 == 999:                    # at least 2.5 s in all: the guard (a poll every 0.5 s at most) stops it
+        time.sleep(0.05)                   # long before the end, however fast this machine makes empty files
 open({str(tmp_path / "finished")!r}, "w").close()
 """)
         status = run_supervisor(spec, tmp_path)
