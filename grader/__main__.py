@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-mb", type=int, default=2048,
                    help="memory limit of one check in MB: each process's address space, and the resident memory and "
                         "memfds of all its processes together (default 2048, at least 1024)")
+    p.add_argument("--scope", default=None, choices=("core", "full"),
+                   help="which TODO methods the students wrote: core (the loss, DAgger's action choice and aggregation, "
+                        "the noisy step) or full (also the training loop, the collection loops and the rounds); "
+                        "default: this copy's scope")
     p.add_argument("--only", default=None,
                    help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {n}", file=sys.stderr)
         report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
                        train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty(),
-                       jobs=args.jobs, only=set(args.only.split(",")) if args.only else None)
+                       jobs=args.jobs, only=set(args.only.split(",")) if args.only else None,
+                       scope=args.scope)
     except SubmissionError as e:
         write_json_atomic(error_results(str(e)), args.out)
         print(f"error: {e}", file=sys.stderr)

@@ -58,7 +58,7 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 BC_LOSS = CheckSpec(
-    key="bc_loss", agent="bc", run=check_bc_loss, job="bc_loss", batch_in_name=True,
+    key="bc_loss", agent="bc", run=check_bc_loss, job="bc_loss", batch_in_name=True, methods=("compute_loss",),
     public=(Variant(seed=101, env="hopper", batch=32),),
     parts=(   # a constant offset keeps the gradient points
         Part("BC loss: gradients", 10.0,

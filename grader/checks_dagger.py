@@ -54,7 +54,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 DAGGER_SELECT = CheckSpec(
-    key="dagger_select", agent="dagger", run=check_dagger_select, job="dagger_select",
+    key="dagger_select", agent="dagger", run=check_dagger_select, job="dagger_select", methods=("select_action",),
     public=(Variant(seed=202, env="hopper", batch=60),),
     parts=(
         Part("DAgger label", 5.0,
@@ -234,6 +234,7 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
 
 DAGGER_AGGREGATE = CheckSpec(
     key="dagger_aggregate", agent="dagger", run=check_dagger_aggregate, job="dagger_aggregate",
+    methods=("aggregate",),
     public=(Variant(seed=303, env="hopper", batch=40),),
     parts=(
         Part("DAgger aggregation", 10.0,

@@ -51,7 +51,7 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 DART_STEP = CheckSpec(
-    key="dart_step", agent="dart", run=check_dart_step, job="dart_step",
+    key="dart_step", agent="dart", run=check_dart_step, job="dart_step", methods=("noisy_expert_step",),
     public=(Variant(seed=404, env="hopper", batch=80),),
     parts=(
         Part("Noise injection: clean label", 5.0,

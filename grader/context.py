@@ -20,7 +20,7 @@ from grader.feedback import describe_error
 from grader.isolation import SandboxPolicy
 from grader.runner import ChildResult, read_output, run_child
 from grader.workspace import CheckDir, build_workspace, new_check_dir, remove_check_dir
-from learning.agents import TodoFile, todo_methods
+from learning.agents import TodoFile, todo_manifest, todo_owner
 from learning.checkpoint import save_policy
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT
@@ -94,10 +94,9 @@ def env_files() -> list[Path]:
     return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
 
 
-def reference_modules(methods: tuple[str, ...]) -> dict[str, str]:
-    """TODO method → the grader/solution module holding its reference (``<agent>_solution``)."""
-    owner = todo_methods()
-    return {m: f"{owner[m]}_solution" for m in methods}
+def reference_modules(agent: str, methods: tuple[str, ...]) -> dict[str, str]:
+    """``agent``'s TODO method → the grader/solution module holding its reference (``<owner>_solution``)."""
+    return {m: f"{todo_owner(agent, m)}_solution" for m in methods}
 
 
 def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[dict[str, np.ndarray] | None, str]:
@@ -118,10 +117,14 @@ def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[d
 
 
 def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
-             policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema,
+             policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema, tested: tuple[str, ...] = (),
              **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
     """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
-    its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers)."""
+    its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers).
+
+    ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
+    reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
+    the student's, the rest the reference's."""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -132,7 +135,14 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
             job[key] = str(d.inputs / f"{key}.pt")
         np.savez(d.inputs / "in.npz", **arrays)
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
-        return read_arrays(ctx.run(d, job, ctx.unit_timeout), show_message=True, schema=schema)
+        spec = ctx.manifest[agent]
+        if tested:
+            job["todo"] = list(tested)
+            others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
+        else:
+            others = spec.reference_methods
+        return read_arrays(ctx.run(d, job, ctx.unit_timeout, references=reference_modules(agent, others)),
+                           show_message=True, schema=schema)
     finally:
         remove_check_dir(d)
 
@@ -171,6 +181,11 @@ class CheckSpec:
     handout: tuple[str, str] | None = None
     handout_parts: tuple[tuple[str, str], ...] = ()
     batch_in_name: bool = False       # the parts' names show the variant's batch size
+    methods: tuple[str, ...] = ()     # the TODO methods it tests (the check runs in the scopes where they are TODOs)
+
+    def in_scope(self, manifest: dict[str, TodoFile]) -> bool:
+        """The student writes every method this check tests in the manifest's scope."""
+        return all(m in manifest[self.agent].methods for m in self.methods)
 
     def points(self) -> dict[str, float]:
         """Part name → points (all variants together)."""

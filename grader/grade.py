@@ -104,8 +104,11 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, Any]:
 
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
           unit_timeout: float = 120.0, train_timeout: float = 600.0, mem_mb: int = 2048,
-          progress: bool = False, jobs: int = 2, only: set[str] | None = None) -> GradeReport:
-    """Grade one submission (``only``: unit-check keys and/or agent names of performance checks to run).
+          progress: bool = False, jobs: int = 2, only: set[str] | None = None,
+          scope: str | None = None) -> GradeReport:
+    """Grade one submission in ``scope`` (core or full; default learning.agents.DEFAULT_SCOPE): the unit checks of
+    the scope's TODO methods, and the performance checks with the student's methods of the scope and the reference
+    for the rest (``only``: unit-check keys and/or agent names of performance checks to run).
 
     Raises SubmissionError (unreadable submission), SandboxError (the machine cannot isolate children) or
     IntegrityError (the grader's files changed during grading) or DeclarationError (the hidden variants name a check
@@ -116,7 +119,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     policy = sandbox_policy(max(1, jobs))
     scratch, private = make_scratch()
     try:
-        spec = todo_manifest()
+        spec = todo_manifest(scope)
         names = [s.file_name for s in spec.values()]
         sub = materialize(submission, private / "submission", names)
         files = find_student_files(sub, names)
@@ -129,6 +132,8 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
                 variants.setdefault(k, []).extend(vs)
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
         for key, check in UNIT_CHECKS.items():
+            if not check.in_scope(spec):
+                continue
             for v in variants.get(key, []) if only is None or key in only else []:
                 work.append((lambda check=check, v=v: _guarded(check.run, ctx, check.key, v),
                              _unit_scorer(check, v, len(variants[key]))))

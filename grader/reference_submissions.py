@@ -31,27 +31,32 @@ def replace_method(source: str, cls_name: str, method: str, new_def: str) -> str
     raise KeyError(f"{cls_name}.{method} not found")
 
 
-def solution_source(method: str) -> str:
-    fn = next(v[method] for v in SOLUTION_METHODS.values() if method in v)
+def solution_source(method: str, agent: str | None = None) -> str:
+    """The reference ``def`` text of ``agent``'s TODO ``method`` (any agent that has it when not given)."""
+    fn = SOLUTION_METHODS[agent][method] if agent else next(v[method] for v in SOLUTION_METHODS.values()
+                                                            if method in v)
     return inspect.getsource(fn)
 
 
 def write_submission(dest: Path, methods: dict[str, str] | None = None, reference: bool = True,
-                     include_configs: bool = True) -> Path:
-    """Write a submission folder: learning/*_agent.py (+ a1/*.yaml).
+                     include_configs: bool = True, scope: str = "full") -> Path:
+    """Write a submission folder: learning/*_agent.py (+ a1/*.yaml) as a student of ``scope`` hands it in.
 
-    ``reference`` fills every TODO with the reference solution; ``methods`` ({method: def-source})
-    then overrides individual methods (e.g. a deliberately broken one).
+    ``reference`` fills every TODO of the scope with the reference solution; ``methods`` ({method: def-source, or
+    "agent.method": def-source for one file's}) then overrides individual methods (e.g. a deliberately broken one).
+    The TODO methods outside the scope hold the reference, as in that scope's release.
     """
     dest = Path(dest)
     (dest / "learning").mkdir(parents=True, exist_ok=True)
-    for spec in todo_manifest().values():
+    for agent, spec in todo_manifest("full").items():
         src = (REPO_ROOT / "learning" / spec.file_name).read_text()
+        scoped = todo_manifest(scope)[agent].methods
         for m in spec.methods:
-            if methods and m in methods:
-                src = replace_method(src, spec.class_name, m, methods[m])
-            elif reference:
-                src = replace_method(src, spec.class_name, m, solution_source(m))
+            own = (methods or {}).get(f"{agent}.{m}", (methods or {}).get(m))
+            if own is not None:
+                src = replace_method(src, spec.class_name, m, own)
+            elif reference or m not in scoped:
+                src = replace_method(src, spec.class_name, m, solution_source(m, agent))
         (dest / "learning" / spec.file_name).write_text(src)
     if include_configs:
         (dest / "a1").mkdir(exist_ok=True)

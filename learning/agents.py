@@ -24,15 +24,23 @@ IMITATION_AGENTS = {
 AGENT_NAMES = sorted([*IMITATION_AGENTS, "expert"])
 
 
+SCOPES = ("core", "full")   # core: the loss, DAgger's action choice and aggregation, the noisy step; full: + the loops
+DEFAULT_SCOPE = "full"      # the scope this copy grades and ships (tools/make_release.py --scope rewrites this line)
+
+
 @dataclass(frozen=True)
 class TodoFile:
-    """One student file: ``learning/<file_name>`` holding ``class_name`` with the TODO ``methods``."""
+    """One student file in one scope: ``learning/<file_name>`` holding ``class_name``, whose TODO ``methods`` the
+    student writes; ``depends_on`` are the student's TODO methods of parent classes (other files) this agent also
+    runs, and ``reference_methods`` the TODO methods outside the scope that it runs (the reference's, in grading)."""
 
     agent: str                 # agent name: bc, dagger, dart
     module: str                # learning.bc_agent
     class_name: str            # BCAgent
-    methods: tuple[str, ...]   # TODO methods written in this file
-    depends_on: tuple[str, ...]  # TODO methods of parent classes (other files) that this agent also runs
+    methods: tuple[str, ...]   # TODO methods the student writes in this file (in this scope)
+    depends_on: tuple[str, ...]  # TODO methods of parent classes (other files, in this scope) this agent also runs
+    reference_methods: tuple[str, ...] = ()  # TODO methods outside the scope this agent runs (own and inherited)
+    scope: str = "full"
 
     @property
     def file_name(self) -> str:
@@ -40,7 +48,7 @@ class TodoFile:
 
     @property
     def all_methods(self) -> tuple[str, ...]:
-        """Every TODO method a full run of this agent calls: inherited ones first."""
+        """Every in-scope TODO method a full run of this agent calls: inherited ones first."""
         return self.depends_on + self.methods
 
 
@@ -51,21 +59,60 @@ def agent_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def todo_manifest() -> dict[str, TodoFile]:
-    """agent name → :class:`TodoFile`, read from the framework's own agent classes (``todo_methods``)."""
+def check_scope(scope: str) -> str:
+    if scope not in SCOPES:
+        raise ConfigError(f"Unknown scope '{scope}'. Scopes: {', '.join(SCOPES)} (core: today's four TODO methods; "
+                          "full: also the training loop, the collection loops and the rounds).")
+    return scope
+
+
+def _declared(cls: type) -> dict[str, str]:
+    """TODO method → its scope, as ``cls`` declares them in its own body (``todo_methods``)."""
+    declared = cls.__dict__.get("todo_methods", {})
+    if not isinstance(declared, dict) or any(v not in SCOPES for v in declared.values()):
+        raise TypeError(f"{cls.__name__}.todo_methods must map each TODO method to one of {SCOPES}")
+    return dict(declared)
+
+
+def in_scope(method_scope: str, scope: str) -> bool:
+    """A method declared for ``method_scope`` is written by the student in ``scope`` (full contains core)."""
+    return SCOPES.index(method_scope) <= SCOPES.index(scope)
+
+
+def todo_manifest(scope: str | None = None) -> dict[str, TodoFile]:
+    """agent name → :class:`TodoFile` in ``scope`` (default :data:`DEFAULT_SCOPE`), read from the framework's own
+    agent classes (``todo_methods``)."""
+    scope = check_scope(scope or DEFAULT_SCOPE)
     out = {}
-    for agent, (module, cls_name) in IMITATION_AGENTS.items():
+    for agent in IMITATION_AGENTS:
+        module = IMITATION_AGENTS[agent][0]
         cls = agent_class(agent)
-        inherited: list[str] = []
+        own = _declared(cls)
+        inherited: dict[str, str] = {}
         for base in reversed(cls.__mro__[1:]):
-            inherited += [m for m in base.__dict__.get("todo_methods", ()) if m not in inherited]
-        out[agent] = TodoFile(agent, module, cls_name, tuple(cls.__dict__["todo_methods"]), tuple(inherited))
+            inherited.update({m: sc for m, sc in _declared(base).items() if m not in inherited})
+        out[agent] = TodoFile(
+            agent, module, cls.__name__,
+            methods=tuple(m for m, sc in own.items() if in_scope(sc, scope)),
+            depends_on=tuple(m for m, sc in inherited.items() if in_scope(sc, scope)),
+            reference_methods=tuple(m for m, sc in {**inherited, **own}.items() if not in_scope(sc, scope)),
+            scope=scope)
     return out
 
 
-def todo_methods() -> dict[str, str]:
-    """Every TODO method name → the agent whose file holds it."""
-    return {m: agent for agent, spec in todo_manifest().items() for m in spec.methods}
+def todo_owner(agent: str, method: str) -> str:
+    """The agent whose file holds the TODO ``method`` that ``agent`` runs (its own or a parent class's: DAgger's
+    ``fit`` is BC's; DAgger and noise injection each have their own ``collect_round``)."""
+    by_class = {cls_name: name for name, (_, cls_name) in IMITATION_AGENTS.items()}
+    for cls in agent_class(agent).__mro__:
+        if method in _declared(cls):
+            return by_class[cls.__name__]
+    raise KeyError(f"{method} is not a TODO method of agent '{agent}'")
+
+
+def method_scopes() -> dict[str, str]:
+    """Every TODO method name → the smallest scope in which the student writes it."""
+    return {m: sc for agent in IMITATION_AGENTS for m, sc in _declared(agent_class(agent)).items()}
 
 
 def default_agent_config(agent: str, env_name: str) -> Path:

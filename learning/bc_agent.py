@@ -1,6 +1,8 @@
 """Behavioral cloning (BC): imitation as supervised learning.
 
-Methods to edit: compute_loss (TODO 1, handout section 1).
+Methods to edit (handout section 1, Algorithm 1):
+    compute_loss   TODO 1a  the negative log-likelihood of the expert's actions      (Algorithm 1, line 4)
+    fit            TODO 1b  the supervised training loop: epochs of shuffled minibatches (Algorithm 1, lines 2-6)
 
 Given expert demonstrations D = {(o_i, a*_i)}, BC fits the policy by maximum likelihood:
 
@@ -18,7 +20,7 @@ Because the learner is trained only on states the *expert* visits, its small mis
 states it has never seen, where it errs more: the errors compound (O(εT²) over a horizon T).
 DAgger (dagger_agent.py) and noise injection (dart_agent.py) are two fixes.
 
-Run:  python run.py --agent bc --env cheetah
+Run:  python run.py --agent bc --env cheetah        Test:  python -m grader --self-check
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
+from learning.demos import Dataset
 from learning.imitation import ImitationAgent, ImitationConfig
 
 
@@ -37,7 +40,7 @@ class BCConfig(ImitationConfig):
 class BCAgent(ImitationAgent):
     config_class = BCConfig
     name = "bc"
-    todo_methods = ("compute_loss",)  # what a student writes in this file
+    todo_methods = {"compute_loss": "core", "fit": "full"}  # what a student writes in this file (and in which scope)
 
     def compute_loss(self, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood of the expert's actions under the policy.
@@ -48,15 +51,41 @@ class BCAgent(ImitationAgent):
         Returns:
             loss: a scalar tensor (shape ()), differentiable w.r.t. the policy's parameters.
         """
-        # ============================ TODO 1 (BC loss) ============================
-        # Compute  loss = mean over the batch of  -log π(a*_n | o_n)  where
-        #   o_n = self.policy.normalize_obs(obs)                      (B, obs_dim)
-        #   a*_n = self.policy.normalize_action(expert_actions)        (B, act_dim), in [-1, 1]
-        #   π(·|o_n) = self.policy.dist(o_n)   — a torch Distribution; .log_prob(a*_n) has shape (B,)
-        # Both the observations and the actions must be normalized (the policy is evaluated that way).
+        # ==================== TODO 1a (BC loss; Algorithm 1, line 4) ====================
+        # The loss is  L = (1/B) Σ_n -log π(a*_n | o_n),  computed in the policy's own units:
+        #   - the observations normalized by the policy's observation normalizer, (B, obs_dim);
+        #   - the expert's actions mapped from [low, high] to [-1, 1], (B, act_dim);
+        #   - π(·|o) is the torch Distribution the policy builds from normalized observations: a diagonal
+        #     Gaussian whose log-density of a whole action vector has shape (B,) (summed over dimensions).
+        # Framework pieces (learning/policy.py): self.policy.normalize_obs, self.policy.normalize_action,
+        # self.policy.dist. Keep it differentiable: no .detach(), .item() or NumPy on the way.
         loss = torch.zeros((), requires_grad=True)  # placeholder: replace this line
-        # ========================== END TODO 1 (BC loss) ==========================
+        # ================== END TODO 1a (BC loss; Algorithm 1, line 4) ==================
         return loss
+
+    def fit(self, dataset: Dataset, epochs: int) -> float:
+        """Minimize ``self.compute_loss`` over ``dataset`` for ``epochs`` passes (epochs) of minibatch gradient steps.
+
+        Args:
+            dataset: the training pairs, len N >= 1: ``dataset.obs`` (N, obs_dim) raw observations,
+                ``dataset.actions`` (N, act_dim) expert actions in env units (NumPy float32 arrays).
+            epochs: number of passes over the dataset, >= 1.
+        Returns:
+            the mean of the minibatch losses of the last epoch, a Python float (the log's Loss column).
+        """
+        # ============== TODO 1b (BC training loop; Algorithm 1, lines 2-6) ==============
+        # One epoch is one pass over the whole dataset in a fresh random order: every pair is used exactly once,
+        # in minibatches of B = min(self.cfg.batch_size, N) pairs (a last batch smaller than B may be used or
+        # dropped). For each minibatch: the loss of TODO 1a on that batch (torch tensors: torch.as_tensor turns the
+        # NumPy rows into float32 tensors), then one gradient step of self.optimizer (Adam over the policy's
+        # parameters): clear the old gradients, back-propagate this loss, update. Gradients must not accumulate
+        # across batches.
+        # Randomness: draw each epoch's order from self.rng (a seeded np.random.Generator, so that the same seed
+        # gives the same run and a resumed run the same as an uninterrupted one).
+        # Return the average minibatch loss of the last epoch as a float (detach it from the graph first).
+        last_epoch_loss = float("nan")  # placeholder: replace
+        # ============ END TODO 1b (BC training loop; Algorithm 1, lines 2-6) ============
+        return last_epoch_loss
 
     def num_iterations(self) -> int:
         return max(1, -(-self.cfg.epochs // self.cfg.eval_every))
@@ -69,5 +98,5 @@ class BCAgent(ImitationAgent):
             self.fit_normalizer(self.dataset)                 # observation statistics from D
         for it in range(self.iteration, self.num_iterations()):
             epochs = min(cfg.eval_every, cfg.epochs - it * cfg.eval_every)
-            loss = self.fit(self.dataset, epochs)             # minibatch Adam on compute_loss
+            loss = self.train_on(self.dataset, epochs)        # your fit (TODO 1b), on your loss (TODO 1a)
             self.end_iteration(loss)                          # evaluate, log, checkpoint

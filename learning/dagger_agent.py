@@ -1,6 +1,10 @@
 """DAgger (Dataset Aggregation; Ross, Gordon & Bagnell, 2011).
 
-Methods to edit: select_action (TODO 2a) and aggregate (TODO 2b), handout section 2.
+Methods to edit (handout section 2, Algorithm 2):
+    select_action  TODO 2a  the β-mixture's executed action and the expert's label    (Algorithm 2, line 6)
+    aggregate      TODO 2b  D ← D ∪ D_i                                                (Algorithm 2, line 9)
+    collect_round  TODO 2c  the mixture policy for n steps, labelling every state     (Algorithm 2, lines 4-8)
+    train_round    TODO 2d  one round: collect with β_i, aggregate, retrain           (Algorithm 2, lines 3-10)
 
 BC trains on the expert's state distribution but is tested on its own, so its errors compound.
 DAgger collects data where the *learner* goes and asks the expert what it would have done there:
@@ -16,7 +20,7 @@ DAgger collects data where the *learner* goes and asks the expert what it would 
 Because the learner is trained on the states it actually visits, its mistakes grow only linearly
 with the horizon (O(εT)) instead of quadratically (O(εT²)) as for BC.
 
-Run:  python run.py --agent dagger --env cheetah
+Run:  python run.py --agent dagger --env cheetah        Test:  python -m grader --self-check
 """
 from __future__ import annotations
 
@@ -50,7 +54,8 @@ class DAggerConfig(RoundsConfig):
 class DAggerAgent(BCAgent):
     config_class = DAggerConfig
     name = "dagger"
-    todo_methods = ("select_action", "aggregate")  # what a student writes in this file
+    todo_methods = {"select_action": "core", "aggregate": "core",      # what a student writes in this file
+                    "collect_round": "full", "train_round": "full"}     # (and in which scope)
 
     def beta(self, round_index: int) -> float:
         """Probability of executing the expert's action in round ``round_index`` (1-based)."""
@@ -71,14 +76,14 @@ class DAggerAgent(BCAgent):
             action: the action the env executes, shape (act_dim,), env units.
             expert_label: the expert's action at ``obs``, shape (act_dim,), env units (what D stores).
         """
-        # ========================= TODO 2a (DAgger: act and label) =========================
-        # 1. The label is always the expert's action at this state: self.expert_action(obs)  (act_dim,)
-        # 2. With probability beta (draw u = self.rng.random(); expert if u < beta) execute the expert's
-        #    action; otherwise execute a *sample* from the learner: self.learner_action(obs)  (act_dim,)
-        # Use self.rng for the coin flip so runs are reproducible.
+        # ============ TODO 2a (DAgger: act and label; Algorithm 2, line 6) ============
+        # The label stored in D is always the expert's action at this state. The executed action comes from the
+        # mixture policy π_mix = β·π* + (1 − β)·π_i: with probability beta the expert's action, otherwise a *sample*
+        # from the learner (not its mean). Flip one coin per call with self.rng (uniform in [0, 1)).
+        # Framework pieces: self.expert_action(obs) and self.learner_action(obs), both (act_dim,) in env units.
         action = np.zeros(self.act_dim, dtype=np.float32)        # placeholder: replace
         expert_label = np.zeros(self.act_dim, dtype=np.float32)  # placeholder: replace
-        # ======================= END TODO 2a (DAgger: act and label) =======================
+        # ========== END TODO 2a (DAgger: act and label; Algorithm 2, line 6) ==========
         return action, expert_label
 
     def aggregate(self, dataset: Dataset, visited_obs: np.ndarray, expert_labels: np.ndarray) -> Dataset:
@@ -92,12 +97,56 @@ class DAggerAgent(BCAgent):
         Returns:
             the new dataset of length N + M, holding every old pair followed by the new ones.
         """
-        # ========================= TODO 2b (DAgger: aggregate) =========================
-        # Build Dataset(visited_obs, expert_labels) and append it to `dataset` with dataset.concat(...).
-        # Keep every earlier round's data: DAgger trains on the union of all rounds.
+        # ============== TODO 2b (DAgger: aggregate; Algorithm 2, line 9) ==============
+        # D ← D ∪ D_i: a new Dataset holding every pair of `dataset` (earlier rounds and the demos, in order)
+        # followed by this round's (visited_obs[k], expert_labels[k]) pairs. Nothing is dropped or repeated.
+        # Framework pieces (learning/demos.py): Dataset(obs, actions) builds one from two arrays, and a Dataset
+        # has a method that returns a new one with another's rows appended.
         new_dataset = dataset  # placeholder: replace
-        # ======================= END TODO 2b (DAgger: aggregate) =======================
+        # ============ END TODO 2b (DAgger: aggregate; Algorithm 2, line 9) ============
         return new_dataset
+
+    def collect_round(self, n: int, beta: float) -> Dataset:
+        """One round's data: run the β-mixture policy in ``self.env`` for exactly ``n`` steps and label every visited
+        state with the expert.
+
+        Args:
+            n: environment steps to take (= labelled pairs to return), >= 1.
+            beta: probability of executing the expert's action at each step.
+        Returns:
+            Dataset(obs (n, obs_dim), labels (n, act_dim)): the states where each action was chosen, in the order
+            visited, with the expert's env-unit action at each.
+        """
+        # ======== TODO 2c (DAgger: collect one round; Algorithm 2, lines 4-8) ========
+        # self.env is a gymnasium env: reset() → (obs, info); step(action) → (obs, reward, terminated, truncated,
+        # info). The framework seeds its resets and counts its steps; a round must start with a reset.
+        # For t = 1..n: record the current state o_t, choose (executed action, label) at o_t with TODO 2a,
+        # execute the action, and keep (o_t, label). Store the state the action was chosen at, not the next one.
+        # An episode ends when `terminated` (the task failed or ended: e.g. the hopper fell) OR `truncated` (the
+        # time limit) is true: the state returned with it must not be used to act; reset and go on until exactly
+        # n pairs are stored. Stepping a finished episode, or more than n steps, is an error the framework reports.
+        # Collect the rows in lists or preallocated (n, dim) arrays and return them as a Dataset (learning/demos.py).
+        collected = Dataset.empty(self.obs_dim, self.act_dim)  # placeholder: replace
+        # ====== END TODO 2c (DAgger: collect one round; Algorithm 2, lines 4-8) ======
+        return collected
+
+    def train_round(self, round_index: int) -> float:
+        """Round ``round_index`` (1-based) of DAgger: collect with β_i, aggregate into ``self.dataset``, retrain.
+
+        Returns:
+            the mean loss of the retraining's last epoch (what TODO 1b returns), a float.
+        """
+        # ========== TODO 2d (DAgger: one round; Algorithm 2, lines 3-10) ==========
+        # 1. β_i from the schedule: self.beta(round_index).
+        # 2. n: the round's size, samples_per_round as far as the sample budget allows (self.room tells how many
+        #    of a wanted number of new samples may still be added; the framework refuses a round that adds more).
+        # 3. D_i: collect n learner-visited, expert-labelled pairs with β_i (TODO 2c).
+        # 4. self.dataset ← D ∪ D_i (TODO 2b): every round trains on all the data so far.
+        # 5. Retrain on the whole aggregated dataset for self.cfg.epochs_per_round epochs (TODO 1b, called through
+        #    self.train_on(dataset, epochs), which skips an empty dataset or 0 epochs) and return its loss.
+        loss = float("nan")  # placeholder: replace
+        # ======== END TODO 2d (DAgger: one round; Algorithm 2, lines 3-10) ========
+        return loss
 
     def num_iterations(self) -> int:
         return 1 + self.cfg.rounds
@@ -105,17 +154,13 @@ class DAggerAgent(BCAgent):
     def train(self) -> None:
         cfg = self.cfg
         for i in range(self.iteration, 1 + cfg.rounds):
-            if i == 0:  # round 0: behavioral cloning on the demos
+            if i == 0:  # round 0 (Algorithm 2, line 1): behavioral cloning on the demos
                 self.dataset = self.demo_dataset()
                 self.fit_normalizer(self.dataset)
-                loss = self.fit(self.dataset, cfg.epochs)
+                loss = self.train_on(self.dataset, cfg.epochs)
                 self.end_iteration(loss, beta=1.0)
                 continue
-            n = self.room(cfg.samples_per_round)    # the sample budget (max_samples) may cut the last round
-            if n == 0:
+            if self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
                 break
-            beta = self.beta(i)
-            rollout = self.rollout(n, lambda o: self.select_action(o, beta))   # learner-visited states + labels
-            self.dataset = self.aggregate(self.dataset, rollout.obs, rollout.actions)
-            loss = self.fit(self.dataset, cfg.epochs_per_round)
-            self.end_iteration(loss, beta=beta)
+            loss = self.run_round(i)                    # your train_round (TODO 2d), under the sample budget
+            self.end_iteration(loss, beta=self.beta(i))

@@ -40,8 +40,10 @@ class Adam(torch.optim.Adam):
     def __init__(self, params: Iterable[torch.nn.Parameter], **kwargs: Any):
         skip_dynamo_import()
         super().__init__(params, **kwargs)
+        self.updates = 0              # calls of step(): the run's gradient steps
 
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> torch.Tensor | None:  # type: ignore[override]
         """One Adam update of every parameter with a gradient (torch's own code; ``closure`` as in torch)."""
+        self.updates += 1
         with torch.no_grad():
             return _ADAM_UPDATE(self, closure)

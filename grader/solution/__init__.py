@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import importlib
 
-from learning.agents import todo_manifest, todo_methods
-
-_OWNER = todo_methods()                      # TODO method → agent whose file holds it
+from learning.agents import todo_manifest, todo_owner
 
 
-def reference(method: str):
-    """The reference implementation of one TODO method."""
-    return getattr(importlib.import_module(f"grader.solution.{_OWNER[method]}_solution"), method)
+def reference(agent: str, method: str):
+    """The reference implementation of the TODO ``method`` that ``agent`` runs."""
+    return getattr(importlib.import_module(f"grader.solution.{todo_owner(agent, method)}_solution"), method)
 
 
-# agent name → {TODO method it runs (its own and inherited): reference implementation}
-SOLUTION_METHODS = {agent: {m: reference(m) for m in spec.all_methods} for agent, spec in todo_manifest().items()}
+# agent name → {TODO method it runs (its own and inherited, every scope): reference implementation}
+SOLUTION_METHODS = {agent: {m: reference(agent, m) for m in spec.all_methods}
+                    for agent, spec in todo_manifest("full").items()}
 
-# student file → (class, its own TODO methods); derived from the manifest
-TODO_METHODS = {spec.file_name: (spec.class_name, list(spec.methods)) for spec in todo_manifest().values()}
+# student file → (class, its own TODO methods, every scope); derived from the manifest
+TODO_METHODS = {spec.file_name: (spec.class_name, list(spec.methods)) for spec in todo_manifest("full").values()}
 
 
 def solution_class(agent_cls: type, agent: str, only: list[str] | None = None) -> type:
