@@ -66,9 +66,12 @@ def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> tuple[float, floa
     from grader.workspace import make_scratch, remove_scratch
     from learning.agents import todo_manifest
 
-    manifest = todo_manifest()
+    # the stubs are the core scope's (the reference's loops around stub methods): the strongest stubs of any scope
+    # (the full scope's stub loops collect nothing, so they fail and score 0)
+    scope = "full" if reference else "core"
+    manifest = todo_manifest(scope)
     root = Path(tempfile.mkdtemp(dir=scratch_parent))
-    sub = write_submission(root / "sub", reference=reference)
+    sub = write_submission(root / "sub", reference=reference, scope=scope)
     files = find_student_files(sub, [m.file_name for m in manifest.values()])
     scratch, private = make_scratch()
     try:
