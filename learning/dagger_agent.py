@@ -57,6 +57,8 @@ class DAggerAgent(BCAgent):
     todo_methods = {"select_action": "core", "aggregate": "core",      # what a student writes in this file
                     "collect_round": "full", "train_round": "full"}     # (and in which scope)
 
+    round_todo = "TODO 2d"
+
     def beta(self, round_index: int) -> float:
         """Probability of executing the expert's action in round ``round_index`` (1-based)."""
         cfg = self.cfg

@@ -45,6 +45,8 @@ class DARTAgent(BCAgent):
     todo_methods = {"noisy_expert_step": "core",                       # what a student writes in this file
                     "collect_round": "full", "train_round": "full"}     # (and in which scope)
 
+    round_todo = "TODO 3c"
+
     def noisy_expert_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of noise-injected data collection.
 
