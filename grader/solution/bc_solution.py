@@ -1,7 +1,6 @@
 """Reference solution: BC loss and training loop."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from learning.demos import Dataset
@@ -29,5 +28,5 @@ def fit(self, dataset: Dataset, epochs: int) -> float:
             loss.backward()
             self.optimizer.step()
             losses.append(loss.item())
-        epoch_loss = float(np.mean(losses))
+        epoch_loss = sum(losses) / len(losses)
     return epoch_loss
