@@ -139,7 +139,7 @@ class DAggerAgent(BCAgent):
             the mean loss of the retraining's last epoch (what TODO 1b returns), a float.
         """
         # ========== TODO 2d (DAgger: one round; Algorithm 2, lines 3-10) ==========
-        # 1. β_i from the schedule: self.beta(round_index).
+        # 1. β_i from the config's schedule (the framework's method self.beta, given the round's 1-based index).
         # 2. n: the round's size, samples_per_round as far as the sample budget allows (self.room tells how many
         #    of a wanted number of new samples may still be added; the framework refuses a round that adds more).
         # 3. D_i: collect n learner-visited, expert-labelled pairs with β_i (TODO 2c).
