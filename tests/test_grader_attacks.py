@@ -801,21 +801,27 @@ def test_bad_files_cost_only_their_checks(tmp_path):
 
 
 @pytest.mark.slow
-def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_path):
-    """Students hold the first release's files (tests/fixtures/release1): their non-TODO code calls framework methods
-    (budget_left, demo_dataset, ...) that must keep working; filled with the reference they earn every point."""
+@pytest.mark.parametrize("release", ["release1", "release2"])
+def test_submissions_written_against_an_earlier_release_get_full_marks_in_the_core_scope(tmp_path, release):
+    """Students hold an earlier release's files (tests/fixtures/release1: the first; release2: the last before the
+    full scope, whose framework had fit and rollout): their non-TODO code calls framework methods (budget_left,
+    demo_dataset, fit, rollout, ...) that the grader replaces with its own; filled with the reference they earn every
+    point of the core scope, their four methods, on the grader's current framework."""
     from grader.reference_submissions import replace_method, solution_source
     from learning.agents import todo_manifest
 
     sub = tmp_path / "sub"
     (sub / "learning").mkdir(parents=True)
-    for spec in todo_manifest().values():
-        src = (ROOT / "tests" / "fixtures" / "release1" / "learning" / spec.file_name).read_text()
+    for agent, spec in todo_manifest("core").items():
+        src = (ROOT / "tests" / "fixtures" / release / "learning" / spec.file_name).read_text()
         for m in spec.methods:
-            src = replace_method(src, spec.class_name, m, solution_source(m))
+            src = replace_method(src, spec.class_name, m, solution_source(m, agent))
         (sub / "learning" / spec.file_name).write_text(src)
-    report = grade(sub, include_hidden=True, include_performance=False)
+    report = grade(sub, include_hidden=True, include_performance=False, scope="core")
     assert report.score == pytest.approx(report.max_score), [(t.name, t.output) for t in report.tests if not t.passed]
+    assert {t.name.split(" (")[0] for t in report.tests if t.max_score > 0} == {
+        "BC loss: gradients", "BC loss: value", "DAgger action and label", "DAgger aggregation",
+        "Noise injection: clean label", "Noise injection: noisy executed action"}
     # their train() loops, through the grader's training path (sandbox, expert oracle, budget), on tiny budgets
     from grader.context import GradingContext
     from grader.intake import find_student_files
@@ -823,7 +829,7 @@ def test_submissions_written_against_the_first_release_still_get_full_marks(tmp_
     from grader.performance import evaluate_trained
     from grader.workspace import make_scratch
 
-    manifest = todo_manifest()
+    manifest = todo_manifest("core")
     files = find_student_files(sub, [m.file_name for m in manifest.values()])
     scratch, private = make_scratch()
     ctx = GradingContext(sandbox_policy(2), scratch, private, files, manifest, present={f: True for f in files})
