@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
+import inspect
 import json
 import math
 import os
@@ -44,6 +46,12 @@ from util.config import REPO_ROOT
 from util.fsio import atomic_write, file_sha256
 
 MIN_SEEDS, MIN_STUB_SEEDS = 10, 5
+# The stubs a check must keep at 0 points: the strongest submission that does (almost) nothing and still runs. That is
+# the core scope's (the reference's loops around the untouched methods), except DAgger's aggregation: the untouched
+# aggregate adds no pairs, so the framework stops the run at round 1 (0 points whatever the thresholds); with the
+# reference's aggregate the run goes on and trains on the untouched select_action's zero actions and labels. (The full
+# scope's untouched loops collect nothing and stop the same way.)
+STUB_KEEPS = {"dagger.aggregate": inspect.getsource(importlib.import_module("grader.solution.dagger_solution").aggregate)}
 MIN_MARGIN = 0.25          # (worst reference − best stub) / expert return, at least
 RAMP_ROOM = 0.25           # low sits this share of the gap above the best stub, full this share below the worst reference
 TIMEOUT_FACTOR = 6         # train_timeout = this × the most CPU seconds a calibration training took (train_timeout())
@@ -66,12 +74,10 @@ def _one(args: tuple[dict, int, int, bool, Path, int, str]) -> tuple[float, floa
     from grader.workspace import make_scratch, remove_scratch
     from learning.agents import todo_manifest
 
-    # the stubs are the core scope's (the reference's loops around stub methods): the strongest stubs of any scope
-    # (the full scope's stub loops collect nothing, so they fail and score 0)
     scope = "full" if reference else "core"
     manifest = todo_manifest(scope)
     root = Path(tempfile.mkdtemp(dir=scratch_parent))
-    sub = write_submission(root / "sub", reference=reference, scope=scope)
+    sub = write_submission(root / "sub", reference=reference, scope=scope, methods=None if reference else STUB_KEEPS)
     files = find_student_files(sub, [m.file_name for m in manifest.values()])
     scratch, private = make_scratch()
     try:
