@@ -139,3 +139,56 @@ def test_each_round_mistake_loses_the_check_with_feedback_naming_it(name, tmp_pa
     for t in parts:
         assert t.score == 0, f"{name}: {t.name}: {t.output}"
         assert phrase in t.output, f"{name}: {t.name}: {t.output}"
+
+
+# ---- the parent's scoring alone, on answers built here (fast: no child, no env steps)
+
+def _answer(dagger_: bool, beta=None, replace=False, fit_on="all", epochs=None, loss_shift=0.0):
+    """A child's answer for a round run as described (defaults: the reference's), and its setup."""
+    import numpy as np
+
+    from grader.context import Variant
+    from grader.round_check import ROUNDS, round_setup
+
+    setup, _, obs_dim, act_dim = round_setup(Variant(seed=1, env="hopper", batch=20), dagger_)
+    rng = np.random.default_rng(0)
+    o, a = setup.demo_obs.astype(np.float64), setup.demo_act.astype(np.float64)
+    rounds, collects, fits, c_o, c_a, d_o, d_a = np.zeros((ROUNDS, 7)), [], [], [], [], [], []
+    for i in range(1, ROUNDS + 1):
+        n = setup.room(len(o))
+        no = rng.normal(size=(n, obs_dim)).astype(np.float32).astype(np.float64)
+        na = rng.normal(size=(n, act_dim)).astype(np.float32).astype(np.float64)
+        b = (setup.beta(i) if beta is None else beta(i)) if dagger_ else np.nan
+        collects.append([i, n, b, n])
+        c_o.append(no)
+        c_a.append(na)
+        size0 = len(o)
+        o, a = (no, na) if replace else (np.concatenate([o, no]), np.concatenate([a, na]))
+        t_o, t_a = {"all": (o, a), "new": (no, na)}[fit_on]
+        fits.append([i, len(t_o), epochs or setup.epochs_per_round, t_o.sum(), t_a.sum(), 1.0 + i])
+        rounds[i - 1] = [1, size0, len(o), 0, n, 1.0 + i + loss_shift, 1]
+        d_o.append(o)
+        d_a.append(a)
+    out = {"rounds": rounds, "collects": np.array(collects), "fits": np.array(fits),
+           "collected_obs": np.concatenate(c_o), "collected_act": np.concatenate(c_a),
+           "data_obs": np.concatenate(d_o), "data_act": np.concatenate(d_a), "error": np.array([""]),
+           "raised_in": np.array([0])}
+    return setup, out, obs_dim, act_dim
+
+
+@pytest.mark.parametrize("dagger_", [True, False])
+def test_the_parent_scores_a_right_answer_full_and_names_each_mistake(dagger_):
+    from grader.round_check import RoundAnswer
+
+    def problems(**kw) -> str:
+        setup, out, obs_dim, act_dim = _answer(dagger_, **kw)
+        return RoundAnswer(setup, out, obs_dim, act_dim).problems("TODO")[0]
+
+    assert problems() == ""
+    assert "replaced" in problems(replace=True)
+    assert "not retrained" not in problems(fit_on="new") and "only this round's" in problems(fit_on="new")
+    assert "self.cfg.epochs =" in problems(epochs=_answer(dagger_)[0].epochs)
+    assert "not the retraining's loss" in problems(loss_shift=0.5)
+    if dagger_:
+        assert "hard-coded" in problems(beta=lambda i: 0.5)
+        assert "off by one" in problems(beta=lambda i: _answer(True)[0].beta(i - 1))
