@@ -46,6 +46,12 @@ CORRECT = {   # name → (methods, check key)
         loss = self.train_on(self.dataset, 1)
     return loss
 """), "dagger_round"),
+    "DAgger: through the framework's collect, keyword arguments": (dagger("""
+    beta = self.beta(round_index)
+    new = self.collect(self.room(self.cfg.samples_per_round), lambda n: self.collect_round(n=n, beta=beta))
+    self.dataset = self.aggregate(dataset=self.dataset, visited_obs=new.obs, expert_labels=new.actions)
+    return self.train_on(dataset=self.dataset, epochs=self.cfg.epochs_per_round)
+"""), "dagger_round"),
     "noise injection: the reference": ({}, "dart_round"),
     "noise injection: np.concatenate, fit called directly": (dart(COLLECT_DART + """
     self.dataset = Dataset(np.concatenate([self.dataset.obs, d.obs]), np.concatenate([self.dataset.actions, d.actions]))
