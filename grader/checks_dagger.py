@@ -12,6 +12,7 @@ import torch
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.round_check import check_round
 from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, to_normalized
 
 
@@ -248,8 +249,6 @@ DAGGER_AGGREGATE = CheckSpec(
              'over several rounds on one agent: after every round the dataset holds the demos and every round so far, '
              'each pair once'))
 
-CHECKS = (DAGGER_SELECT, DAGGER_AGGREGATE)
-
 
 class _RowIndex:
     """The demo rows (source 0) and each round's rows (source k); finds where returned rows come from."""
@@ -310,3 +309,31 @@ class _RowIndex:
         if not problems:
             problems.append(f"the dataset has {len(o)} pairs; expected {want}")
         return problems
+
+
+def check_dagger_round(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """train_round for 3 rounds through the framework's run_round (grader.round_check)."""
+    return check_round(ctx, DAGGER_ROUND, v, dagger=True, todo="TODO 2d")
+
+
+DAGGER_ROUND = CheckSpec(
+    key="dagger_round", agent="dagger", run=check_dagger_round, job="dagger_round", methods=("train_round",),
+    public=(Variant(seed=606, env="hopper", batch=40),),
+    parts=(
+        Part("DAgger round", 5.0,
+             "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
+             'sample budget), from seeded data as if round 0 had run, with the reference `collect_round`, `aggregate` '
+             'and `fit` recorded; β_0 and the decay drawn away from the defaults and `max_samples` cutting round 3: '
+             'each round calls `collect_round` once with n = room(samples_per_round) and β = the schedule\'s β_i, '
+             '`self.dataset` afterwards holds every earlier pair and the n new ones (any order), the policy is '
+             'retrained once on the whole of it for `epochs_per_round` epochs (through `train_on` or `fit`), and the '
+             "training's loss is returned. Feedback names the placeholder, a β that is hard-coded, constant or off by "
+             'one round, n that ignores the budget, a dataset replaced instead of aggregated or with pairs dropped or '
+             'duplicated, training on the new pairs only or before aggregating, `epochs` for `epochs_per_round`, no '
+             'retraining, a loss other than the training\'s'),),
+    handout=("DAgger round",
+             "over several rounds on one agent: each round collects room(samples_per_round) pairs with the schedule's "
+             "β_i, aggregates them into the dataset and retrains on all of it for epochs_per_round epochs, returning "
+             "the training's loss"))
+
+CHECKS = (DAGGER_SELECT, DAGGER_AGGREGATE, DAGGER_ROUND)

@@ -9,6 +9,7 @@ import torch
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.round_check import check_round
 from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
 
 
@@ -69,7 +70,33 @@ DART_STEP = CheckSpec(
              'over many calls: executed actions carry fresh Gaussian noise of the configured scale, independent in '
              'every action dimension, within the bounds; labels are the clean env-unit actions'))
 
-CHECKS = (DART_STEP,)
+
+
+def check_dart_round(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """train_round for 3 rounds through the framework's run_round (grader.round_check)."""
+    return check_round(ctx, DART_ROUND, v, dagger=False, todo="TODO 3c")
+
+
+DART_ROUND = CheckSpec(
+    key="dart_round", agent="dart", run=check_dart_round, job="dart_round", methods=("train_round",),
+    public=(Variant(seed=707, env="hopper", batch=40),),
+    parts=(
+        Part("Noise injection round", 5.0,
+             "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
+             'sample budget), from seeded data as if round 0 had run, with the reference `collect_round` and `fit` '
+             'recorded; `max_samples` cuts round 3: each round calls `collect_round` once with n = '
+             'room(samples_per_round), `self.dataset` afterwards holds every earlier pair and the n new ones (any '
+             'order), the policy is retrained once on the whole of it for `epochs_per_round` epochs (through '
+             "`train_on` or `fit`), and the training's loss is returned. Feedback names the placeholder, n that "
+             'ignores the budget, a dataset replaced by the new pairs or with the demos or a round dropped, training '
+             'on the new pairs only or before adding them, `epochs` for `epochs_per_round`, no retraining, a loss '
+             "other than the training's"),),
+    handout=("Noise-injection round",
+             "over several rounds on one agent: each round collects room(samples_per_round) noisy-expert pairs, adds "
+             "them to the dataset and retrains on all of it for epochs_per_round epochs, returning the training's "
+             "loss"))
+
+CHECKS = (DART_STEP, DART_ROUND)
 
 
 def _dart_label_part(name: str, lab: np.ndarray, exe: np.ndarray, clean: np.ndarray,

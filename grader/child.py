@@ -248,6 +248,135 @@ def job_dart_step(job, out):
     np.savez(os.path.join(out, "result.npz"), exec=exe, label=lab)
 
 
+MAX_ROUND_ROWS = 5_000          # rows of the datasets and collections a round answer may hold (a few hundred expected)
+MAX_ROUND_CALLS = 32            # collect_round or fit calls per round the answer records (one each expected)
+
+
+def _as_float(x):
+    """float(x), or None if x is not a number."""
+    try:
+        return float(x)
+    except Exception:  # noqa: BLE001 - student values may be anything
+        return None
+
+
+def _round_rows(d):
+    """(obs, labels) float64 of a Dataset, or None if ``d`` is not one."""
+    import numpy as np
+
+    from learning.demos import Dataset
+
+    if not isinstance(d, Dataset):
+        return None
+    return np.array(d.obs, np.float64), np.array(d.actions, np.float64)
+
+
+def _recorders(a, dagger, current, collects, collected, fits):
+    """Wrap collect_round and fit on the instance ``a``: each call's arguments and result are appended to the lists
+    (the class's methods, the reference's, run inside)."""
+    cls = type(a)
+
+    def collect_round(n, *args, **kwargs):
+        beta = (args[0] if args else kwargs.get("beta")) if dagger else None
+        rec = [current[0], _as_float(n), _as_float(beta) if dagger else float("nan"), -1.0]
+        rec = [float("nan") if x is None else x for x in rec]
+        if sum(1 for c in collects if c[0] == current[0]) >= MAX_ROUND_CALLS:
+            raise ValueError(f"collect_round was called more than {MAX_ROUND_CALLS} times in round {current[0]}")
+        collects.append(rec)
+        data = cls.collect_round(a, n, *args, **kwargs)
+        rows = _round_rows(data)
+        if rows is not None:
+            if sum(len(o) for o, _ in collected) + len(rows[0]) > MAX_ROUND_ROWS:
+                raise ValueError("the rounds collected far more pairs than their n")
+            rec[3] = float(len(rows[0]))
+            collected.append(rows)
+        return data
+
+    def fit(dataset, epochs, *args, **kwargs):
+        if sum(1 for f in fits if f[0] == current[0]) >= MAX_ROUND_CALLS:
+            raise ValueError(f"fit was called more than {MAX_ROUND_CALLS} times in round {current[0]}")
+        rows = _round_rows(dataset)
+        rec = [current[0], -1.0, _as_float(epochs), float("nan"), float("nan"), float("nan")]
+        if rows is not None:
+            rec[1], rec[3], rec[4] = float(len(rows[0])), float(rows[0].sum()), float(rows[1].sum())
+        rec = [float("nan") if x is None else x for x in rec]
+        fits.append(rec)
+        loss = cls.fit(a, dataset, epochs, *args, **kwargs)
+        value = _as_float(loss)
+        rec[5] = float("nan") if value is None else value
+        return loss
+
+    a.collect_round, a.fit = collect_round, fit
+
+
+def job_round(job, out):
+    """Rounds 1..K of DAgger or noise injection through the framework's ``run_round`` (which enforces the sample
+    budget), on one agent whose ``self.dataset`` starts as the given data (as if round 0 had run) and whose
+    collect_round and fit (the reference's) are recorded. Writes:
+    rounds (K, 7) float64: reached (0/1), len(self.dataset) before and after (-1: not a Dataset), env steps before and
+    after, train_round's return as a float (NaN if none), 1 if it returned a number;
+    collects (C, 4) float64: round, n, β (NaN for noise injection), pairs returned (-1: raised);
+    collected_obs (R, obs_dim), collected_act (R, act_dim) float64: the pairs collect_round returned, in call order;
+    data_obs (T, obs_dim), data_act (T, act_dim) float64: self.dataset after each reached round, one after the other;
+    fits (F, 6) float64: round, dataset length (-1: not a Dataset), epochs, sum of its obs, sum of its labels, fit's
+    return; error (1,) str: the record of the exception that stopped the rounds ("" if none); raised_in (1,) int64:
+    0 none, 1 inside train_round, 2 in the framework's checks after it."""
+    import numpy as np
+
+    from learning.demos import Dataset
+
+    dagger = job["agent"] == "dagger"
+    a = make_agent(job, None, job["expert"], cfg_over=job["config"])
+    _seed_globals(job["seed"])
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        demo_o, demo_a = f["data_obs"], f["data_actions"]
+    a.demo_dataset = lambda *args, **kwargs: Dataset(demo_o.copy(), demo_a.copy())    # the run's demos
+    a.dataset = a.demo_dataset()
+    a.fit_normalizer(a.dataset)          # as round 0 does
+    current, collects, collected, fits = [0], [], [], []
+    _recorders(a, dagger, current, collects, collected, fits)
+    inside = [False]
+    rounds = np.full((job["rounds"], 7), np.nan)
+    rounds[:, 0] = 0
+
+    def train_round(i):
+        inside[0] = True
+        ret = type(a).train_round(a, i)
+        inside[0] = False
+        value = _as_float(ret)
+        rounds[i - 1, 5:] = (np.nan, 0.0) if value is None else (value, 1.0)
+        return ret
+
+    a.train_round = train_round
+    data, error, raised_in = [], "", 0
+    for i in range(1, job["rounds"] + 1):
+        current[0] = i
+        rounds[i - 1, :5] = (1, len(a.dataset), np.nan, a.env.steps, np.nan)
+        inside[0] = False
+        try:
+            a.run_round(i)
+        except Exception as e:  # noqa: BLE001 - the parent names the mistake; the message goes to the feedback
+            error, raised_in = _error_record(e), 1 if inside[0] else 2
+        rows = _round_rows(a.dataset)
+        rounds[i - 1, 2] = -1 if rows is None else len(rows[0])
+        rounds[i - 1, 4] = a.env.steps
+        if rows is not None:
+            if sum(len(o) for o, _ in data) + len(rows[0]) > MAX_ROUND_ROWS:
+                raise ValueError(f"round {i}: self.dataset holds {len(rows[0])} pairs, far more than the rounds gave")
+            data.append(rows)
+        if error:
+            break
+
+    def stack(parts, k, dim):
+        return np.concatenate([p[k] for p in parts]) if parts else np.zeros((0, dim))
+
+    np.savez(os.path.join(out, "result.npz"), rounds=rounds,
+             collects=np.array(collects, np.float64).reshape(-1, 4), fits=np.array(fits, np.float64).reshape(-1, 6),
+             collected_obs=stack(collected, 0, a.obs_dim), collected_act=stack(collected, 1, a.act_dim),
+             data_obs=stack(data, 0, a.obs_dim), data_act=stack(data, 1, a.act_dim), error=np.array([error]),
+             raised_in=np.array([raised_in], np.int64))
+
+
 def job_train(job, out):
     import torch
 
@@ -283,7 +412,8 @@ def job_inspect(job, out):
 
 
 JOBS = {"bc_loss": job_bc_loss, "dagger_select": job_dagger_select, "dagger_aggregate": job_dagger_aggregate,
-        "dart_step": job_dart_step, "train": job_train, "inspect": job_inspect}
+        "dart_step": job_dart_step, "dagger_round": job_round, "dart_round": job_round, "train": job_train,
+        "inspect": job_inspect}
 
 
 def _error_record(e: BaseException) -> str:
