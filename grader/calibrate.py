@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import inspect
 import json
 import math
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import yaml
 
+from grader.solution import reference
 from learning.expert import expert_model_path, load_expert_config
 from learning.imitation import expert_reference
 from util.config import REPO_ROOT
@@ -51,7 +51,7 @@ MIN_SEEDS, MIN_STUB_SEEDS = 10, 5
 # aggregate adds no pairs, so the framework stops the run at round 1 (0 points whatever the thresholds); with the
 # reference's aggregate the run goes on and trains on the untouched select_action's zero actions and labels. (The full
 # scope's untouched loops collect nothing and stop the same way.)
-STUB_KEEPS = {"dagger.aggregate": inspect.getsource(importlib.import_module("grader.solution.dagger_solution").aggregate)}
+STUB_KEEPS = {"dagger.aggregate": inspect.getsource(reference("dagger", "aggregate"))}
 MIN_MARGIN = 0.25          # (worst reference − best stub) / expert return, at least
 RAMP_ROOM = 0.25           # low sits this share of the gap above the best stub, full this share below the worst reference
 TIMEOUT_FACTOR = 6         # train_timeout = this × the most CPU seconds a calibration training took (train_timeout())
