@@ -81,16 +81,19 @@ STATEMENT_KEYWORDS = {"return", "for", "while", "del", "pass", "break", "continu
 
 
 def normalize(text: str) -> str:
-    """The form fragments are compared in: Markdown's backslash escapes gone, whitespace runs one space, and no space
-    next to punctuation (so ``min(a, n)`` and ``min(a,n)`` are the same, ``call f(x)`` keeps its word break)."""
-    text = re.sub(r"\s+", " ", text.replace("\\_", "_").replace("\\*", "*"))
-    return re.sub(r"(?<=\W) | (?=\W)", "", text)
+    """The form fragments are compared in: comment markers at line starts (a hint's code may go on over comment
+    lines) and Markdown's backslash escapes gone, whitespace runs one space, and no space next to punctuation (so
+    ``min(a, n)`` and ``min(a,n)`` are the same, ``call f(x)`` keeps its word break)."""
+    text = re.sub(r"(?m)^[ \t]*#+", " ", text.replace("\\_", "_").replace("\\*", "*"))
+    return re.sub(r"(?<=\W) | (?=\W)", "", re.sub(r"\s+", " ", text))
 
 
 def contains(hay: str, fragment: str) -> bool:
     """``fragment`` occurs in ``hay`` (both normalized) as whole words (``epoch_loss`` is not in
     ``last_epoch_loss``)."""
-    return re.search(r"(?<!\w)" + re.escape(fragment) + r"(?!\w)", hay) is not None
+    before = r"(?<!\w)" if re.match(r"\w", fragment) else ""
+    after = r"(?!\w)" if re.search(r"\w$", fragment) else ""
+    return re.search(before + re.escape(fragment) + after, hay) is not None
 
 
 def _is_expression(text: str) -> bool:
