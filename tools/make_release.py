@@ -32,11 +32,9 @@ import tokenize
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from learning.agents import SCOPES, TodoFile, todo_manifest
 
-from learning.agents import SCOPES, TodoFile, todo_manifest  # noqa: E402 - the repository root on sys.path first
+ROOT = Path(__file__).resolve().parent.parent
 
 INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "data", "envs",
            "learning", "util", "tests", "tools", "grader", ".ci"]
