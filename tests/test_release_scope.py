@@ -124,3 +124,14 @@ def test_the_release_of_each_scope_builds_and_verifies(scope, tmp_path):
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_stubs.py"],
                        cwd=rel, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_without_the_solutions_the_child_keeps_the_frameworks_methods(monkeypatch, tmp_path):
+    """A student release has no grader/solution: its grader names no reference module (the child keeps the release's
+    own methods, the reference outside its scope) instead of copying files that are not there."""
+    import grader.context as context
+
+    assert context.reference_modules("dagger", ("fit", "collect_round")) == {"fit": "bc_solution",
+                                                                             "collect_round": "dagger_solution"}
+    monkeypatch.setattr(context, "SOLUTIONS", tmp_path / "absent")
+    assert not context.have_solutions() and context.reference_modules("dagger", ("fit", "collect_round")) == {}
