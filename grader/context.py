@@ -94,8 +94,20 @@ def env_files() -> list[Path]:
     return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
 
 
+SOLUTIONS = REPO_ROOT / "grader" / "solution"
+
+
+def have_solutions() -> bool:
+    """The reference solutions are here (the instructors' copy); a student release has none (tools/make_release.py),
+    and its own learning/*_agent.py hold the reference of the TODO methods outside its scope instead."""
+    return SOLUTIONS.is_dir()
+
+
 def reference_modules(agent: str, methods: tuple[str, ...]) -> dict[str, str]:
-    """``agent``'s TODO method → the grader/solution module holding its reference (``<owner>_solution``)."""
+    """``agent``'s TODO method → the grader/solution module holding its reference (``<owner>_solution``); none in a
+    student release, whose child keeps the framework's own methods (the reference outside the release's scope)."""
+    if not have_solutions():
+        return {}
     return {m: f"{todo_owner(agent, m)}_solution" for m in methods}
 
 
@@ -124,7 +136,8 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
-    the student's, the rest the reference's."""
+    the student's, the rest the reference's. (In a student release, which has no reference solutions, every method
+    of the file in the scope is the student's: its self-check cannot isolate ``tested``.)"""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -136,7 +149,7 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
         np.savez(d.inputs / "in.npz", **arrays)
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
         spec = ctx.manifest[agent]
-        if tested:
+        if tested and have_solutions():
             job["todo"] = list(tested)
             others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
         else:

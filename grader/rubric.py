@@ -9,6 +9,12 @@ Two tables: grader/README.md's "## Checks" (one row per scored part; ``Part.rubr
 and ``<!-- checks:end -->``, and a1/README.md's "## Rubric" (the handout's rows: ``CheckSpec.handout`` or
 ``handout_parts``, the performance points per agent, the hand-graded parts) between ``<!-- rubric:start -->`` and
 ``<!-- rubric:end -->``. The headings' point totals are checked too.
+
+The handout's rubric is one scope's (core or full, learning.agents.SCOPES; default DEFAULT_SCOPE): a unit check is in
+it when the student writes every method it tests in that scope (``CheckSpec.in_scope``). :func:`handout_for_scope`
+turns the handout into one scope's (tools/make_release.py --scope): its rubric and heading total, and its scope-only
+sections (``<!-- scope:full -->`` ... ``<!-- /scope:full -->``) kept without their markers in that scope and removed
+with their content in the other.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.context import CheckSpec
+from learning.agents import DEFAULT_SCOPE, SCOPES, check_scope, todo_manifest
 from util.config import REPO_ROOT
 from util.fsio import atomic_write
 
@@ -65,6 +72,12 @@ def performance_points(thresholds: dict[str, Any]) -> dict[str, tuple[float, int
     return out
 
 
+def scoped_checks(checks: dict[str, CheckSpec], scope: str | None = None) -> dict[str, CheckSpec]:
+    """The unit checks graded in ``scope`` (default DEFAULT_SCOPE): those whose tested methods are all TODOs there."""
+    manifest = todo_manifest(check_scope(scope or DEFAULT_SCOPE))
+    return {k: c for k, c in checks.items() if c.in_scope(manifest)}
+
+
 def autograded_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> float:
     return (sum(p.points for c in checks.values() for p in c.parts)
             + sum(pts for pts, _ in performance_points(thresholds).values()))
@@ -82,10 +95,11 @@ def checks_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> st
     return "\n".join(rows)
 
 
-def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> str:
-    """a1/README.md's rubric: each unit check's handout row(s), each agent's performance, the hand-graded parts."""
+def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None) -> str:
+    """a1/README.md's rubric in ``scope`` (default DEFAULT_SCOPE): each unit check's handout row(s), each agent's
+    performance, the hand-graded parts."""
     rows = [_row("part", "points", "how it is checked"), "|---|---|---|"]
-    for c in checks.values():
+    for c in scoped_checks(checks, scope).values():
         if c.handout is not None:
             rows.append(_row(c.handout[0], _pts(sum(p.points for p in c.parts)), c.handout[1]))
             continue
@@ -98,6 +112,60 @@ def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> s
         rows.append(_row(name, _pts(pts), text))
     rows += [_row(name, _pts(pts), text) for name, pts, text in HAND_GRADED]
     return "\n".join(rows)
+
+
+def handout_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None) -> float:
+    """The handout's total in ``scope``: the scope's autograded points and the hand-graded parts."""
+    return autograded_points(scoped_checks(checks, scope), thresholds) + sum(p for _, p, _ in HAND_GRADED)
+
+
+SCOPE_OPEN = re.compile(r"<!-- scope:(\w+) -->")
+SCOPE_SPAN = re.compile(r"<!-- scope:(\w+) -->(.*?)<!-- /scope:\1 -->", re.DOTALL)
+HANDOUT_HEADING = r"## Rubric \((\d+(?:\.\d+)?) points\)"
+
+
+def strip_scope_sections(text: str, scope: str, where: Path | str = "the handout") -> str:
+    """``text`` for ``scope``: each ``<!-- scope:S -->`` ... ``<!-- /scope:S -->`` section is kept without its markers
+    when S is ``scope`` and removed with its content otherwise; a line that held only markers and removed content
+    goes away whole (so a section may be whole lines, e.g. a table's rows, or a span inside a line).
+
+    Raises ValueError for an unknown scope name, nested sections or a marker without its partner."""
+    check_scope(scope)
+
+    def replace(m: re.Match) -> str:
+        name, body = m.group(1), m.group(2)
+        if name not in SCOPES:
+            raise ValueError(f"{where}: unknown scope {name!r} in <!-- scope:{name} --> (scopes: {', '.join(SCOPES)})")
+        if "<!-- scope:" in body or "<!-- /scope:" in body:
+            raise ValueError(f"{where}: scope sections must not be nested or interleaved (<!-- scope:{name} -->)")
+        return body if name == scope else ""
+
+    out_lines = []
+    spans = SCOPE_SPAN.sub(lambda m: "\0" + replace(m) + "\0", text)     # NUL marks where a marker stood
+    if SCOPE_OPEN.search(spans) or "<!-- /scope:" in spans:
+        raise ValueError(f"{where}: a <!-- scope:... --> marker without its closing <!-- /scope:... --> "
+                         "(or the other way round)")
+    for line in spans.split("\n"):
+        if "\0" in line and not line.replace("\0", "").strip():
+            continue      # only markers (and content that was removed) on this line: drop it
+        out_lines.append(line.replace("\0", ""))
+    return "\n".join(out_lines)
+
+
+def handout_for_scope(text: str, scope: str, checks: dict[str, CheckSpec] | None = None,
+                      thresholds: dict[str, Any] | None = None, where: Path | str = HANDOUT_README) -> str:
+    """The handout ``text`` as a student of ``scope`` gets it: scope sections resolved, the scope's rubric between
+    the markers, the heading's total the scope's. Raises ValueError (markers or heading missing)."""
+    from grader.grade import UNIT_CHECKS, load_thresholds
+
+    checks = UNIT_CHECKS if checks is None else checks
+    thresholds = load_thresholds() if thresholds is None else thresholds
+    text = strip_scope_sections(text, scope, where)
+    text = _splice(text, RUBRIC_START, RUBRIC_END, handout_table(checks, thresholds, scope), Path(where))
+    if re.search(HANDOUT_HEADING, text) is None:
+        raise ValueError(f"{where}: no heading matching {HANDOUT_HEADING!r}")
+    return re.sub(HANDOUT_HEADING, f"## Rubric ({_pts(handout_points(checks, thresholds, scope))} points)", text,
+                  count=1)
 
 
 def _splice(text: str, start: str, end: str, block: str, where: Path) -> str:
@@ -144,8 +212,8 @@ def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, A
     auto = autograded_points(checks, thresholds)
     out += _heading_total(grader_readme.read_text(encoding="utf-8"), r"## Checks \((\d+(?:\.\d+)?) autograded points",
                           auto, grader_readme)
-    out += _heading_total(handout_readme.read_text(encoding="utf-8"), r"## Rubric \((\d+(?:\.\d+)?) points\)",
-                          auto + sum(p for _, p, _ in HAND_GRADED), handout_readme)
+    out += _heading_total(handout_readme.read_text(encoding="utf-8"), HANDOUT_HEADING,
+                          handout_points(checks, thresholds), handout_readme)
     return out
 
 

@@ -422,6 +422,18 @@ def test_gradescope_zip(tmp_path):
         # the training timeout the checks were calibrated for, and the shell's own braces intact
         assert f"--train-timeout {load_thresholds()['train_timeout']} " in run and "${GRADER_EXTRA_ARGS:-}" in run
         assert not any(n.startswith("data/training/") for n in names)   # compact training checkpoints stay home
+        assert " --scope full " in run                                    # the default scope
+
+
+def test_gradescope_zip_grades_the_chosen_scope(tmp_path):
+    p = run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip"), "--scope", "core")
+    assert p.returncode == 0, p.stderr
+    assert "grades the core scope" in p.stdout
+    run = zipfile.ZipFile(tmp_path / "ag.zip").read("run_autograder").decode()
+    assert " --scope core " in run and "--scope full" not in run
+    p = run_cli("tools/make_gradescope.py", str(tmp_path / "bad.zip"), "--scope", "mid")
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "bad.zip").exists()
 
 
 @pytest.mark.slow

@@ -151,3 +151,40 @@ def test_a_hidden_variant_of_no_declared_check_stops_the_grading_with_one_error_
     assert "error: grader/hidden/variants.py: no unit check is declared with key 'dagger_selct'" in err
     assert "Traceback" not in err
     assert json.loads(out.read_text())["tests"][0]["name"] == "Grader"
+
+
+def _with_a_full_only_check() -> dict:
+    """The declarations plus a check of a full-scope method (BC's fit), 7 points, so that the scopes differ."""
+    spec = UNIT_CHECKS["bc_loss"]
+    fit = dataclasses.replace(spec, key="bc_fit_test", methods=("fit",), handout=("BC training loop", "a test row"),
+                              handout_parts=(), parts=(dataclasses.replace(spec.parts[0], name="BC fit", points=7.0),))
+    return dict(UNIT_CHECKS, bc_fit_test=fit)
+
+
+def test_the_handout_rubric_is_one_scopes():
+    checks, thresholds = _with_a_full_only_check(), load_thresholds()
+    assert "bc_fit_test" in rubric.scoped_checks(checks, "full") and "bc_fit_test" not in rubric.scoped_checks(
+        checks, "core")
+    assert rubric.scoped_checks(UNIT_CHECKS, "core") == UNIT_CHECKS    # today's checks all test core methods
+    full, core = rubric.handout_table(checks, thresholds, "full"), rubric.handout_table(checks, thresholds, "core")
+    assert "| BC training loop | 7 | a test row |" in full and "BC training loop" not in core
+    assert rubric.handout_points(checks, thresholds, "full") == rubric.handout_points(checks, thresholds, "core") + 7
+    text = rubric.HANDOUT_README.read_text(encoding="utf-8")
+    for scope in ("core", "full"):
+        out = rubric.handout_for_scope(text, scope, checks, thresholds)
+        assert rubric.handout_table(checks, thresholds, scope) in out
+        assert f"## Rubric ({rubric.handout_points(checks, thresholds, scope):g} points)" in out
+
+
+def test_scope_sections_are_kept_in_their_scope_and_removed_with_their_content_in_the_other():
+    text = ("intro\n<!-- scope:full -->\n| fit | the loop |\n| collect_round | the loop |\n<!-- /scope:full -->\n"
+            "end: TODO 1a<!-- scope:full -->, 1b<!-- /scope:full --> and\n"
+            "<!-- scope:core -->core only<!-- /scope:core -->\nlast\n")
+    assert rubric.strip_scope_sections(text, "core") == "intro\nend: TODO 1a and\ncore only\nlast\n"
+    assert rubric.strip_scope_sections(text, "full") == ("intro\n| fit | the loop |\n| collect_round | the loop |\n"
+                                                         "end: TODO 1a, 1b and\nlast\n")
+    for bad, what in (("<!-- scope:full -->x\n", "without its closing"), ("x<!-- /scope:core -->", "without its"),
+                      ("<!-- scope:mid -->x<!-- /scope:mid -->", "unknown scope 'mid'"),
+                      ("<!-- scope:full --><!-- scope:core -->x<!-- /scope:core --><!-- /scope:full -->", "nested")):
+        with pytest.raises(ValueError, match=what):
+            rubric.strip_scope_sections(bad, "core")

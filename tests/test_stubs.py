@@ -1,15 +1,18 @@
-"""The untouched student stubs: they run end to end (and do badly) before a line is written."""
+"""The untouched student stubs: they run end to end (and do badly) before a line is written.
+
+These tests ship with the student release of either scope (tools/make_release.py --scope): they follow this copy's
+scope (learning.agents.DEFAULT_SCOPE); outside it the TODO methods hold the reference."""
 import numpy as np
 import pytest
 
 from envs.builder import resolve_env_config
-from learning.agents import agent_class
+from learning.agents import agent_class, todo_manifest
 from learning.logger import read_log
 from util.config import load_config
 
 from conftest import ROOT, SMALL
 
-TODO_FILES = {"bc_agent.py": 2, "dagger_agent.py": 4, "dart_agent.py": 3}
+TODO_FILES = {spec.file_name: len(spec.methods) for spec in todo_manifest().values()}   # full: 2, 4, 3; core: 1, 2, 1
 
 
 def make_agent(agent, env_name, out, **overrides):
@@ -30,9 +33,15 @@ def test_untouched_bc_stub_runs_end_to_end(tmp_path):
 @pytest.mark.parametrize("agent,todo", [("dagger", "TODO 2d"), ("dart", "TODO 3c")])
 def test_untouched_round_stubs_stop_at_the_first_round_naming_the_todo(agent, todo, tmp_path):
     """Round 0 (BC on the demos) runs and is logged; round 1 adds nothing, so the framework's budget check stops the
-    run with a message that names the round's TODO (run.py prints it as one error line)."""
+    run with a message that names the round's TODO (run.py prints it as one error line). In the core scope the round
+    is the reference's: DAgger's stub aggregation adds nothing and stops it the same way, noise injection runs."""
     a = make_agent(agent, "hopper", tmp_path, **SMALL[agent])
-    with pytest.raises(ValueError, match=f"grew by 0 pairs.*{todo}"):
+    methods = todo_manifest()[agent].methods
+    if "train_round" not in methods and "aggregate" not in methods:
+        a.run()
+        assert len(read_log(tmp_path / "log.txt")) == a.num_iterations()
+        return
+    with pytest.raises(ValueError, match="grew by 0 pairs" + (f".*{todo}" if "train_round" in methods else "")):
         a.run()
     assert len(read_log(tmp_path / "log.txt")) == 1
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env python
 """Build the Gradescope autograder zip: setup.sh + run_autograder + this repository (with the grader).
 
-    python tools/make_gradescope.py autograder.zip
+    python tools/make_gradescope.py autograder.zip --scope core
 
 At grading time run_autograder grades /autograder/submission into /autograder/results/results.json
-(a valid "grader error" result is written first, so a crash still yields a readable result). Its --train-timeout is
-the one the performance checks were calibrated for (`train_timeout` in grader/thresholds.yaml, written by
-`python -m grader calibrate`: 6 × the slowest calibration training's CPU seconds).
+(a valid "grader error" result is written first, so a crash still yields a readable result) in the chosen scope
+(--scope core|full, default full: the TODO methods the students wrote; give the scope of their release,
+tools/make_release.py --scope). Its --train-timeout is the one the performance checks were calibrated for
+(`train_timeout` in grader/thresholds.yaml, written by `python -m grader calibrate`: 6 × the slowest calibration
+training's CPU seconds).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ chown -R root:root "$ROOT/source" 2> /dev/null || true
 chmod -R go-rwx "$ROOT/source"
 """
 
-# (a str.format template: {train_timeout} is filled in, shell braces are doubled)
+# (a str.format template: {train_timeout} and {scope} are filled in, shell braces are doubled)
 RUN = """#!/usr/bin/env bash
 # Gradescope entry point: grade /autograder/submission into /autograder/results/results.json (as root; student
 # code runs under sandbox uids). AUTOGRADER_ROOT / AUTOGRADER_VENV: see setup.sh; GRADER_EXTRA_ARGS: for tests.
@@ -53,7 +55,7 @@ mkdir -p "$ROOT/results"
 chmod 755 "$ROOT/results"
 export MUJOCO_GL=egl OMP_NUM_THREADS=1
 "$VENV/bin/python" -m grader "$ROOT/submission" --out "$ROOT/results/results.json" \\
-    --jobs 1 --mem-mb 2048 --train-timeout {train_timeout} ${{GRADER_EXTRA_ARGS:-}}
+    --jobs 1 --mem-mb 2048 --train-timeout {train_timeout} --scope {scope} ${{GRADER_EXTRA_ARGS:-}}
 if [ ! -s "$ROOT/results/results.json" ]; then
   echo '{{"score": 0, "output": "Grader error: no results were produced. Please contact the course staff.", "tests": []}}' \\
     > "$ROOT/results/results.json"
@@ -68,6 +70,9 @@ INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", "a1", "d
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="output .zip")
+    p.add_argument("--scope", default="full", choices=("core", "full"),
+                   help="the scope the package grades (the students' release's: tools/make_release.py --scope); "
+                        "default full")
     args = p.parse_args(argv)
     out = Path(args.out)
     import yaml
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(timeout, int) or timeout <= 0:
         print("error: grader/thresholds.yaml has no train_timeout; run: python -m grader calibrate", file=sys.stderr)
         return 2
-    run_script = RUN.format(train_timeout=timeout)
+    run_script = RUN.format(train_timeout=timeout, scope=args.scope)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in (("setup.sh", SETUP), ("run_autograder", run_script)):
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if required not in names:
             print(f"error: {required} missing from {out}", file=sys.stderr)
             return 1
-    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(names)} files). "
+    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {len(names)} files; grades the {args.scope} scope). "
           "Upload it as the Gradescope autograder;"
           f" the submission must hold learning/*_agent.py (a1/*.yaml optional). Training timeout: {timeout} s per "
           "performance check (calibrated); grader/README.md gives the Gradescope settings.")
