@@ -98,5 +98,5 @@ class BCAgent(ImitationAgent):
             self.fit_normalizer(self.dataset)                 # observation statistics from D
         for it in range(self.iteration, self.num_iterations()):
             epochs = min(cfg.eval_every, cfg.epochs - it * cfg.eval_every)
-            loss = self.train_on(self.dataset, epochs)        # your fit (TODO 1b), on your loss (TODO 1a)
+            loss = self.train_on(self.dataset, epochs)        # fit, on compute_loss (the TODO methods above)
             self.end_iteration(loss)                          # evaluate, log, checkpoint

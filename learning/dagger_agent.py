@@ -57,8 +57,6 @@ class DAggerAgent(BCAgent):
     todo_methods = {"select_action": "core", "aggregate": "core",      # what a student writes in this file
                     "collect_round": "full", "train_round": "full"}     # (and in which scope)
 
-    round_todo = "TODO 2d"
-
     def beta(self, round_index: int) -> float:
         """Probability of executing the expert's action in round ``round_index`` (1-based)."""
         cfg = self.cfg
@@ -82,7 +80,7 @@ class DAggerAgent(BCAgent):
         # The label stored in D is always the expert's action at this state. The executed action comes from the
         # mixture policy π_mix = β·π* + (1 − β)·π_i: with probability beta the expert's action, otherwise a *sample*
         # from the learner (not its mean). Flip one coin per call with self.rng (uniform in [0, 1)).
-        # Framework pieces: self.expert_action(obs) and self.learner_action(obs), both (act_dim,) in env units.
+        # Framework pieces: self.expert_action and self.learner_action, each (obs_dim,) state → (act_dim,) env units.
         action = np.zeros(self.act_dim, dtype=np.float32)        # placeholder: replace
         expert_label = np.zeros(self.act_dim, dtype=np.float32)  # placeholder: replace
         # ========== END TODO 2a (DAgger: act and label; Algorithm 2, line 6) ==========
@@ -136,7 +134,7 @@ class DAggerAgent(BCAgent):
         """Round ``round_index`` (1-based) of DAgger: collect with β_i, aggregate into ``self.dataset``, retrain.
 
         Returns:
-            the mean loss of the retraining's last epoch (what TODO 1b returns), a float.
+            the mean loss of the retraining's last epoch (what ``fit`` returns), a float.
         """
         # ========== TODO 2d (DAgger: one round; Algorithm 2, lines 3-10) ==========
         # 1. β_i from the config's schedule (the framework's method self.beta, given the round's 1-based index).
@@ -164,5 +162,5 @@ class DAggerAgent(BCAgent):
                 continue
             if self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
                 break
-            loss = self.run_round(i)                    # your train_round (TODO 2d), under the sample budget
+            loss = self.run_round(i)                    # train_round, under the sample budget
             self.end_iteration(loss, beta=self.beta(i))

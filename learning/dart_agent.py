@@ -45,8 +45,6 @@ class DARTAgent(BCAgent):
     todo_methods = {"noisy_expert_step": "core",                       # what a student writes in this file
                     "collect_round": "full", "train_round": "full"}     # (and in which scope)
 
-    round_todo = "TODO 3c"
-
     def noisy_expert_step(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of noise-injected data collection.
 
@@ -92,7 +90,7 @@ class DARTAgent(BCAgent):
         """Round ``round_index`` (1-based) of noise injection: collect, add to ``self.dataset``, retrain.
 
         Returns:
-            the mean loss of the retraining's last epoch (what TODO 1b returns), a float.
+            the mean loss of the retraining's last epoch (what ``fit`` returns), a float.
         """
         # ========= TODO 3c (noise injection: one round; Algorithm 3, lines 2-11) =========
         # n = samples_per_round as far as the sample budget allows (self.room); collect n pairs (TODO 3b); the
@@ -118,5 +116,5 @@ class DARTAgent(BCAgent):
                 continue
             if self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
                 break
-            loss = self.run_round(i)                    # your train_round (TODO 3c), under the sample budget
+            loss = self.run_round(i)                    # train_round, under the sample budget
             self.end_iteration(loss)

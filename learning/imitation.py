@@ -255,7 +255,8 @@ class ImitationAgent(Trainer):
         if grown != n:
             raise ValueError(f"round {round_index}: self.dataset grew by {grown} pairs; a round adds exactly "
                              f"n = {n} (samples_per_round, cut by max_samples) and keeps the earlier ones"
-                             + (f" (is train_round, {self.round_todo}, written?)" if grown == 0 else ""))
+                             + (" (is train_round, or a method it calls, still the untouched stub?)"
+                                if grown == 0 else ""))
         if took != n:
             raise ValueError(f"round {round_index} took {took} environment steps for {n} new pairs: one step per pair")
         return as_loss(loss, "train_round")
@@ -263,7 +264,6 @@ class ImitationAgent(Trainer):
     def train_round(self, round_index: int) -> float:
         raise NotImplementedError
 
-    round_todo = "its TODO"           # the TODO label of the agent's train_round, for messages
 
     # ------------------------------------------------------------------ evaluation and logging
     def evaluate(self, episodes: int, purpose: str = "eval", seed: int | None = None) -> EvalResult:

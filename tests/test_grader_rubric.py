@@ -165,10 +165,15 @@ def test_the_handout_rubric_is_one_scopes():
     checks, thresholds = _with_a_full_only_check(), load_thresholds()
     assert "bc_fit_test" in rubric.scoped_checks(checks, "full") and "bc_fit_test" not in rubric.scoped_checks(
         checks, "core")
-    assert rubric.scoped_checks(UNIT_CHECKS, "core") == UNIT_CHECKS    # today's checks all test core methods
+    core_keys = {"bc_loss", "dagger_select", "dagger_aggregate", "dart_step"}     # the four core methods' checks
+    assert set(rubric.scoped_checks(UNIT_CHECKS, "core")) == core_keys
+    assert rubric.scoped_checks(UNIT_CHECKS, "full") == UNIT_CHECKS
     full, core = rubric.handout_table(checks, thresholds, "full"), rubric.handout_table(checks, thresholds, "core")
     assert "| BC training loop | 7 | a test row |" in full and "BC training loop" not in core
-    assert rubric.handout_points(checks, thresholds, "full") == rubric.handout_points(checks, thresholds, "core") + 7
+    full_only = sum(p.points for k, c in checks.items() if k not in core_keys for p in c.parts)
+    assert rubric.handout_points(checks, thresholds, "full") == rubric.handout_points(checks, thresholds, "core") \
+        + full_only
+    assert rubric.handout_points(UNIT_CHECKS, thresholds, "core") == 100    # the earlier releases' handout total
     text = rubric.HANDOUT_README.read_text(encoding="utf-8")
     for scope in ("core", "full"):
         out = rubric.handout_for_scope(text, scope, checks, thresholds)
