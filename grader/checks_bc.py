@@ -416,10 +416,17 @@ def _consecutive(r: np.ndarray) -> bool:
     return bool(np.array_equal(np.sort(r), np.arange(r.min(), r.min() + len(r))))
 
 
+def _small_hint(f: _FitRun) -> str:
+    """What N < batch_size asks for ('' when N >= batch_size)."""
+    if f.n >= f.batch_size:
+        return ""
+    return f": with N < batch_size, B = min(self.cfg.batch_size, N) = {f.n} (one minibatch of all the pairs)"
+
+
 def _loop_problems(f: _FitRun) -> list[str]:
     """Part 1: which pairs each epoch uses, in which minibatches and order; the epochs; the returned value."""
     if not f.rows:
-        return ["fit never calls self.compute_loss (one loss per minibatch)"]
+        return ["fit never calls self.compute_loss (one loss per minibatch)" + _small_hint(f)]
     bad = int(sum(np.sum(r == -1) for r in f.rows))
     if bad:
         return [f"{bad} of the rows passed to self.compute_loss are not pairs of the dataset: pass the dataset's rows "
@@ -520,6 +527,8 @@ def _step_problems(f: _FitRun) -> list[str]:
         return ["every compute_loss call ran without autograd (under torch.no_grad()?): the loss needs its graph for "
                 "backward"]
     steps = len(f.step_none)
+    if not f.rows and not steps:
+        return ["no minibatch loss and no gradient step" + _small_hint(f)]
     if steps == 0:
         if f.change > 0:
             return ["self.optimizer was never stepped, yet the parameters changed: " + NEW_OPTIMIZER]
@@ -569,7 +578,8 @@ def _step_summary(runs: list[_FitRun]) -> str:
     steps = sum(len(f.step_none) for f in runs)
     f = runs[0]
     return (f"{steps} steps of self.optimizer over {len(runs)} fit calls, one per minibatch, each with that "
-            f"minibatch's fresh gradient; the loss over the dataset went from {f.loss_before:.5f} to {f.loss_after:.5f}")
+            f"minibatch's fresh gradient; the loss over the dataset went from {f.loss_before:.5f} to "
+            f"{f.loss_after:.5f}")
 
 
 BC_FIT = CheckSpec(
@@ -577,11 +587,12 @@ BC_FIT = CheckSpec(
     public=(Variant(seed=105, env="hopper", batch=16),),
     parts=(
         Part("BC training loop: epochs and minibatches", 5.0,
-             "`fit` (with the reference `compute_loss`) called twice on one agent: on N = 4·B + (seed mod B) distinct "
-             "random pairs for 3 epochs (N a multiple of batch_size in one variant, not in the other), then on fewer "
-             "pairs than batch_size for 2 epochs; the rows passed to `compute_loss` are mapped back to the pairs. "
-             "Every epoch uses each pair at most once, in minibatches of B = min(batch_size, N) with at most one "
-             "smaller one, leaving fewer than B pairs out; exactly `epochs` epochs; a fresh random order each epoch "
+             "`fit` (with the reference `compute_loss`) called twice on one agent: on N = 4·batch_size + (seed mod "
+             "batch_size) distinct random pairs for 3 epochs (a multiple of batch_size in one variant, not in the "
+             "other), then on fewer pairs than batch_size for 2 epochs; the rows passed to `compute_loss` are mapped "
+             "back to the pairs. Every epoch uses each pair at most once, in minibatches of B = min(batch_size, N) "
+             "with at most one smaller one, leaving fewer than B pairs out; exactly `epochs` epochs; a fresh random "
+             "order each epoch "
              "(any source of randomness); the returned value is the mean of the last epoch's minibatch losses (per "
              "minibatch or per pair; returning the last minibatch's loss loses these points). Feedback names pairs "
              "drawn with replacement, unpaired or changed rows, wrong batch sizes, pairs left out, the wrong number of "
