@@ -221,3 +221,10 @@ def test_one_step_per_minibatch_with_its_own_gradient():
     worse = _run(RIGHT)
     worse.loss_after = 3.0
     assert "did not go down" in _step_problems(worse)[0]
+
+
+def test_the_core_scope_does_not_grade_fit(tmp_path):
+    """fit is a TODO of the full scope only: a core-scope grading has no BC training loop parts."""
+    report = grade(write_submission(tmp_path / "sub", scope="core"), include_performance=False, only={"bc_fit"},
+                   scope="core")
+    assert not [t for t in report.tests if t.max_score > 0], [t.name for t in report.tests]
