@@ -201,7 +201,8 @@ def test_the_return_value_may_be_the_per_minibatch_or_the_per_pair_mean():
     assert "placeholder" in _loop_problems(_run(RIGHT, ret=float("nan")))[0]
 
 
-def test_pairs_left_out_and_unpaired_rows_are_named():
+def test_pairs_left_out_unpaired_rows_and_empty_minibatches_are_named():
+    assert "empty minibatch" in _loop_problems(_run(RIGHT[:3] + [[]] + RIGHT[3:]))[0]
     assert "epoch 1 uses 4 of the 10 pairs" in _loop_problems(_run([[0, 1, 2, 3], [0, 4, 5, 6]]))[0]
     assert "unpaired" in _loop_problems(_run([[0, 1, -2, 3]] + RIGHT[1:]))[0]
     assert "not pairs of the dataset" in _loop_problems(_run([[0, 1, -1, 3]] + RIGHT[1:]))[0]
