@@ -8,7 +8,7 @@ grader scores.
 Two tables: grader/README.md's "## Checks" (one row per scored part; ``Part.rubric``) between ``<!-- checks:start -->``
 and ``<!-- checks:end -->``, and a1/README.md's "## Rubric" (the handout's rows: ``CheckSpec.handout`` or
 ``handout_parts``, the performance points per agent, the hand-graded parts) between ``<!-- rubric:start -->`` and
-``<!-- rubric:end -->``. The headings' point totals are checked too.
+``<!-- rubric:end -->``. The headings' point totals are generated too.
 
 The handout's rubric is one scope's (core or full, learning.agents.SCOPES; default DEFAULT_SCOPE): a unit check is in
 it when the student writes every method it tests in that scope (``CheckSpec.in_scope``). :func:`handout_for_scope`
@@ -191,12 +191,23 @@ def generated(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, 
 
     checks = UNIT_CHECKS if checks is None else checks
     thresholds = load_thresholds() if thresholds is None else thresholds
-    return {
-        grader_readme: _splice(grader_readme.read_text(encoding="utf-8"), CHECKS_START, CHECKS_END,
-                               checks_table(checks, thresholds), grader_readme),
-        handout_readme: _splice(handout_readme.read_text(encoding="utf-8"), RUBRIC_START, RUBRIC_END,
-                                handout_table(checks, thresholds), handout_readme),
+    grader_text = _splice(grader_readme.read_text(encoding="utf-8"), CHECKS_START, CHECKS_END,
+                          checks_table(checks, thresholds), grader_readme)
+    handout_text = _splice(handout_readme.read_text(encoding="utf-8"), RUBRIC_START, RUBRIC_END,
+                           handout_table(checks, thresholds), handout_readme)
+    return {   # the headings' totals are generated too (a heading that is not there is reported by problems())
+        grader_readme: _set_total(grader_text, GRADER_HEADING, autograded_points(checks, thresholds)),
+        handout_readme: _set_total(handout_text, HANDOUT_HEADING, handout_points(checks, thresholds)),
     }
+
+
+GRADER_HEADING = r"## Checks \((\d+(?:\.\d+)?) autograded points"
+
+
+def _set_total(text: str, pattern: str, total: float) -> str:
+    """``text`` with the number in the first heading matching ``pattern`` (group 1) replaced by ``total``."""
+    m = re.search(pattern, text)
+    return text if m is None else text[:m.start(1)] + _pts(total) + text[m.end(1):]
 
 
 def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
@@ -210,8 +221,7 @@ def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, A
            for path, text in generated(checks, thresholds, grader_readme, handout_readme).items()
            if path.read_text(encoding="utf-8") != text]
     auto = autograded_points(checks, thresholds)
-    out += _heading_total(grader_readme.read_text(encoding="utf-8"), r"## Checks \((\d+(?:\.\d+)?) autograded points",
-                          auto, grader_readme)
+    out += _heading_total(grader_readme.read_text(encoding="utf-8"), GRADER_HEADING, auto, grader_readme)
     out += _heading_total(handout_readme.read_text(encoding="utf-8"), HANDOUT_HEADING,
                           handout_points(checks, thresholds), handout_readme)
     return out

@@ -794,7 +794,7 @@ def test_bad_files_cost_only_their_checks(tmp_path):
     assert "dart_agent.py" in structure.output and "SyntaxError" in structure.output
     assert "bc_agent.py" in structure.output and "ModuleNotFoundError" in structure.output
     for name, t in by.items():
-        if name.startswith(("Noise injection", "BC loss")):
+        if name.startswith(("Noise injection", "BC loss", "BC training loop")):
             assert t.score == 0 and ("dart_agent.py" in t.output or "bc_agent.py" in t.output), t.output
         elif name.startswith("DAgger"):
             assert t.score == t.max_score, t.output     # bc_agent.py is replaced by the stub for DAgger's checks

@@ -3,6 +3,7 @@ from grader.context import Variant
 
 HIDDEN_VARIANTS = {
     "bc_loss": [Variant(seed=9151, env="ant", batch=57, hidden=True)],
+    "bc_fit": [Variant(seed=9160, env="ant", batch=20, hidden=True)],       # N = 4·20 + 9160 mod 20 = 80
     "dagger_select": [Variant(seed=9252, env="cheetah", batch=50, hidden=True)],
     "dagger_aggregate": [Variant(seed=9353, env="ant", batch=23, hidden=True)],
     "dart_step": [Variant(seed=9454, env="cheetah", batch=70, hidden=True)],
