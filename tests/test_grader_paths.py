@@ -1,5 +1,6 @@
 """Fair on every path: the reference and independently written correct styles get full marks through the Gradescope
-package (one thread, --jobs 1), and a submission's scores and feedback are identical locally (--jobs 2) and there.
+package (one thread, --jobs 1) of either scope, and a submission's scores and feedback are identical locally (--jobs 2)
+and there.
 
 Performance checks run for real here, so this is the suite's most expensive test: three Gradescope gradings run side
 by side (one thread each) while the local grading of the reference runs.
@@ -19,7 +20,7 @@ pytest.importorskip("grader.solution", reason="the grader's own tests are not pa
 from grader.grade import grade  # noqa: E402
 from grader.reference_submissions import write_submission  # noqa: E402
 
-from conftest import run_cli  # noqa: E402
+from conftest import ROOT, run_cli  # noqa: E402
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -58,6 +59,70 @@ STYLE_BY_HAND = {
             executed = np.minimum(np.maximum(clean + eps, self.action_low), self.action_high)
             return executed.astype(np.float32), clean.copy()
     """,
+    "fit": """
+        def fit(self, dataset, epochs):
+            import torch
+            n = len(dataset)
+            size = min(self.cfg.batch_size, n)
+            mean_loss = float("nan")
+            for _ in range(epochs):
+                order = torch.randperm(n)
+                total, count = 0.0, 0
+                for start in range(0, n, size):                # the last, smaller batch is used too
+                    rows = order[start:start + size].numpy()
+                    self.optimizer.zero_grad()
+                    loss = self.compute_loss(torch.as_tensor(dataset.obs[rows]), torch.as_tensor(dataset.actions[rows]))
+                    loss.backward()
+                    self.optimizer.step()
+                    total, count = total + loss.item(), count + 1
+                mean_loss = total / count
+            return mean_loss
+    """,
+    "dagger.collect_round": """
+        def collect_round(self, n, beta):
+            seen, labels = [], []
+            obs, _ = self.env.reset()
+            for _ in range(n):
+                expert = self.expert_action(obs)
+                act = expert if self.rng.random() < beta else self.learner_action(obs)
+                seen.append(obs.copy())
+                labels.append(expert)
+                obs, _, terminated, truncated, _ = self.env.step(act)
+                if terminated or truncated:
+                    obs, _ = self.env.reset()
+            return Dataset(np.array(seen), np.array(labels))
+    """,
+    "dagger.train_round": """
+        def train_round(self, round_index):
+            n = min(self.cfg.samples_per_round, self.room(self.cfg.samples_per_round))
+            new = self.collect_round(n, self.beta(round_index))
+            self.dataset = Dataset(np.concatenate([self.dataset.obs, new.obs]),
+                                   np.concatenate([self.dataset.actions, new.actions]))
+            return self.fit(self.dataset, self.cfg.epochs_per_round)
+    """,
+    "dart.collect_round": """
+        def collect_round(self, n):
+            states = np.empty((n, self.obs_dim), np.float64)
+            clean = np.empty((n, self.act_dim), np.float64)
+            obs, _ = self.env.reset()
+            t = 0
+            while t < n:
+                executed, clean[t] = self.noisy_expert_step(obs)
+                states[t] = obs
+                obs, _, terminated, truncated, _ = self.env.step(executed)
+                t += 1
+                if (terminated or truncated) and t < n:
+                    obs, _ = self.env.reset()
+            return Dataset(states, clean)
+    """,
+    "dart.train_round": """
+        def train_round(self, round_index):
+            self.dataset = self.aggregate_noisy(self.collect_round(self.room(self.cfg.samples_per_round)))
+            return self.train_on(self.dataset, self.cfg.epochs_per_round)
+
+        def aggregate_noisy(self, new):
+            return self.dataset.concat(new)
+    """,
 }
 STYLE_FLOAT64 = {
     "compute_loss": """
@@ -93,14 +158,31 @@ STYLE_FLOAT64 = {
 }
 
 
-def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None) -> dict:
+def earlier_release_submission(dest, release: str):
+    """An earlier release's student files (tests/fixtures/<release>) with the reference in their (core) TODO methods."""
+    from grader.reference_submissions import replace_method, solution_source
+    from learning.agents import todo_manifest
+
+    (dest / "learning").mkdir(parents=True)
+    for agent, spec in todo_manifest("core").items():
+        src = (ROOT / "tests" / "fixtures" / release / "learning" / spec.file_name).read_text()
+        for m in spec.methods:
+            src = replace_method(src, spec.class_name, m, solution_source(m, agent))
+        (dest / "learning" / spec.file_name).write_text(src)
+
+
+def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None, package: str = "ag.zip",
+                     release: str | None = None) -> dict:
     """setup.sh + run_autograder on a simulated /autograder layout; the results.json it writes."""
     ag = tmp_path / name / "autograder"
-    with zipfile.ZipFile(tmp_path / "ag.zip") as z:
+    with zipfile.ZipFile(tmp_path / package) as z:
         z.extractall(ag / "source")
     for f in ("setup.sh", "run_autograder"):
         (ag / "source" / f).rename(ag / f)
-    write_submission(ag / "submission", {k: textwrap.dedent(v) for k, v in (methods or {}).items()})
+    if release:
+        earlier_release_submission(ag / "submission", release)
+    else:
+        write_submission(ag / "submission", {k: textwrap.dedent(v) for k, v in (methods or {}).items()})
     env = dict(os.environ, AUTOGRADER_ROOT=str(ag), AUTOGRADER_VENV=sys.prefix)
     for step in ("setup.sh", "run_autograder"):
         p = subprocess.run(["bash", str(ag / step)], env=env, capture_output=True, text=True, timeout=1800)
@@ -115,14 +197,25 @@ def failing(data: dict) -> list:
 @pytest.mark.slow
 @pytest.mark.skipif(not ROOT_MODE, reason="Gradescope runs the autograder as root")
 def test_reference_and_other_correct_styles_get_full_marks_on_every_path(tmp_path):
+    """Both scopes: the full scope's package grades the reference and two other styles (the loops included); the
+    core scope's package grades the last pre-scope release's files filled with the reference (four methods)."""
+    from grader.grade import UNIT_CHECKS, load_thresholds
+    from grader.rubric import autograded_points, scoped_checks
+
     assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip")).returncode == 0
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag_core.zip"), "--scope", "core").returncode == 0
+    with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(gradescope_grade, tmp_path, name, methods) for name, methods in
                    (("reference", None), ("by_hand", STYLE_BY_HAND), ("float64", STYLE_FLOAT64))}
+        futures["core_release2"] = pool.submit(gradescope_grade, tmp_path, "core_release2", None, "ag_core.zip",
+                                               "release2")
         results = {name: f.result() for name, f in futures.items()}
     for name, data in results.items():
+        scope = "core" if name.startswith("core") else "full"
+        total = autograded_points(scoped_checks(UNIT_CHECKS, scope), load_thresholds())
         assert failing(data) == [], name
-        assert data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"])) == pytest.approx(75)
+        assert data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"])) == pytest.approx(total)
+    assert autograded_points(scoped_checks(UNIT_CHECKS, "core"), load_thresholds()) == 75
     local = grade(write_submission(tmp_path / "local_ref"), include_hidden=True, include_performance=True, jobs=2)
     gs = [(t["name"], t["score"], t["output"]) for t in results["reference"]["tests"]]
     assert [(t.name, round(t.score, 3), t.output) for t in local.tests] == gs   # same scores, same returns, any path
