@@ -65,7 +65,7 @@ def reference_unit(tmp_path_factory):
 
 
 def test_reference_gets_every_unit_point_and_stubs_none(reference_unit, tmp_path):
-    assert reference_unit.score == reference_unit.max_score == 45
+    assert reference_unit.score == reference_unit.max_score == 65
     validate_results(to_results_json(reference_unit))
     stub = unit_grade(write_submission(tmp_path / "stub", reference=False))
     assert stub.score == 0

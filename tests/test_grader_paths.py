@@ -122,7 +122,7 @@ def test_reference_and_other_correct_styles_get_full_marks_on_every_path(tmp_pat
         results = {name: f.result() for name, f in futures.items()}
     for name, data in results.items():
         assert failing(data) == [], name
-        assert data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"])) == pytest.approx(75)
+        assert data["score"] == pytest.approx(sum(t["max_score"] for t in data["tests"])) == pytest.approx(95)
     local = grade(write_submission(tmp_path / "local_ref"), include_hidden=True, include_performance=True, jobs=2)
     gs = [(t["name"], t["score"], t["output"]) for t in results["reference"]["tests"]]
     assert [(t.name, round(t.score, 3), t.output) for t in local.tests] == gs   # same scores, same returns, any path

@@ -6,4 +6,6 @@ HIDDEN_VARIANTS = {
     "dagger_select": [Variant(seed=9252, env="cheetah", batch=50, hidden=True)],
     "dagger_aggregate": [Variant(seed=9353, env="ant", batch=23, hidden=True)],
     "dart_step": [Variant(seed=9454, env="cheetah", batch=70, hidden=True)],
+    "dagger_collect": [Variant(seed=9555, env="cheetah", batch=180, hidden=True)],
+    "dart_collect": [Variant(seed=9656, env="cheetah", batch=260, hidden=True)],
 }
