@@ -256,8 +256,14 @@ def grouped(found: list[tuple[str, str]]) -> str:
         rounds.setdefault(problem, [])
         if label and label not in rounds[problem]:
             rounds[problem].append(label)
-    return "; ".join((f"in the {', '.join(ls)}: " if ls else "") + p
-                     for p, ls in rounds.items())
+    return "; ".join(_where(ls) + p for p, ls in rounds.items())
+
+
+def _where(labels: list[str]) -> str:
+    """'in the round with β = 1: ', 'in the rounds with β = 1, with β = 0: ', '' for no label."""
+    if len(labels) > 1:
+        return "in the rounds " + ", ".join(label.removeprefix("round ") for label in labels) + ": "
+    return f"in the {labels[0]}: " if labels else ""
 
 
 def timeout_hint(why: str) -> str:
