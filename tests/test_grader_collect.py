@@ -92,6 +92,24 @@ def collect_round(self, n, beta):
     return Dataset(np.array(states), np.array(labels))
 """
 
+DAGGER_WRONG_SHAPE = mutate(REF_DAGGER, "    return Dataset(states, labels)", "    return Dataset(states[:, :-1], labels)")
+
+DART_EPISODE_CARRIES_OVER = """
+def collect_round(self, n):
+    states, labels = [], []
+    if getattr(self, "_obs", None) is None:       # the first round resets; later ones go on where the last stopped
+        self._obs, _ = self.env.reset()
+    obs = self._obs
+    while len(states) < n:
+        noisy, clean = self.noisy_expert_step(obs)
+        states.append(obs)
+        labels.append(clean)
+        obs, _, terminated, truncated, _ = self.env.step(noisy)
+        if terminated or truncated:
+            obs, _ = self.env.reset()
+    self._obs = obs
+    return Dataset(np.array(states), np.array(labels))
+"""
 DART_NO_RESET_AT_TRUNCATION = mutate(REF_DART, "if (terminated or truncated)", "if terminated")
 DART_EXECUTED_AS_LABEL = mutate(REF_DART, "labels.append(clean)", "labels.append(noisy)")
 DART_N_PLUS_ONE_STEPS = mutate(REF_DART, "while len(states) < n:", "while len(states) < n + 1:")
@@ -183,6 +201,10 @@ CASES = {   # one submission per case: a DAgger mistake and a noise-injection mi
     "arrays_not_a_dataset_and_clean_action_executed": (
         DAGGER_RETURNS_ARRAYS, {DAGGER_STATES: "must return a Dataset", DAGGER_EPISODES: "got tuple"},
         DART_CLEAN_EXECUTED, {DART_EPISODES: "no noise"}),
+    "wrong_shape_and_no_reset_at_the_start_of_a_round": (
+        DAGGER_WRONG_SHAPE, {DAGGER_STATES: "obs of shape (200, 10)", DAGGER_EPISODES: "expected (200, 11)"},
+        DART_EPISODE_CARRIES_OVER, {DART_STATES: "in the round 2 of 2 (n = 300): the round did not start with "
+                                                 "env.reset()", DART_EPISODES: "did not start with env.reset()"}),
     "learner_mean_and_mid_episode_reset": (
         DAGGER_LEARNER_MEAN, {DAGGER_EPISODES: "the learner's mean"},
         DART_MID_EPISODE_RESET, {DART_EPISODES: "reset the env in the middle of a running episode"}),
