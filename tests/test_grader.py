@@ -263,7 +263,7 @@ def test_a_constant_offset_in_the_loss_keeps_exactly_the_gradient_points(referen
     from grader.grade import UNIT_POINTS
 
     assert UNIT_POINTS["bc_loss"] == {"BC loss: gradients": 10.0, "BC loss: value": 5.0}
-    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 45
+    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 65
     bc = {t.name.split(" (")[0] for t in reference_unit.tests if t.name.startswith("BC loss")}
     assert bc == {"BC loss: gradients", "BC loss: value"}
 
@@ -397,7 +397,7 @@ def test_batch_grades_everything_and_resumes(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
     assert set(rows) == {"alice", "bob", "carol"}
-    assert float(rows["alice"]["total"]) == 45  # all unit points (public variants carry the full points)
+    assert float(rows["alice"]["total"]) == 65  # all unit points (public variants carry the full points)
     assert float(rows["bob"]["total"]) == 0 and float(rows["carol"]["total"]) == 0
     p = run_cli(*args, timeout=900)
     assert "3 already graded" in p.stdout or "2 already graded" in p.stdout
