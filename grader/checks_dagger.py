@@ -342,7 +342,7 @@ def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
 def _collect_action_problems(r: Round, beta: float, learner: GaussianMLPPolicy, expert: GaussianMLPPolicy,
                              low: np.ndarray, high: np.ndarray) -> tuple[list[str], float]:
     """The actions a round executed (at the states they were chosen at) for its β; and the expert's share."""
-    pre, exe = r.pre_states(), r.executed()
+    pre, exe = r.pre_states(), np.clip(r.executed(), low, high)        # as the env executed them
     if len(exe) == 0:
         return [], 0.0
     want = expert.act(pre.astype(np.float32), deterministic=True).astype(np.float64)

@@ -161,9 +161,10 @@ def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
 
 def _collect_noise_problems(rounds: list[Round], expert: GaussianMLPPolicy, low: np.ndarray, high: np.ndarray,
                             noise_std: float) -> list[str]:
-    """Every executed action, at the state it was chosen at, must be clip(expert + fresh N(0, σ²) noise)."""
+    """Every executed action, at the state it was chosen at, must be clip(expert + fresh N(0, σ²) noise) (the env
+    clips what it is given, so an unclipped action passed to env.step is judged as the env executed it)."""
     pre = np.concatenate([r.pre_states() for r in rounds])
-    exe = np.concatenate([r.executed() for r in rounds])
+    exe = np.clip(np.concatenate([r.executed() for r in rounds]), low, high)     # what the env executed
     if len(exe) == 0:
         return []
     clean = expert.act(pre.astype(np.float32), deterministic=True).astype(np.float64)
