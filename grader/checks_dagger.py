@@ -295,8 +295,8 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
                                "which each action was chosen, in order, labelled with the expert's action"),
         CheckResult(episodes_name, 0, 1, grouped(episode_found)) if episode_found else CheckResult(
             episodes_name, 1, 1, f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; executed: "
-                                 f"the expert with β = 1, learner samples with β = 0, the expert at {100 * fracs[2]:.0f}%"
-                                 f" of {n} steps with β = 0.5")]
+                                 "the expert with β = 1, learner samples with β = 0, the expert at "
+                                 f"{100 * fracs[2]:.0f}% of {n} steps with β = 0.5")]
 
 
 DAGGER_COLLECT = CheckSpec(

@@ -92,7 +92,8 @@ def collect_round(self, n, beta):
     return Dataset(np.array(states), np.array(labels))
 """
 
-DAGGER_WRONG_SHAPE = mutate(REF_DAGGER, "    return Dataset(states, labels)", "    return Dataset(states[:, :-1], labels)")
+DAGGER_WRONG_SHAPE = mutate(REF_DAGGER, "    return Dataset(states, labels)",
+                            "    return Dataset(states[:, :-1], labels)")
 
 DART_EPISODE_CARRIES_OVER = """
 def collect_round(self, n):
@@ -113,9 +114,8 @@ def collect_round(self, n):
 DART_NO_RESET_AT_TRUNCATION = mutate(REF_DART, "if (terminated or truncated)", "if terminated")
 DART_EXECUTED_AS_LABEL = mutate(REF_DART, "labels.append(clean)", "labels.append(noisy)")
 DART_N_PLUS_ONE_STEPS = mutate(REF_DART, "while len(states) < n:", "while len(states) < n + 1:")
-DART_NEXT_STATE = mutate(mutate(REF_DART, "        states.append(obs)\n", ""),
-                         "        obs, _, terminated, truncated, _ = self.env.step(noisy)\n",
-                         "        obs, _, terminated, truncated, _ = self.env.step(noisy)\n        states.append(obs)\n")
+STEP = "        obs, _, terminated, truncated, _ = self.env.step(noisy)\n"
+DART_NEXT_STATE = mutate(mutate(REF_DART, "        states.append(obs)\n", ""), STEP, STEP + "        states.append(obs)\n")
 DART_RESET_LOOP = """
 def collect_round(self, n):
     states, labels = [], []
