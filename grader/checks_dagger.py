@@ -277,7 +277,7 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
     rounds = read_rounds(out, ns, obs_dim, act_dim)
     labels = [f"round with β = {b:g}" for b in COLLECT_BETAS]
-    why = round_failure(rounds, labels, env_cfg, low, high)
+    why = round_failure(rounds, labels, env_cfg, low, high, obs_dim, act_dim)
     if why:
         return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
     lo, hi = low.astype(np.float64), high.astype(np.float64)

@@ -99,7 +99,7 @@ def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
     rounds = read_rounds(out, ns, obs_dim, act_dim)
     labels = [f"round {k} of {COLLECT_ROUNDS}" for k in range(1, COLLECT_ROUNDS + 1)]
-    why = round_failure(rounds, labels, env_cfg, low, high)
+    why = round_failure(rounds, labels, env_cfg, low, high, obs_dim, act_dim)
     if why:
         return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
     state_found, episode_found = [], []

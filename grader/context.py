@@ -124,7 +124,9 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
-    the student's, the rest the reference's."""
+    the student's, the rest the reference's. When reference code runs (it sits in the workspace, readable by the
+    student's code), an exception's message is not shown, only its name and line (grader.feedback), as in the
+    performance checks."""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -141,8 +143,9 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
             others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
         else:
             others = spec.reference_methods
+        # the message of an exception is the student's text: not shown where reference code sits in the workspace
         return read_arrays(ctx.run(d, job, ctx.unit_timeout, references=reference_modules(agent, others)),
-                           show_message=True, schema=schema)
+                           show_message=not others, schema=schema)
     finally:
         remove_check_dir(d)
 

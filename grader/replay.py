@@ -2,7 +2,9 @@
 its rounds (the env's record of every reset and step, split per ``collect_round`` call, and the pairs each returned),
 the replay of that record in a fresh env, and what is wrong with a round's episodes and stored states.
 
-The child (grader/child.py, ``_collect_rounds``) only records: every verdict here is computed from plain arrays.
+The child (grader/child.py, ``_collect_rounds``) only records: every verdict here is computed from plain arrays, and
+every word of its feedback is the grader's own (the check's workspace holds reference code, so no text of the student's
+process may reach the feedback: grader/feedback.py).
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import numpy as np
 
 from envs.builder import EnvConfig, make_env
 from grader.answers import Field, Schema
-from grader.feedback import sanitize
 from grader.unit_inputs import random_policy
 from learning.policy import GaussianMLPPolicy
 
-RETURNED, REFUSED, RESET_LOOP, NOT_RUN = 0, 1, 2, 3     # a call's status (grader/child.py)
+RETURNED, REFUSED, RESET_LOOP, NOT_RUN, NOT_A_DATASET, WRONG_WIDTHS = range(6)   # a call's status (grader/child.py)
+# the env's refusal (status REFUSED; grader/child.py's REFUSALS) and what was returned instead of a Dataset
+FINISHED_EPISODE, TOO_MANY_STEPS, ACTION_SHAPE, ACTION_NAN = 1, 2, 3, 4
+RETURN_NAMES = {1: "a tuple", 2: "a list", 3: "None", 4: "a NumPy array", 5: "a dict"}
 STATE_ATOL = 1e-5
 
 
@@ -43,8 +47,8 @@ def collect_schema(ns: list[int], obs_dim: int, act_dim: int) -> Schema:
             "action": Field((None, act_dim), "f", records * act_dim),
             "obs": Field((None, obs_dim), "f", records * obs_dim), "reward": Field((None,), "f", records),
             "terminated": Field((None,), "b", records), "truncated": Field((None,), "b", records),
-            "records": Field((c,), "iu"), "status": Field((c,), "iu"), "rows": Field((c,), "iu"),
-            "kept": Field((c,), "iu"), "message": Field((c,), "U"),
+            "records": Field((c,), "iu"), "status": Field((c,), "iu"), "detail": Field((c,), "iu"),
+            "widths": Field((c, 2), "iu"), "rows": Field((c,), "iu"), "kept": Field((c,), "iu"),
             "data_obs": Field((None, obs_dim), "f", rows * obs_dim),
             "data_labels": Field((None, act_dim), "f", rows * act_dim)}
 
@@ -55,7 +59,8 @@ class Round:
 
     n: int
     status: int
-    message: str
+    detail: int             # status REFUSED: which refusal; NOT_A_DATASET: what was returned
+    widths: tuple[int, int]  # the returned Dataset's obs and label widths
     kind: np.ndarray        # (R,) 0 reset, 1 step
     seed: np.ndarray        # (R,) reset seeds (-1 for steps)
     action: np.ndarray      # (R, act_dim) the action as passed to step (steps)
@@ -106,18 +111,21 @@ def read_rounds(out: dict[str, np.ndarray], ns: list[int], obs_dim: int, act_dim
     kept = np.asarray(out["kept"], np.int64).reshape(-1)
     rows = np.asarray(out["rows"], np.int64).reshape(-1)
     status = np.asarray(out["status"], np.int64).reshape(-1)
+    detail = np.asarray(out["detail"], np.int64).reshape(-1)
+    widths = np.asarray(out["widths"], np.int64).reshape(-1, 2)
     data_o = np.asarray(out["data_obs"], np.float64).reshape(-1, obs_dim)
     data_x = np.asarray(out["data_labels"], np.float64).reshape(-1, act_dim)
     arrays = {k: np.asarray(out[k]) for k in ("seed", "action", "obs", "reward", "terminated", "truncated")}
     if (np.any(records < 0) or records.sum() != r_total or np.any(kept < 0) or kept.sum() != len(data_o)
-            or len(data_o) != len(data_x) or np.any(~np.isin(kind, (0, 1))) or np.any(~np.isin(status, range(4)))
+            or len(data_o) != len(data_x) or np.any(~np.isin(kind, (0, 1))) or np.any(~np.isin(status, range(6)))
             or np.any(kept > rows) or any(len(a) != r_total for a in arrays.values())):
         raise ValueError("inconsistent collection answer")
     rounds, r0, d0 = [], 0, 0
     for c, n in enumerate(ns):
         r1, d1 = r0 + int(records[c]), d0 + int(kept[c])
         rounds.append(Round(
-            n=n, status=int(status[c]), message=str(out["message"][c]), kind=kind[r0:r1],
+            n=n, status=int(status[c]), detail=int(detail[c]), widths=(int(widths[c, 0]), int(widths[c, 1])),
+            kind=kind[r0:r1],
             seed=np.asarray(arrays["seed"][r0:r1], np.int64), action=np.asarray(arrays["action"][r0:r1], np.float64),
             obs=np.asarray(arrays["obs"][r0:r1], np.float64), reward=np.asarray(arrays["reward"][r0:r1], np.float64),
             terminated=np.asarray(arrays["terminated"][r0:r1], bool),
@@ -132,12 +140,27 @@ def placeholder(rounds: list[Round]) -> bool:
     return all(r.status == RETURNED and r.rows == 0 and len(r.kind) == 0 for r in rounds)
 
 
-def refusal(r: Round, limit: int) -> str:
-    """Why the env (or the harness) stopped round ``r`` (status REFUSED or RESET_LOOP), decided from its record."""
+def refusal(r: Round, limit: int, obs_dim: int, act_dim: int) -> str:
+    """Why round ``r`` could not be scored (a status other than RETURNED), decided from its record and codes."""
     if r.status == RESET_LOOP:
         return (f"collect_round reset the env {int(np.sum(r.kind == 0))} times in a round of n = {r.n} steps and was "
                 "stopped: reset at the start of the round and after an episode ends, then step")
-    said = f" (the env said: {sanitize(r.message, 220)})" if r.message else ""
+    if r.status == NOT_A_DATASET:
+        what = RETURN_NAMES.get(r.detail, "another object")
+        return (f"collect_round returned {what}, not a Dataset: return Dataset(obs, labels) (learning/demos.py), "
+                "e.g. Dataset(np.array(states), np.array(labels))")
+    if r.status == WRONG_WIDTHS:
+        return (f"collect_round returned a Dataset with obs of width {r.widths[0]} and labels of width "
+                f"{r.widths[1]}; expected ({r.n}, {obs_dim}) and ({r.n}, {act_dim})")
+    if r.detail == TOO_MANY_STEPS:
+        return (f"collect_round took more than n = {r.n} environment steps (the env refused step {r.n + 1} with "
+                "EpisodeError: the collection took more environment steps than its n): exactly n steps, one (state, "
+                "label) pair each")
+    if r.detail == ACTION_SHAPE:
+        return f"env.step() got an action that is not of shape ({act_dim},) (the env refused it with EpisodeError)"
+    if r.detail == ACTION_NAN:
+        return "env.step() got an action with NaN or inf (the env refused it with EpisodeError)"
+    said = " (the env raised EpisodeError: env.step() was called on a finished episode)"
     if len(r.kind) and r.kind[-1] == 1 and (r.terminated[-1] or r.truncated[-1]):
         k = r.steps
         if r.terminated[-1]:
@@ -150,10 +173,7 @@ def refusal(r: Round, limit: int) -> str:
     if not np.any(r.kind == 0):
         return ("the round did not start with env.reset(): every collect_round call is a new collection, so reset "
                 f"first (an episode never carries over from an earlier call){said}")
-    if r.steps >= r.n:
-        return (f"collect_round took more than n = {r.n} environment steps (the env refused step {r.n + 1}): exactly n "
-                f"steps, one (state, label) pair each{said}")
-    return f"the env refused a step{said}"
+    return "the env refused a step (EpisodeError)"
 
 
 def replay_problem(rounds: list[Round], env_cfg: EnvConfig, low: np.ndarray, high: np.ndarray) -> str:
@@ -233,14 +253,14 @@ def episode_summary(rounds: list[Round]) -> str:
 
 
 def round_failure(rounds: list[Round], labels: list[str], env_cfg: EnvConfig, low: np.ndarray,
-                  high: np.ndarray) -> str:
+                  high: np.ndarray, obs_dim: int, act_dim: int) -> str:
     """Why no round can be scored (both parts get 0): the placeholder, a round the env stopped, pairs returned
     without any step in self.env, a record that does not replay; '' when the rounds can be scored."""
     if placeholder(rounds):
         return "collect_round returns the placeholder (an empty Dataset, no env step): fill in the TODO block"
     for r, label in zip(rounds, labels):
-        if r.status in (REFUSED, RESET_LOOP):
-            return f"in the {label} (n = {r.n}): {refusal(r, env_cfg.max_episode_steps)}"
+        if r.status not in (RETURNED, NOT_RUN):
+            return f"in the {label} (n = {r.n}): {refusal(r, env_cfg.max_episode_steps, obs_dim, act_dim)}"
     for r, label in zip(rounds, labels):
         if r.steps == 0 and r.rows > 0:
             return (f"in the {label} (n = {r.n}): {r.rows} pairs were returned without a step in self.env: "

@@ -115,7 +115,8 @@ DART_NO_RESET_AT_TRUNCATION = mutate(REF_DART, "if (terminated or truncated)", "
 DART_EXECUTED_AS_LABEL = mutate(REF_DART, "labels.append(clean)", "labels.append(noisy)")
 DART_N_PLUS_ONE_STEPS = mutate(REF_DART, "while len(states) < n:", "while len(states) < n + 1:")
 STEP = "        obs, _, terminated, truncated, _ = self.env.step(noisy)\n"
-DART_NEXT_STATE = mutate(mutate(REF_DART, "        states.append(obs)\n", ""), STEP, STEP + "        states.append(obs)\n")
+STORE = "        states.append(obs)\n"
+DART_NEXT_STATE = mutate(mutate(REF_DART, STORE, ""), STEP, STEP + STORE)
 DART_RESET_LOOP = """
 def collect_round(self, n):
     states, labels = [], []
@@ -199,10 +200,10 @@ CASES = {   # one submission per case: a DAgger mistake and a noise-injection mi
         DAGGER_EXTRA_PAIR, {DAGGER_STATES: "returned 201 pairs for n = 200"},
         DART_RESET_LOOP, {DART_STATES: "reset the env", DART_EPISODES: "times in a round of n = 300 steps"}),
     "arrays_not_a_dataset_and_clean_action_executed": (
-        DAGGER_RETURNS_ARRAYS, {DAGGER_STATES: "must return a Dataset", DAGGER_EPISODES: "got tuple"},
+        DAGGER_RETURNS_ARRAYS, {DAGGER_STATES: "returned a tuple, not a Dataset", DAGGER_EPISODES: "Dataset(obs, "},
         DART_CLEAN_EXECUTED, {DART_EPISODES: "no noise"}),
     "wrong_shape_and_no_reset_at_the_start_of_a_round": (
-        DAGGER_WRONG_SHAPE, {DAGGER_STATES: "obs of shape (200, 10)", DAGGER_EPISODES: "expected (200, 11)"},
+        DAGGER_WRONG_SHAPE, {DAGGER_STATES: "obs of width 10", DAGGER_EPISODES: "expected (200, 11) and (200, 3)"},
         DART_EPISODE_CARRIES_OVER, {DART_STATES: "in the round 2 of 2 (n = 300): the round did not start with "
                                                  "env.reset()", DART_EPISODES: "did not start with env.reset()"}),
     "learner_mean_and_mid_episode_reset": (
@@ -220,6 +221,22 @@ def test_each_mistake_costs_its_part_with_feedback_that_names_it(tmp_path, case)
     assert_parts(report, {**dagger_fails, **dart_fails})     # the other checks keep every point
 
 
+DAGGER_LEAKS_THE_REFERENCE = """
+def collect_round(self, n, beta):
+    import inspect
+    import grader_ref.dagger_solution as ref      # the reference code in the workspace: readable, never shown
+    raise ValueError("LEAKED " + inspect.getsource(ref.select_action))
+"""
+
+
+@pytest.mark.slow
+def test_no_text_of_the_students_process_reaches_the_feedback_of_a_check_that_runs_reference_code(tmp_path):
+    report = collect_grade(tmp_path, {"dagger.collect_round": DAGGER_LEAKS_THE_REFERENCE})
+    assert_parts(report, {DAGGER_STATES: "your code raised ValueError at learning/dagger_agent.py",
+                          DAGGER_EPISODES: "messages are not shown"})
+    assert not any("LEAKED" in t.output or "rng" in t.output for t in report.tests)
+
+
 @pytest.mark.slow
 def test_a_loop_that_never_returns_is_stopped_by_the_time_limit_and_named(tmp_path):
     report = collect_grade(tmp_path, {"dagger.collect_round": DAGGER_NEVER_RETURNS}, unit_timeout=25.0)
@@ -228,7 +245,7 @@ def test_a_loop_that_never_returns_is_stopped_by_the_time_limit_and_named(tmp_pa
 
 
 # ---------------------------------------------------------------- the parent's verdicts on hand-made records
-def make_round(n, trace, data_obs=None, data_labels=None, status=0, message="", act_dim=3):
+def make_round(n, trace, data_obs=None, data_labels=None, status=0, detail=0, act_dim=3):
     """A Round from a TrainingEnv-style trace: ("reset", seed, obs) / ("step", action, obs, reward, term, trunc)."""
     import numpy as np
 
@@ -245,8 +262,8 @@ def make_round(n, trace, data_obs=None, data_labels=None, status=0, message="", 
     reward = np.array([0.0 if e[0] == "reset" else e[3] for e in trace])
     data_obs = np.zeros((0, obs_dim)) if data_obs is None else np.asarray(data_obs, np.float64)
     data_labels = np.zeros((len(data_obs), act_dim)) if data_labels is None else data_labels
-    return Round(n, status, message, kind, seed, action, obs, reward, term, trunc, len(data_obs), data_obs,
-                 data_labels)
+    return Round(n, status, detail, (obs_dim, act_dim), kind, seed, action, obs, reward, term, trunc, len(data_obs),
+                 data_obs, data_labels)
 
 
 def toy_trace(ends):
@@ -265,16 +282,21 @@ def toy_trace(ends):
 
 
 def test_a_refused_round_is_named_from_its_record():
-    from grader.replay import REFUSED, refusal
+    from grader.replay import (ACTION_SHAPE, FINISHED_EPISODE, NOT_A_DATASET, REFUSED, TOO_MANY_STEPS, WRONG_WIDTHS,
+                               refusal)
 
-    said = "env.step() was called on a finished episode"
-    assert "did not reset at truncation" in refusal(make_round(5, toy_trace([None, "trunc"]), status=REFUSED,
-                                                               message=said), 2)
-    assert "did not reset at termination" in refusal(make_round(5, toy_trace([None, "term"]), status=REFUSED,
-                                                                message=said), 2)
-    assert said in refusal(make_round(5, toy_trace([None, "term"]), status=REFUSED, message=said), 2)
-    assert "did not start with env.reset()" in refusal(make_round(5, [], status=REFUSED), 2)
-    assert "more than n = 2 environment steps" in refusal(make_round(2, toy_trace([None, None]), status=REFUSED), 9)
+    def why(n, trace, status=REFUSED, detail=FINISHED_EPISODE):
+        return refusal(make_round(n, trace, status=status, detail=detail), 2, 2, 3)
+
+    assert "did not reset at truncation" in why(5, toy_trace([None, "trunc"]))
+    assert "did not reset at termination" in why(5, toy_trace([None, "term"]))
+    assert "env.step() was called on a finished episode" in why(5, toy_trace([None, "term"]))
+    assert "did not start with env.reset()" in why(5, [])
+    assert "more than n = 2 environment steps" in why(2, toy_trace([None, None]), detail=TOO_MANY_STEPS)
+    assert "not of shape (3,)" in why(5, toy_trace([None]), detail=ACTION_SHAPE)
+    assert "returned a list, not a Dataset" in why(5, toy_trace([None]), NOT_A_DATASET, 2)
+    assert "returned another object, not a Dataset" in why(5, toy_trace([None]), NOT_A_DATASET, 0)
+    assert "expected (5, 2) and (5, 3)" in why(5, toy_trace([None]), WRONG_WIDTHS)
 
 
 def test_resets_after_ends_at_the_start_and_after_the_last_step_are_fine_mid_episode_ones_are_not():
