@@ -90,6 +90,9 @@ class GradingContext:
         return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
 
 
+SOLUTION_DIR = REPO_ROOT / "grader" / "solution"     # absent from the student release
+
+
 def env_files() -> list[Path]:
     return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
 
@@ -124,8 +127,9 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
-    the student's, the rest the reference's. When reference code runs (it sits in the workspace, readable by the
-    student's code), an exception's message is not shown, only its name and line (grader.feedback), as in the
+    the student's, the rest the reference's (in the student release, which ships no reference, ``tested`` is ignored:
+    the self-check runs the student's own methods). When reference code runs (it sits in the workspace, readable by
+    the student's code), an exception's message is not shown, only its name and line (grader.feedback), as in the
     performance checks."""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
@@ -138,7 +142,7 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
         np.savez(d.inputs / "in.npz", **arrays)
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
         spec = ctx.manifest[agent]
-        if tested:
+        if tested and SOLUTION_DIR.is_dir():     # (the student release has no reference: its own methods run)
             job["todo"] = list(tested)
             others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
         else:

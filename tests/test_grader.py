@@ -303,10 +303,11 @@ def test_attacks_are_contained(attack, reference_unit, tmp_path):
     methods = ATTACKS[attack]
     report = grade(write_submission(tmp_path / "sub", methods), include_hidden=False, include_performance=False,
                    unit_timeout=25, mem_mb=1500)
-    attacked = {"compute_loss": "BC loss", "select_action": "DAgger", "aggregate": "DAgger aggregation",
-                "noisy_expert_step": "Noise injection"}[next(iter(methods))]
+    attacked = {"compute_loss": ("BC loss",), "select_action": ("DAgger label", "DAgger executed action"),
+                "aggregate": ("DAgger aggregation",),           # the collection checks run the reference's methods
+                "noisy_expert_step": ("Noise injection:",)}[next(iter(methods))]
     for t in report.tests:
-        if t.name.startswith(attacked) and not (attacked == "DAgger" and t.name.startswith("DAgger aggregation")):
+        if t.name.startswith(attacked):
             assert t.score == 0, f"{attack}: {t.name} got {t.score}"
             assert t.output, "a zero must come with feedback"
         elif t.max_score > 0:

@@ -366,3 +366,20 @@ def test_the_collection_checks_run_in_the_full_scope_only():
 
     for key in COLLECT:
         assert UNIT_CHECKS[key].in_scope(todo_manifest("full")) and not UNIT_CHECKS[key].in_scope(todo_manifest("core"))
+
+
+@pytest.mark.slow
+def test_without_the_reference_solutions_the_students_own_methods_run(tmp_path, monkeypatch):
+    """The student release ships no grader/solution: its self-check runs the student's own select_action with their
+    collect_round (no reference code in the workspace, so messages are shown)."""
+    import grader.context
+
+    monkeypatch.setattr(grader.context, "SOLUTION_DIR", tmp_path / "no_solution")
+    ref = collect_grade(tmp_path / "ref", only={"dagger_collect"})
+    assert ref.score == ref.max_score == 10, [(t.name, t.output) for t in ref.tests if not t.passed]
+    stub = collect_grade(tmp_path / "stub", {"dagger.select_action": """
+def select_action(self, obs, beta):
+    raise ValueError("my own select_action ran")
+"""}, only={"dagger_collect"})
+    assert all(t.score == 0 and "my own select_action ran" in t.output for t in stub.tests if t.max_score), \
+        [t.output for t in stub.tests]
