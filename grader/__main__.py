@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                         "the noisy step) or full (also the training loop, the collection loops and the rounds); "
                         "default: this copy's scope")
     p.add_argument("--only", default=None,
-                   help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dart_step) and/or "
+                   help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dagger_collect, "
+                        "dart_step, dart_collect) and/or "
                         "agents (bc, dagger, dart) whose performance checks run; default: all")
     args = p.parse_args(argv)
     from grader.grade import DeclarationError, error_results, format_table, grade, to_results_json, write_json_atomic

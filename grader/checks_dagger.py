@@ -1,5 +1,6 @@
 """The DAgger unit checks: ``select_action`` (who acts with probability β, the label is always the expert's, in
-env units) and ``aggregate`` (the dataset keeps the demos and every round, each pair once).
+env units), ``aggregate`` (the dataset keeps the demos and every round, each pair once) and ``collect_round`` (n steps
+of the β-mixture in the env, a reset after every episode end, the states where the actions were chosen, labelled).
 """
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
+from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.round_check import check_round
+from grader.replay import (Round, collect_schema, collection_policies, episode_problems, episode_summary, grouped,
+                           read_rounds, round_failure, state_problems, time_limit, timeout_hint)
 from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, to_normalized
+from learning.policy import GaussianMLPPolicy
 
 
 DAGGER_BETAS = (1.0, 0.0, 0.35)
@@ -249,6 +253,122 @@ DAGGER_AGGREGATE = CheckSpec(
              'over several rounds on one agent: after every round the dataset holds the demos and every round so far, '
              'each pair once'))
 
+COLLECT_BETAS = (1.0, 0.0, 0.5)     # one collect_round call each, n = the variant's batch, on one agent
+
+
+def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """collect_round(n, β) for each β of COLLECT_BETAS on one agent, each call a new collection (as run_round makes
+    it), in an env whose episodes end within the round; select_action is the reference's. The env's record (every
+    reset and step) is replayed in a fresh env, and every verdict is taken from it and the returned pairs."""
+    states_name, episodes_name = DAGGER_COLLECT.part_names(v)
+    rng = np.random.default_rng(v.seed)
+    env_cfg = resolve_env_config(v.env)
+    env_cfg.max_episode_steps = time_limit(v.env, rng)
+    env = make_env(env_cfg)
+    obs_dim, act_dim = env_dims(env)
+    low, high = action_bounds(env)
+    env.close()
+    learner, expert = collection_policies(obs_dim, act_dim, rng, low, high, expert_scale=0.8)
+    ns = [v.batch] * len(COLLECT_BETAS)
+    out, why = run_unit(ctx, DAGGER_COLLECT.agent, DAGGER_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
+                        schema=collect_schema(ns, obs_dim, act_dim), tested=DAGGER_COLLECT.methods,
+                        calls=[[n, b] for n, b in zip(ns, COLLECT_BETAS)], max_steps=env_cfg.max_episode_steps)
+    if out is None:
+        why = timeout_hint(why)
+        return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
+    rounds = read_rounds(out, ns, obs_dim, act_dim)
+    labels = [f"round with β = {b:g}" for b in COLLECT_BETAS]
+    why = round_failure(rounds, labels, env_cfg, low, high, obs_dim, act_dim)
+    if why:
+        return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
+    lo, hi = low.astype(np.float64), high.astype(np.float64)
+    state_found, episode_found, fracs = [], [], []
+    for r, beta, label in zip(rounds, COLLECT_BETAS, labels):
+        state_found += [(label, p) for p in state_problems(r) or _collect_label_problems(r, expert)]
+        episode_found += [(label, p) for p in episode_problems(r)]
+        actions, frac = _collect_action_problems(r, beta, learner, expert, lo, hi)
+        episode_found += [("", p) for p in actions]
+        fracs.append(frac)
+    n = v.batch
+    return [
+        CheckResult(states_name, 0, 1, grouped(state_found)) if state_found else CheckResult(
+            states_name, 1, 1, f"{len(rounds)} rounds of n = {n} (β = 1, 0, 0.5): exactly n pairs each, the state at "
+                               "which each action was chosen, in order, labelled with the expert's action"),
+        CheckResult(episodes_name, 0, 1, grouped(episode_found)) if episode_found else CheckResult(
+            episodes_name, 1, 1, f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; executed: "
+                                 "the expert with β = 1, learner samples with β = 0, the expert at "
+                                 f"{100 * fracs[2]:.0f}% of {n} steps with β = 0.5")]
+
+
+DAGGER_COLLECT = CheckSpec(
+    key="dagger_collect", agent="dagger", run=check_dagger_collect, job="dagger_collect", methods=("collect_round",),
+    public=(Variant(seed=505, env="hopper", batch=200),),
+    parts=(
+        Part("DAgger collection: states and labels", 5.0,
+             '`collect_round(n, β)` called for β = 1, 0, 0.5 on one agent, each call a new collection as the framework '
+             'runs a round, with the reference `select_action`, in an env whose episodes end within the round (hopper '
+             'falls; a time limit of 21-70 steps truncates): it returns a Dataset of exactly n pairs, the states at '
+             "which each step's action was chosen, in the order visited, labelled with the expert's action there. "
+             'Feedback names the placeholder, n ± 1 pairs, the next state stored (one step late), the executed action '
+             'stored as label, a return value that is not a Dataset'),
+        Part("DAgger collection: episodes and actions", 5.0,
+             "the env's record of every reset and step replays in a fresh env from its reset seeds and actions; each "
+             'round starts with a reset, takes exactly n steps, resets after every `terminated` or `truncated` (never '
+             'in the middle of an episode); the executed action is the expert\'s at every step with β = 1, a fresh '
+             "learner sample (standardized ≈ N(0, 1)) with β = 0, the expert's at 50% ± 4.5 binomial σ of the steps "
+             'with β = 0.5. Feedback names a missing reset at termination or at truncation (the env\'s message), more '
+             'than n steps, a loop that never returns (the time limit), β ignored (always the expert), the learner\'s '
+             'mean')),
+    handout=("DAgger collection",
+             "`collect_round` over several rounds: exactly n steps of the β-mixture, a reset after every episode end "
+             "(terminated or truncated), the states where each action was chosen with the expert's labels"))
+
+
+
+def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
+    """The returned labels (n rows) must be the expert's env-unit action at each returned state."""
+    want = expert.act(r.data_obs.astype(np.float32), deterministic=True).astype(np.float64)
+    close = np.all(np.isclose(r.data_labels, want, atol=1e-4, rtol=0), axis=1)
+    if np.all(close):
+        return []
+    exe = r.executed()[:len(want)]
+    if len(exe) == len(want) and np.allclose(r.data_labels, exe, atol=1e-6):
+        return ["the stored label is the executed action (the learner's when it acts): store the expert's label, "
+                "select_action's second value, at every step"]
+    k = int(np.flatnonzero(~close)[0])
+    return [f"label {k + 1} is not the expert's action at stored state {k + 1} (self.expert_action(o_t), env units)"]
+
+
+def _collect_action_problems(r: Round, beta: float, learner: GaussianMLPPolicy, expert: GaussianMLPPolicy,
+                             low: np.ndarray, high: np.ndarray) -> tuple[list[str], float]:
+    """The actions a round executed (at the states they were chosen at) for its β; and the expert's share."""
+    pre, exe = r.pre_states(), np.clip(r.executed(), low, high)        # as the env executed them
+    if len(exe) == 0:
+        return [], 0.0
+    want = expert.act(pre.astype(np.float32), deterministic=True).astype(np.float64)
+    frac = float(np.mean(np.all(np.isclose(exe, want, atol=1e-5, rtol=0), axis=1)))
+    steps = len(exe)
+    if beta == 1.0:
+        if frac < 1.0:
+            return [f"with β = 1 the expert's action was executed at only {100 * frac:.0f}% of the steps: execute "
+                    "the action select_action returns first (with β = 1, the expert's)"], frac
+        return [], frac
+    if beta == 0.0:
+        if frac > 0.02:
+            hint = ": β is ignored? pass the round's β to select_action(obs, beta)" if frac > 0.98 else ""
+            return [f"with β = 0 the expert's action was executed at {100 * frac:.0f}% of the steps{hint}"], frac
+        with torch.no_grad():
+            o = torch.as_tensor(pre.astype(np.float32))
+            ref = _DaggerRef(want, expert.mean_action(o).double().numpy(), learner.mean_action(o).double().numpy(),
+                             torch.exp(learner.log_std).double().numpy(), low, high)
+        return _learner_sample_problems(exe[:, None, :], ref), frac
+    tol = 4.5 * math.sqrt(beta * (1 - beta) / steps)
+    if abs(frac - beta) > tol:
+        hint = ": β is ignored? pass the round's β to select_action(obs, beta)" if frac > 0.98 else ""
+        return [f"with β = {beta:g} the expert acted at {100 * frac:.0f}% of the {steps} steps (expected "
+                f"{100 * beta:.0f}% ± {100 * tol:.0f}%){hint}"], frac
+    return [], frac
+
 
 class _RowIndex:
     """The demo rows (source 0) and each round's rows (source k); finds where returned rows come from."""
@@ -336,4 +456,5 @@ DAGGER_ROUND = CheckSpec(
              "β_i, aggregates them into the dataset and retrains on all of it for epochs_per_round epochs, returning "
              "the training's loss"))
 
-CHECKS = (DAGGER_SELECT, DAGGER_AGGREGATE, DAGGER_ROUND)
+
+CHECKS = (DAGGER_SELECT, DAGGER_AGGREGATE, DAGGER_COLLECT, DAGGER_ROUND)

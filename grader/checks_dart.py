@@ -1,16 +1,20 @@
-"""The noise-injection (DART) unit check: ``noisy_expert_step`` labels with the clean expert action and executes
-it with fresh Gaussian noise of σ = noise_std·(high − low)/2 per dimension, clipped to the bounds.
+"""The noise-injection (DART) unit checks: ``noisy_expert_step`` labels with the clean expert action and executes
+it with fresh Gaussian noise of σ = noise_std·(high − low)/2 per dimension, clipped to the bounds; ``collect_round``
+runs it for exactly n steps in the env, resetting after every episode end, and stores (state, clean label) pairs.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
+from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.round_check import check_round
+from grader.replay import (Round, collect_schema, collection_policies, episode_problems, episode_summary, grouped,
+                           read_rounds, round_failure, state_problems, time_limit, timeout_hint)
 from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
+from learning.policy import GaussianMLPPolicy
 
 
 DART_REPEATS = 6            # calls per state on one agent: 6 × batch calls
@@ -96,7 +100,105 @@ DART_ROUND = CheckSpec(
              "them to the dataset and retrains on all of it for epochs_per_round epochs, returning the training's "
              "loss"))
 
-CHECKS = (DART_STEP, DART_ROUND)
+COLLECT_ROUNDS = 2          # collect_round calls on one agent, each a new collection of n = the variant's batch
+
+
+def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """collect_round(n) COLLECT_ROUNDS times on one agent, each call a new collection (as run_round makes it), in an
+    env whose episodes end within the round; noisy_expert_step is the reference's. The env's record (every reset and
+    step) is replayed in a fresh env, and every verdict is taken from it and the returned pairs."""
+    states_name, episodes_name = DART_COLLECT.part_names(v)
+    rng = np.random.default_rng(v.seed)
+    env_cfg = resolve_env_config(v.env)
+    env_cfg.max_episode_steps = time_limit(v.env, rng)
+    env = make_env(env_cfg)
+    obs_dim, act_dim = env_dims(env)
+    low, high = action_bounds(env)
+    env.close()
+    learner, expert = collection_policies(obs_dim, act_dim, rng, low, high, expert_scale=0.3)
+    noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2
+    ns = [v.batch] * COLLECT_ROUNDS
+    out, why = run_unit(ctx, DART_COLLECT.agent, DART_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
+                        schema=collect_schema(ns, obs_dim, act_dim), tested=DART_COLLECT.methods,
+                        calls=[[n, None] for n in ns], max_steps=env_cfg.max_episode_steps, noise_std=noise_std)
+    if out is None:
+        why = timeout_hint(why)
+        return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
+    rounds = read_rounds(out, ns, obs_dim, act_dim)
+    labels = [f"round {k} of {COLLECT_ROUNDS}" for k in range(1, COLLECT_ROUNDS + 1)]
+    why = round_failure(rounds, labels, env_cfg, low, high, obs_dim, act_dim)
+    if why:
+        return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
+    state_found, episode_found = [], []
+    for r, label in zip(rounds, labels):
+        state_found += [(label, p) for p in state_problems(r) or _collect_label_problems(r, expert)]
+        episode_found += [(label, p) for p in episode_problems(r)]
+    steps = sum(r.steps for r in rounds)
+    episode_found += [("", p) for p in _collect_noise_problems(rounds, expert, low.astype(np.float64),
+                                                               high.astype(np.float64), noise_std)]
+    return [
+        CheckResult(states_name, 0, 1, grouped(state_found)) if state_found else CheckResult(
+            states_name, 1, 1, f"{len(rounds)} rounds of n = {v.batch}: exactly n pairs each, the state at which each "
+                               "action was chosen, in order, labelled with the expert's clean action"),
+        CheckResult(episodes_name, 0, 1, grouped(episode_found)) if episode_found else CheckResult(
+            episodes_name, 1, 1, f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; the "
+                                 f"executed actions are the expert's plus fresh N(0, σ²) noise (σ = {noise_std:.2f}·"
+                                 f"(high−low)/2), clipped, at all {steps} steps")]
+
+
+DART_COLLECT = CheckSpec(
+    key="dart_collect", agent="dart", run=check_dart_collect, job="dart_collect", methods=("collect_round",),
+    public=(Variant(seed=606, env="hopper", batch=300),),
+    parts=(
+        Part("Noise injection collection: states and labels", 5.0,
+             '`collect_round(n)` called twice on one agent, each call a new collection as the framework runs a round, '
+             'with the reference `noisy_expert_step`, in an env whose episodes end within the round (hopper falls; a '
+             'time limit of 21-70 steps truncates): it returns a Dataset of exactly n pairs, the states at which each '
+             "step's action was chosen, in the order visited, labelled with the expert's clean action there. Feedback "
+             'names the placeholder, n ± 1 pairs, the next state stored (one step late), the noisy executed action '
+             'stored as label, a return value that is not a Dataset'),
+        Part("Noise injection collection: episodes and actions", 5.0,
+             "the env's record of every reset and step replays in a fresh env from its reset seeds and actions; each "
+             'round starts with a reset, takes exactly n steps, resets after every `terminated` or `truncated` (never '
+             'in the middle of an episode); the executed action is the expert\'s at the state plus fresh Gaussian '
+             'noise of σ = noise_std·(high−low)/2 per dimension, clipped to the bounds. Feedback names a missing reset '
+             "at termination or at truncation (the env's message), more than n steps, a loop that never returns (the "
+             'time limit), the clean action executed')),
+    handout=("Noise injection collection",
+             "`collect_round` over two rounds: exactly n steps of the noisy expert, a reset after every episode end "
+             "(terminated or truncated), the states where each action was chosen with the expert's clean labels"))
+
+
+
+def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
+    """The returned labels (n rows) must be the expert's clean env-unit action at each returned state."""
+    want = expert.act(r.data_obs.astype(np.float32), deterministic=True).astype(np.float64)
+    close = np.all(np.isclose(r.data_labels, want, atol=1e-4, rtol=0), axis=1)
+    if np.all(close):
+        return []
+    exe = r.executed()[:len(want)]
+    if len(exe) == len(want) and np.allclose(r.data_labels, exe, atol=1e-6):
+        return ["the stored label is the noisy executed action: store the expert's clean action, noisy_expert_step's "
+                "second value"]
+    k = int(np.flatnonzero(~close)[0])
+    return [f"label {k + 1} is not the expert's clean action at stored state {k + 1} (self.expert_action(o_t), env "
+            "units)"]
+
+
+def _collect_noise_problems(rounds: list[Round], expert: GaussianMLPPolicy, low: np.ndarray, high: np.ndarray,
+                            noise_std: float) -> list[str]:
+    """Every executed action, at the state it was chosen at, must be clip(expert + fresh N(0, σ²) noise) (the env
+    clips what it is given, so an unclipped action passed to env.step is judged as the env executed it)."""
+    pre = np.concatenate([r.pre_states() for r in rounds])
+    exe = np.clip(np.concatenate([r.executed() for r in rounds]), low, high)     # what the env executed
+    if len(exe) == 0:
+        return []
+    clean = expert.act(pre.astype(np.float32), deterministic=True).astype(np.float64)
+    if np.allclose(exe, clean, atol=1e-6):
+        return ["the executed action is the expert's clean action (no noise): execute the noisy action, "
+                "noisy_expert_step's first value"]
+    problems = _noise_problems(exe[None], clean[None], low, high, noise_std)      # (1, steps, act_dim)
+    return [f"executed actions: {p}" for p in problems]
 
 
 def _dart_label_part(name: str, lab: np.ndarray, exe: np.ndarray, clean: np.ndarray,
@@ -131,7 +233,7 @@ def _bound_problems(exe: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[
     outside = np.any(exe < low - 1e-5) or np.any(exe > high + 1e-5)
     wide = (low < -1.0 - 1e-3) | (high > 1.0 + 1e-3)
     unit_clip = np.any(np.isclose(np.abs(exe), 1.0, atol=1e-6)) and np.all(np.abs(exe) <= 1.0 + 1e-6)
-    if unit_clip and (outside or not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4)):
+    if unit_clip and wide.any() and (outside or not np.any(np.abs(exe)[..., wide] > 1.0 + 1e-4)):
         return ["executed actions are clipped to [-1, 1] instead of the env's bounds "
                 "[self.action_low, self.action_high]"]
     if outside:
@@ -206,3 +308,6 @@ def _scale_hint(ratios: np.ndarray, means: np.ndarray, clean_dims: np.ndarray, h
         hint = "the noise's spread differs from σ = noise_std·(high − low)/2 in some dimensions"
     detail = ", ".join(f"{r:.2f}" for r in ratios)
     return f"{hint} (measured std / expected σ per dimension: {detail}; expected 1.00)"
+
+
+CHECKS = (DART_STEP, DART_COLLECT, DART_ROUND)

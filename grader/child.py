@@ -527,6 +527,133 @@ def job_round(job, out):
              raised_in=np.array([raised_in], np.int64))
 
 
+class _TooManyResets(RuntimeError):
+    """A round reset the env far more often than n steps can need (a loop that only resets stops here)."""
+
+
+class _BoundedTrace(list):
+    """The env's record (TrainingEnv.trace) that refuses to grow past ``limit`` entries."""
+
+    limit = 0
+
+    def append(self, item):
+        if len(self) >= self.limit:
+            raise _TooManyResets("collect_round reset the env far more often than its n steps need")
+        super().append(item)
+
+
+# what a refused step or a wrong return value was, as codes: no text of the student's process reaches the parent (the
+# workspace of a collection check holds reference code, grader/feedback.py)
+REFUSALS = (("finished episode", 1), ("more environment steps", 2), ("needs an action of shape", 3), ("NaN", 4))
+RETURN_TYPES = ((tuple, 1), (list, 2), (type(None), 3), (dict, 5))
+
+
+def _return_code(data):
+    """What collect_round returned instead of a Dataset: 1 tuple, 2 list, 3 None, 4 NumPy array, 5 dict, 0 other."""
+    import numpy as np
+
+    if isinstance(data, np.ndarray):
+        return 4
+    return next((code for kind, code in RETURN_TYPES if isinstance(data, kind)), 0)
+
+
+def _collect_rounds(job, out, cfg_over=None):
+    """collect_round for each (n, beta) of job["calls"] in turn (beta None: noise injection's collect_round(n)), each
+    in its own ``with a.env.collection(n)`` block as the framework runs a round, in a TrainingEnv whose episodes end
+    after job["max_steps"] steps. Stops after the first call that went wrong.
+
+    Writes the env's record, every reset and step, R entries: kind (R,) int64 (0 reset, 1 step), seed (R,) int64
+    (resets; -1 for steps), action (R, act_dim) float64 (steps: the action as passed), obs (R, obs_dim) float64 (the
+    reset's or the step's returned observation), reward (R,) float64, terminated, truncated (R,) bool; per call (C):
+    records (entries of the record), status (0 returned a Dataset, 1 the env refused a step (EpisodeError), 2 reset
+    too often, 3 not run, 4 returned something else, 5 a Dataset of the wrong widths), detail (status 1: REFUSALS'
+    code; status 4: _return_code), widths (C, 2) (the Dataset's obs and label widths), rows (pairs returned), kept
+    (rows written, at most 2n + 2); and the returned pairs one call after the other: data_obs (sum kept, obs_dim),
+    data_labels (sum kept, act_dim) float64."""
+    import numpy as np
+
+    from envs.builder import make_env, resolve_env_config
+    from envs.training_env import EpisodeError, TrainingEnv
+    from learning.demos import Dataset
+
+    a = make_agent(job, job["policy"], job["expert"], cfg_over=cfg_over)
+    env_cfg = resolve_env_config(job["env"])
+    env_cfg.max_episode_steps = int(job["max_steps"])
+    a.env = TrainingEnv(make_env(env_cfg), job["seed"], a.action_low, a.action_high)
+    trace = _BoundedTrace()
+    a.env.trace = trace
+    _seed_globals(job["seed"])
+    calls = job["calls"]
+    records, status, detail, widths, rows, kept = [], [], [], [], [], []
+    data_o, data_x = [np.zeros((0, a.obs_dim))], [np.zeros((0, a.act_dim))]
+    for n, beta in calls:
+        start = len(trace)
+        trace.limit = start + 3 * int(n) + 5
+        code, why, data = 0, 0, None
+        try:
+            with a.env.collection(n):
+                data = a.collect_round(int(n)) if beta is None else a.collect_round(int(n), float(beta))
+        except EpisodeError as e:
+            code, why = 1, next((c for text, c in REFUSALS if text in str(e)), 0)
+        except _TooManyResets:
+            code = 2
+        o = x = np.zeros((0, 0))
+        if code == 0 and not isinstance(data, Dataset):
+            code, why = 4, _return_code(data)
+        if code == 0:
+            o = np.array(np.asarray(data.obs), dtype=np.float64)
+            x = np.array(np.asarray(data.actions), dtype=np.float64)
+            if o.ndim != 2 or x.ndim != 2 or o.shape[1] != a.obs_dim or x.shape[1] != a.act_dim or len(o) != len(x):
+                code = 5
+        records.append(len(trace) - start)
+        status.append(code)
+        detail.append(why)
+        widths.append((o.shape[-1] if o.ndim else 0, x.shape[-1] if x.ndim else 0))
+        keep = min(len(o), 2 * int(n) + 2) if code == 0 else 0
+        rows.append(len(o) if code == 0 else 0)
+        kept.append(keep)
+        if code:
+            break
+        data_o.append(o[:keep])
+        data_x.append(x[:keep])
+    for _ in range(len(calls) - len(status)):
+        records.append(0)
+        status.append(3)
+        detail.append(0)
+        widths.append((0, 0))
+        rows.append(0)
+        kept.append(0)
+    entries = list(trace)
+    kind = np.array([0 if e[0] == "reset" else 1 for e in entries], np.int64)
+    act = np.zeros((len(entries), a.act_dim))
+    obs = np.zeros((len(entries), a.obs_dim))
+    seed = np.full(len(entries), -1, np.int64)
+    reward = np.zeros(len(entries))
+    term = np.zeros(len(entries), bool)
+    trunc = np.zeros(len(entries), bool)
+    for i, e in enumerate(entries):
+        if e[0] == "reset":
+            seed[i], obs[i] = e[1], e[2]
+        else:
+            act[i], obs[i], reward[i], term[i], trunc[i] = e[1], e[2], e[3], e[4], e[5]
+    np.savez(os.path.join(out, "result.npz"), kind=kind, seed=seed, action=act, obs=obs, reward=reward,
+             terminated=term, truncated=trunc, records=np.array(records, np.int64),
+             status=np.array(status, np.int64), detail=np.array(detail, np.int64),
+             widths=np.array(widths, np.int64).reshape(-1, 2), rows=np.array(rows, np.int64),
+             kept=np.array(kept, np.int64), data_obs=np.concatenate(data_o), data_labels=np.concatenate(data_x))
+
+
+def job_dagger_collect(job, out):
+    """DAgger's collect_round(n, beta) for each (n, beta) of job["calls"]: see :func:`_collect_rounds`."""
+    _collect_rounds(job, out)
+
+
+def job_dart_collect(job, out):
+    """Noise injection's collect_round(n) for each n of job["calls"] (with noise_std job["noise_std"]): see
+    :func:`_collect_rounds`."""
+    _collect_rounds(job, out, cfg_over={"noise_std": job["noise_std"]})
+
+
 def job_train(job, out):
     import torch
 
@@ -562,8 +689,8 @@ def job_inspect(job, out):
 
 
 JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagger_select,
-        "dagger_aggregate": job_dagger_aggregate, "dart_step": job_dart_step, "dagger_round": job_round,
-        "dart_round": job_round, "train": job_train,
+        "dagger_aggregate": job_dagger_aggregate, "dagger_collect": job_dagger_collect, "dagger_round": job_round,
+        "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round, "train": job_train,
         "inspect": job_inspect}
 
 

@@ -90,6 +90,9 @@ class GradingContext:
         return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
 
 
+SOLUTION_DIR = REPO_ROOT / "grader" / "solution"     # absent from the student release
+
+
 def env_files() -> list[Path]:
     return sorted((REPO_ROOT / "data" / "envs").glob("*.yaml"))
 
@@ -136,8 +139,11 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
-    the student's, the rest the reference's. (In a student release, which has no reference solutions, every method
-    of the file in the scope is the student's: its self-check cannot isolate ``tested``.)"""
+    the student's and the checks' jobs call no other TODO method, so no reference code is needed. (In a student
+    release, which has no reference solutions, every method of the file in the scope is the student's: its
+    self-check cannot isolate ``tested``.) When reference code runs (it sits in the workspace, readable by the
+    student's code), an exception's message is not shown, only its name and line (grader.feedback), as in the
+    performance checks."""
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -148,14 +154,14 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
             job[key] = str(d.inputs / f"{key}.pt")
         np.savez(d.inputs / "in.npz", **arrays)
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
-        spec = ctx.manifest[agent]
         if tested and have_solutions():
             job["todo"] = list(tested)
             others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
         else:
-            others = spec.reference_methods
-        return read_arrays(ctx.run(d, job, ctx.unit_timeout, references=reference_modules(agent, others)),
-                           show_message=True, schema=schema)
+            others = ()
+        refs = reference_modules(agent, others)
+        # the message of an exception is the student's text: not shown where reference code sits in the workspace
+        return read_arrays(ctx.run(d, job, ctx.unit_timeout, references=refs), show_message=not refs, schema=schema)
     finally:
         remove_check_dir(d)
 

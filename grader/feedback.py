@@ -1,9 +1,10 @@
 """What of a child's own words may reach a student's feedback: a short, sanitized, whitelisted excerpt.
 
-A child's error report (``error.json``) is untrusted text. Performance checks run with reference code
-of other TODOs in their workspace, so there only a builtin exception name and a line number in one of
-the student's files are shown; unit checks (whose workspace holds no secret) also show the function
-name and a shortened, printable excerpt of the message.
+A child's error report (``error.json``) is untrusted text. Performance checks, and unit checks that run
+reference methods (``run_unit``'s ``tested``, the core scope), have reference code of other TODOs in their
+workspace, so there only a builtin exception name and a line number in one of the student's files are shown;
+unit checks whose workspace holds no secret also show the function name and a shortened, printable excerpt of
+the message.
 """
 from __future__ import annotations
 
@@ -62,5 +63,6 @@ def describe_error(raw: bytes | None, show_message: bool, line_counts: dict[str,
         if msg:
             text += f": {msg}"
     else:
-        text += " (messages are not shown for performance checks; the unit checks or a local run show them)"
+        text += (" (messages are not shown where the grader's reference code runs beside yours: the performance "
+                 "checks and the unit checks that run reference methods; a local run shows them)")
     return text

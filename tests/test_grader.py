@@ -65,7 +65,7 @@ def reference_unit(tmp_path_factory):
 
 
 def test_reference_gets_every_unit_point_and_stubs_none(reference_unit, tmp_path):
-    assert reference_unit.score == reference_unit.max_score == 55
+    assert reference_unit.score == reference_unit.max_score == 85
     validate_results(to_results_json(reference_unit))
     stub = unit_grade(write_submission(tmp_path / "stub", reference=False))
     assert stub.score == 0
@@ -263,7 +263,7 @@ def test_a_constant_offset_in_the_loss_keeps_exactly_the_gradient_points(referen
     from grader.grade import UNIT_POINTS
 
     assert UNIT_POINTS["bc_loss"] == {"BC loss: gradients": 10.0, "BC loss: value": 5.0}
-    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 55
+    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 85
     bc = {t.name.split(" (")[0] for t in reference_unit.tests if t.name.startswith("BC loss")}
     assert bc == {"BC loss: gradients", "BC loss: value"}
 
@@ -303,10 +303,11 @@ def test_attacks_are_contained(attack, reference_unit, tmp_path):
     methods = ATTACKS[attack]
     report = grade(write_submission(tmp_path / "sub", methods), include_hidden=False, include_performance=False,
                    unit_timeout=25, mem_mb=1500)
-    attacked = {"compute_loss": "BC loss", "select_action": "DAgger", "aggregate": "DAgger aggregation",
-                "noisy_expert_step": "Noise injection"}[next(iter(methods))]
+    attacked = {"compute_loss": ("BC loss",), "select_action": ("DAgger label", "DAgger executed action"),
+                "aggregate": ("DAgger aggregation",),           # the collection checks run the reference's methods
+                "noisy_expert_step": ("Noise injection:",)}[next(iter(methods))]
     for t in report.tests:
-        if t.name.startswith(attacked) and not (attacked == "DAgger" and t.name.startswith("DAgger aggregation")):
+        if t.name.startswith(attacked):
             assert t.score == 0, f"{attack}: {t.name} got {t.score}"
             assert t.output, "a zero must come with feedback"
         elif t.max_score > 0:
@@ -397,7 +398,7 @@ def test_batch_grades_everything_and_resumes(tmp_path):
     assert p.returncode == 0, p.stderr
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
     assert set(rows) == {"alice", "bob", "carol"}
-    assert float(rows["alice"]["total"]) == 55  # all unit points (public variants carry the full points)
+    assert float(rows["alice"]["total"]) == 85  # all unit points (public variants carry the full points)
     assert float(rows["bob"]["total"]) == 0 and float(rows["carol"]["total"]) == 0
     p = run_cli(*args, timeout=900)
     assert "3 already graded" in p.stdout or "2 already graded" in p.stdout

@@ -9,4 +9,6 @@ HIDDEN_VARIANTS = {
     "dart_step": [Variant(seed=9454, env="cheetah", batch=70, hidden=True)],
     "dagger_round": [Variant(seed=9555, env="ant", batch=33, hidden=True)],
     "dart_round": [Variant(seed=9656, env="walker", batch=47, hidden=True)],
+    "dagger_collect": [Variant(seed=9555, env="cheetah", batch=180, hidden=True)],
+    "dart_collect": [Variant(seed=9656, env="cheetah", batch=260, hidden=True)],
 }
