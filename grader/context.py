@@ -107,11 +107,12 @@ def have_solutions() -> bool:
 
 
 def reference_modules(agent: str, methods: tuple[str, ...]) -> dict[str, str]:
-    """``agent``'s TODO method → the grader/solution module holding its reference (``<owner>_solution``); none in a
-    student release, whose child keeps the framework's own methods (the reference outside the release's scope)."""
+    """``agent``'s TODO method → the workspace module ``grader_ref/<owner>_<method>`` holding its reference and nothing
+    else (grader.workspace.reference_source); none in a student release, whose child keeps the framework's own
+    methods (the reference outside the release's scope)."""
     if not have_solutions():
         return {}
-    return {m: f"{todo_owner(agent, m)}_solution" for m in methods}
+    return {m: f"{todo_owner(agent, m)}_{m}" for m in methods}
 
 
 def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[dict[str, np.ndarray] | None, str]:

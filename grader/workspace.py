@@ -9,6 +9,7 @@ TODOs that check needs, only the data it needs, and the child harness ``grader_c
 """
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import stat
@@ -87,11 +88,26 @@ def _unmount_under(root: str) -> None:
 SUBMISSION_PACKAGE = "submission"     # ws/submission/<agent>_agent.py: the student's files, beside the framework's
 
 
+def reference_source(module: str) -> str:
+    """The text of ``grader_ref/<owner>_<method>.py``: ``grader/solution/<owner>_solution.py`` with every top-level
+    function but ``method`` cut out (its imports kept), so that a check's workspace holds the reference of exactly the
+    methods it runs from the reference, never that of the method under test."""
+    owner, method = module.split("_", 1)
+    path = REPO_ROOT / "grader" / "solution" / f"{owner}_solution.py"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    drop = [(n.lineno - 1 - len(n.decorator_list), n.end_lineno) for n in ast.parse(text).body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name != method]
+    for start, end in sorted(drop, reverse=True):
+        del lines[start:end]
+    return "".join(lines)
+
+
 def build_workspace(d: CheckDir, student_files: dict[str, Path | None], references: list[str],
                     data_files: list[Path | tuple[Path, str]]) -> None:
     """Fill ``d.ws``: the framework (its own ``learning/*_agent.py`` included, untouched), the student's files as the
-    package ``submission/`` (the child splices their TODO methods onto the framework's classes), ``grader_ref/<module>.py``
-    for each name in ``references``, the data files (a path under the repo, or (source, path in the workspace)), and
+    package ``submission/`` (the child splices their TODO methods onto the framework's classes), ``grader_ref/<owner>_<method>.py``
+    for each name in ``references`` (:func:`reference_source`), the data files (a path under the repo, or (source, path in the workspace)), and
     the child script."""
     ws = d.ws
     for sub in FRAMEWORK_DIRS:
@@ -105,7 +121,7 @@ def build_workspace(d: CheckDir, student_files: dict[str, Path | None], referenc
         (ws / "grader_ref").mkdir()
         (ws / "grader_ref" / "__init__.py").write_text("")
         for mod in references:
-            shutil.copyfile(REPO_ROOT / "grader" / "solution" / f"{mod}.py", ws / "grader_ref" / f"{mod}.py")
+            (ws / "grader_ref" / f"{mod}.py").write_text(reference_source(mod))
     for f in data_files:
         src, rel = (f, str(f.relative_to(REPO_ROOT))) if isinstance(f, Path) else f
         (ws / rel).parent.mkdir(parents=True, exist_ok=True)

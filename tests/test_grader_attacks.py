@@ -150,7 +150,7 @@ SEARCH = '''    import gc, os, sys
             found.append(p + ":" + open(p, "rb").read(60).decode("latin1"))
         except OSError:
             pass
-    for mod in ("grader.solution", "grader_ref.bc_solution", "grader.hidden.variants"):
+    for mod in ("grader.solution", "grader_ref.bc_solution", "grader_ref.bc_compute_loss", "grader.hidden.variants"):
         try:
             __import__(mod)
             found.append("import " + mod)

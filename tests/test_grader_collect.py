@@ -374,7 +374,7 @@ def test_without_the_reference_solutions_the_students_own_methods_run(tmp_path, 
     collect_round (no reference code in the workspace, so messages are shown)."""
     import grader.context
 
-    monkeypatch.setattr(grader.context, "SOLUTION_DIR", tmp_path / "no_solution")
+    monkeypatch.setattr(grader.context, "SOLUTIONS", tmp_path / "no_solution")
     ref = collect_grade(tmp_path / "ref", only={"dagger_collect"})
     assert ref.score == ref.max_score == 10, [(t.name, t.output) for t in ref.tests if not t.passed]
     stub = collect_grade(tmp_path / "stub", {"dagger.select_action": """

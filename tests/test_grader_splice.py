@@ -112,3 +112,21 @@ def test_granted_demos_hold_exactly_the_first_episodes(tmp_path):
     demos, full = load_demos(path), load_demos(ROOT / "data" / "demos" / "hopper.npz")
     assert demos.num_episodes == 2 and len(demos.dataset(2)) == demo_rows("hopper", 2)
     assert np.array_equal(demos.dataset(2).obs, full.dataset(2).obs)
+
+
+def test_a_checks_workspace_holds_the_reference_of_the_other_methods_only():
+    """grader_ref/<owner>_<method>.py holds one reference function (its module's imports kept): the collection check's
+    workspace has the reference select_action, never the reference collect_round it tests."""
+    from grader.context import reference_modules
+    from grader.workspace import reference_source
+
+    mods = reference_modules("dagger", ("select_action", "aggregate", "train_round", "compute_loss", "fit"))
+    assert mods["select_action"] == "dagger_select_action" and mods["fit"] == "bc_fit"
+    texts = {m: reference_source(m) for m in mods.values()}
+    for method, mod in mods.items():
+        defs = [ln for ln in texts[mod].splitlines() if ln.startswith("def ")]
+        assert len(defs) == 1 and defs[0].startswith(f"def {method}("), (mod, defs)
+    assert not any("def collect_round" in t for t in texts.values())
+    ns = {}
+    exec(compile(texts["dagger_select_action"], "ref", "exec"), ns)     # imports kept: it runs on its own
+    assert callable(ns["select_action"])

@@ -131,7 +131,7 @@ def test_without_the_solutions_the_child_keeps_the_frameworks_methods(monkeypatc
     own methods, the reference outside its scope) instead of copying files that are not there."""
     import grader.context as context
 
-    assert context.reference_modules("dagger", ("fit", "collect_round")) == {"fit": "bc_solution",
-                                                                             "collect_round": "dagger_solution"}
+    assert context.reference_modules("dagger", ("fit", "collect_round")) == {"fit": "bc_fit",
+                                                                             "collect_round": "dagger_collect_round"}
     monkeypatch.setattr(context, "SOLUTIONS", tmp_path / "absent")
     assert not context.have_solutions() and context.reference_modules("dagger", ("fit", "collect_round")) == {}
