@@ -78,7 +78,8 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
     d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")
     try:
         job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config)
-        res = ctx.run(d, job, ctx.train_timeout, references=reference_modules(agent, todo.depends_on + todo.reference_methods),
+        refs = reference_modules(agent, todo.depends_on + todo.reference_methods)
+        res = ctx.run(d, job, ctx.train_timeout, references=refs,
                       data=granted_demos(env, episodes, ctx.private), oracle=oracle)
         if res.oracle_over_budget or res.oracle_error or res.supervisor_error:
             return None, res.message()

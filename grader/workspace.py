@@ -106,9 +106,9 @@ def reference_source(module: str) -> str:
 def build_workspace(d: CheckDir, student_files: dict[str, Path | None], references: list[str],
                     data_files: list[Path | tuple[Path, str]]) -> None:
     """Fill ``d.ws``: the framework (its own ``learning/*_agent.py`` included, untouched), the student's files as the
-    package ``submission/`` (the child splices their TODO methods onto the framework's classes), ``grader_ref/<owner>_<method>.py``
-    for each name in ``references`` (:func:`reference_source`), the data files (a path under the repo, or (source, path in the workspace)), and
-    the child script."""
+    package ``submission/`` (the child splices their TODO methods onto the framework's classes),
+    ``grader_ref/<owner>_<method>.py`` for each name in ``references`` (:func:`reference_source`), the data files (a
+    path under the repo, or (source, path in the workspace)), and the child script."""
     ws = d.ws
     for sub in FRAMEWORK_DIRS:
         shutil.copytree(REPO_ROOT / sub, ws / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

@@ -33,8 +33,9 @@ def test_untouched_bc_stub_runs_end_to_end(tmp_path):
 @pytest.mark.parametrize("agent", ["dagger", "dart"])
 def test_untouched_round_stubs_stop_at_the_first_round_saying_why(agent, tmp_path):
     """Round 0 (BC on the demos) runs and is logged; round 1 adds nothing, so the framework's budget check stops the
-    run with a message that says a round method is still the stub (run.py prints it as one error line). In the core scope the round
-    is the reference's: DAgger's stub aggregation adds nothing and stops it the same way, noise injection runs."""
+    run with a message that says a round method is still the stub (run.py prints it as one error line). In the core
+    scope the round is the reference's: DAgger's stub aggregation adds nothing and stops it the same way, noise
+    injection runs."""
     a = make_agent(agent, "hopper", tmp_path, **SMALL[agent])
     methods = todo_manifest()[agent].methods
     if "train_round" not in methods and "aggregate" not in methods:
