@@ -62,7 +62,7 @@ class GradingContext:
     manifest: dict[str, TodoFile]     # agent → its file, class and TODO methods
     present: dict[str, bool] = field(default_factory=dict)    # student file → present and importable
     problems: dict[str, str] = field(default_factory=dict)    # student file → why it is unusable
-    unit_timeout: float = 120.0
+    unit_timeout: float = 60.0
     train_timeout: float = 600.0
     mem_mb: int = 2048
 

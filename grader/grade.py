@@ -103,7 +103,7 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, Any]:
 
 
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
-          unit_timeout: float = 120.0, train_timeout: float = 600.0, mem_mb: int = 2048,
+          unit_timeout: float = 60.0, train_timeout: float = 600.0, mem_mb: int = 2048,
           progress: bool = False, jobs: int = 2, only: set[str] | None = None,
           scope: str | None = None) -> GradeReport:
     """Grade one submission in ``scope`` (core or full; default learning.agents.DEFAULT_SCOPE): the unit checks of
