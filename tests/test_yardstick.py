@@ -68,3 +68,15 @@ def test_yardstick_correct_styles_full_marks_mistakes_lose_exactly_their_checks(
     if any(r.problems for r in rows):
         pytest.fail(f"{plan.id}: a correct style lost points or a mistake did not lose exactly its checks' points\n"
                     + table(rows), pytrace=False)
+
+
+@pytest.mark.slow
+def test_a_full_scope_submission_written_blind_gets_every_unit_point():
+    """tests/fixtures/yardstick/blind_full: all nine TODO methods written by a tester from the handout and the stubs'
+    hints alone (no grader, no reference, no tests read), in their own style (the last minibatch kept, the learner sampled only when the coin says so,
+    preallocated buffers, no reset after the round's last step)."""
+    from grader.grade import grade
+
+    report = grade(ROOT / "tests" / "fixtures" / "yardstick" / "blind_full", include_hidden=True,
+                   include_performance=False, scope="full")
+    assert report.score == report.max_score == 85, [(t.name, t.output) for t in report.tests if not t.passed]
