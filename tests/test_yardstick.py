@@ -73,8 +73,8 @@ def test_yardstick_correct_styles_full_marks_mistakes_lose_exactly_their_checks(
 @pytest.mark.slow
 def test_a_full_scope_submission_written_blind_gets_every_unit_point():
     """tests/fixtures/yardstick/blind_full: all nine TODO methods written by a tester from the handout and the stubs'
-    hints alone (no grader, no reference, no tests read), in their own style (the last minibatch kept, the learner sampled only when the coin says so,
-    preallocated buffers, no reset after the round's last step)."""
+    hints alone (no grader, no reference, no tests read), in their own style (the last minibatch kept, the learner
+    sampled only when the coin says so, preallocated buffers, no reset after the round's last step)."""
     from grader.grade import grade
 
     report = grade(ROOT / "tests" / "fixtures" / "yardstick" / "blind_full", include_hidden=True,
