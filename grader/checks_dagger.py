@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
+from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.replay import (Round, collect_schema, collection_setup, episode_problems, episode_summary, grouped,
+                           label_problems, read_rounds, round_failure, state_problems, timeout_hint)
 from grader.round_check import check_round
-from grader.replay import (Round, collect_schema, collection_policies, episode_problems, episode_summary, grouped,
-                           read_rounds, round_failure, state_problems, time_limit, timeout_hint)
 from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, to_normalized
 from learning.policy import GaussianMLPPolicy
 
@@ -261,14 +261,9 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     it), in an env whose episodes end within the round; select_action is the reference's. The env's record (every
     reset and step) is replayed in a fresh env, and every verdict is taken from it and the returned pairs."""
     states_name, episodes_name = DAGGER_COLLECT.part_names(v)
-    rng = np.random.default_rng(v.seed)
-    env_cfg = resolve_env_config(v.env)
-    env_cfg.max_episode_steps = time_limit(v.env, rng)
-    env = make_env(env_cfg)
-    obs_dim, act_dim = env_dims(env)
-    low, high = action_bounds(env)
-    env.close()
-    learner, expert = collection_policies(obs_dim, act_dim, rng, low, high, expert_scale=0.8)
+    c = collection_setup(v.env, np.random.default_rng(v.seed), expert_scale=0.8)
+    env_cfg, obs_dim, act_dim, low, high, learner, expert = (c.env_cfg, c.obs_dim, c.act_dim, c.low, c.high,
+                                                              c.learner, c.expert)
     ns = [v.batch] * len(COLLECT_BETAS)
     out, why = run_unit(ctx, DAGGER_COLLECT.agent, DAGGER_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
                         schema=collect_schema(ns, obs_dim, act_dim), tested=DAGGER_COLLECT.methods,
@@ -284,7 +279,7 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     lo, hi = low.astype(np.float64), high.astype(np.float64)
     state_found, episode_found, fracs = [], [], []
     for r, beta, label in zip(rounds, COLLECT_BETAS, labels):
-        state_found += [(label, p) for p in state_problems(r) or _collect_label_problems(r, expert)]
+        state_found += [(label, p) for p in state_problems(r) or label_problems(r, expert, "action", EXECUTED_LABEL)]
         episode_found += [(label, p) for p in episode_problems(r)]
         actions, frac = _collect_action_problems(r, beta, learner, expert, lo, hi)
         episode_found += [("", p) for p in actions]
@@ -325,18 +320,8 @@ DAGGER_COLLECT = CheckSpec(
 
 
 
-def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
-    """The returned labels (n rows) must be the expert's env-unit action at each returned state."""
-    want = expert.act(r.data_obs.astype(np.float32), deterministic=True).astype(np.float64)
-    close = np.all(np.isclose(r.data_labels, want, atol=1e-4, rtol=0), axis=1)
-    if np.all(close):
-        return []
-    exe = r.executed()[:len(want)]
-    if len(exe) == len(want) and np.allclose(r.data_labels, exe, atol=1e-6):
-        return ["the stored label is the executed action (the learner's when it acts): store the expert's label, "
-                "select_action's second value, at every step"]
-    k = int(np.flatnonzero(~close)[0])
-    return [f"label {k + 1} is not the expert's action at stored state {k + 1} (self.expert_action(o_t), env units)"]
+EXECUTED_LABEL = ("the stored label is the executed action (the learner's when it acts): store the expert's label, "
+                  "select_action's second value, at every step")
 
 
 def _collect_action_problems(r: Round, beta: float, learner: GaussianMLPPolicy, expert: GaussianMLPPolicy,

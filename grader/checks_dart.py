@@ -7,12 +7,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
+from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.replay import (Round, collect_schema, collection_setup, episode_problems, episode_summary, grouped,
+                           label_problems, read_rounds, round_failure, state_problems, timeout_hint)
 from grader.round_check import check_round
-from grader.replay import (Round, collect_schema, collection_policies, episode_problems, episode_summary, grouped,
-                           read_rounds, round_failure, state_problems, time_limit, timeout_hint)
 from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
 from learning.policy import GaussianMLPPolicy
 
@@ -109,13 +109,9 @@ def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     step) is replayed in a fresh env, and every verdict is taken from it and the returned pairs."""
     states_name, episodes_name = DART_COLLECT.part_names(v)
     rng = np.random.default_rng(v.seed)
-    env_cfg = resolve_env_config(v.env)
-    env_cfg.max_episode_steps = time_limit(v.env, rng)
-    env = make_env(env_cfg)
-    obs_dim, act_dim = env_dims(env)
-    low, high = action_bounds(env)
-    env.close()
-    learner, expert = collection_policies(obs_dim, act_dim, rng, low, high, expert_scale=0.3)
+    c = collection_setup(v.env, rng, expert_scale=0.3)
+    env_cfg, obs_dim, act_dim, low, high, learner, expert = (c.env_cfg, c.obs_dim, c.act_dim, c.low, c.high,
+                                                              c.learner, c.expert)
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2
     ns = [v.batch] * COLLECT_ROUNDS
     out, why = run_unit(ctx, DART_COLLECT.agent, DART_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
@@ -131,7 +127,8 @@ def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         return [CheckResult(states_name, 0, 1, why), CheckResult(episodes_name, 0, 1, why)]
     state_found, episode_found = [], []
     for r, label in zip(rounds, labels):
-        state_found += [(label, p) for p in state_problems(r) or _collect_label_problems(r, expert)]
+        state_found += [(label, p) for p in state_problems(r)
+                        or label_problems(r, expert, "clean action", NOISY_LABEL)]
         episode_found += [(label, p) for p in episode_problems(r)]
     steps = sum(r.steps for r in rounds)
     episode_found += [("", p) for p in _collect_noise_problems(rounds, expert, low.astype(np.float64),
@@ -170,19 +167,8 @@ DART_COLLECT = CheckSpec(
 
 
 
-def _collect_label_problems(r: Round, expert: GaussianMLPPolicy) -> list[str]:
-    """The returned labels (n rows) must be the expert's clean env-unit action at each returned state."""
-    want = expert.act(r.data_obs.astype(np.float32), deterministic=True).astype(np.float64)
-    close = np.all(np.isclose(r.data_labels, want, atol=1e-4, rtol=0), axis=1)
-    if np.all(close):
-        return []
-    exe = r.executed()[:len(want)]
-    if len(exe) == len(want) and np.allclose(r.data_labels, exe, atol=1e-6):
-        return ["the stored label is the noisy executed action: store the expert's clean action, noisy_expert_step's "
-                "second value"]
-    k = int(np.flatnonzero(~close)[0])
-    return [f"label {k + 1} is not the expert's clean action at stored state {k + 1} (self.expert_action(o_t), env "
-            "units)"]
+NOISY_LABEL = ("the stored label is the noisy executed action: store the expert's clean action, noisy_expert_step's "
+               "second value")
 
 
 def _collect_noise_problems(rounds: list[Round], expert: GaussianMLPPolicy, low: np.ndarray, high: np.ndarray,

@@ -30,6 +30,47 @@ def time_limit(env: str, rng: np.random.Generator) -> int:
     return int(rng.integers(21, 26)) if env == "hopper" else int(rng.integers(40, 71))
 
 
+@dataclass
+class Collection:
+    """One collection check's setup: the env config (its short time limit), dimensions, bounds and the two policies."""
+
+    env_cfg: EnvConfig
+    obs_dim: int
+    act_dim: int
+    low: np.ndarray
+    high: np.ndarray
+    learner: GaussianMLPPolicy
+    expert: GaussianMLPPolicy
+
+
+def collection_setup(env_name: str, rng: np.random.Generator, expert_scale: float) -> Collection:
+    """The env of a collection check (``time_limit``), its dimensions and bounds, and random learner and expert."""
+    from envs.builder import action_bounds, env_dims, resolve_env_config
+
+    env_cfg = resolve_env_config(env_name)
+    env_cfg.max_episode_steps = time_limit(env_name, rng)
+    env = make_env(env_cfg)
+    obs_dim, act_dim = env_dims(env)
+    low, high = action_bounds(env)
+    env.close()
+    learner, expert = collection_policies(obs_dim, act_dim, rng, low, high, expert_scale=expert_scale)
+    return Collection(env_cfg, obs_dim, act_dim, low, high, learner, expert)
+
+
+def label_problems(r: "Round", expert: GaussianMLPPolicy, what: str, executed_as_label: str) -> list[str]:
+    """The returned labels (n rows) must be the expert's env-unit action at each returned state; ``what`` names that
+    action in the feedback ("action", "clean action"), ``executed_as_label`` the mistake of storing the executed one."""
+    want = expert.act(r.data_obs.astype(np.float32), deterministic=True).astype(np.float64)
+    close = np.all(np.isclose(r.data_labels, want, atol=1e-4, rtol=0), axis=1)
+    if np.all(close):
+        return []
+    exe = r.executed()[:len(want)]
+    if len(exe) == len(want) and np.allclose(r.data_labels, exe, atol=1e-6):
+        return [executed_as_label]
+    k = int(np.flatnonzero(~close)[0])
+    return [f"label {k + 1} is not the expert's {what} at stored state {k + 1} (self.expert_action(o_t), env units)"]
+
+
 def collection_policies(obs_dim: int, act_dim: int, rng: np.random.Generator, low: np.ndarray, high: np.ndarray,
                         expert_scale: float) -> tuple[GaussianMLPPolicy, GaussianMLPPolicy]:
     """(learner, expert): random policies in the env's own action bounds (the env clips to those)."""

@@ -224,7 +224,7 @@ def test_each_mistake_costs_its_part_with_feedback_that_names_it(tmp_path, case)
 DAGGER_LEAKS_THE_REFERENCE = """
 def collect_round(self, n, beta):
     import inspect
-    import grader_ref.dagger_solution as ref      # the reference code in the workspace: readable, never shown
+    import grader_ref.dagger_select_action as ref    # the reference code in the workspace: readable, never shown
     raise ValueError("LEAKED " + inspect.getsource(ref.select_action))
 """
 
@@ -235,6 +235,20 @@ def test_no_text_of_the_students_process_reaches_the_feedback_of_a_check_that_ru
     assert_parts(report, {DAGGER_STATES: "your code raised ValueError at learning/dagger_agent.py",
                           DAGGER_EPISODES: "messages are not shown"})
     assert not any("LEAKED" in t.output or "rng" in t.output for t in report.tests)
+
+
+DAGGER_CALLS_ITS_OWN_REFERENCE = """
+def collect_round(self, n, beta):
+    from grader_ref.dagger_collect_round import collect_round as ref    # not in the workspace of its own check
+    return ref(self, n, beta)
+"""
+
+
+@pytest.mark.slow
+def test_a_check_cannot_call_the_reference_of_the_method_it_grades(tmp_path):
+    report = collect_grade(tmp_path, {"dagger.collect_round": DAGGER_CALLS_ITS_OWN_REFERENCE})
+    assert_parts(report, {DAGGER_STATES: "your code raised ModuleNotFoundError at learning/dagger_agent.py",
+                          DAGGER_EPISODES: "ModuleNotFoundError"})
 
 
 @pytest.mark.slow
