@@ -63,3 +63,16 @@ def write_submission(dest: Path, methods: dict[str, str] | None = None, referenc
         for f in (REPO_ROOT / "a1").glob("*.yaml"):
             shutil.copyfile(f, dest / "a1" / f.name)
     return dest
+
+
+def earlier_release_submission(dest: Path, release: str) -> Path:
+    """A submission written against an earlier release: its student files (tests/fixtures/<release>/learning) with the
+    reference in their TODO methods, the core scope's (the only ones those releases had)."""
+    dest = Path(dest)
+    (dest / "learning").mkdir(parents=True, exist_ok=True)
+    for agent, spec in todo_manifest("core").items():
+        src = (REPO_ROOT / "tests" / "fixtures" / release / "learning" / spec.file_name).read_text()
+        for m in spec.methods:
+            src = replace_method(src, spec.class_name, m, solution_source(m, agent))
+        (dest / "learning" / spec.file_name).write_text(src)
+    return dest

@@ -807,16 +807,10 @@ def test_submissions_written_against_an_earlier_release_get_full_marks_in_the_co
     full scope, whose framework had fit and rollout): their non-TODO code calls framework methods (budget_left,
     demo_dataset, fit, rollout, ...) that the grader replaces with its own; filled with the reference they earn every
     point of the core scope, their four methods, on the grader's current framework."""
-    from grader.reference_submissions import replace_method, solution_source
+    from grader.reference_submissions import earlier_release_submission
     from learning.agents import todo_manifest
 
-    sub = tmp_path / "sub"
-    (sub / "learning").mkdir(parents=True)
-    for agent, spec in todo_manifest("core").items():
-        src = (ROOT / "tests" / "fixtures" / release / "learning" / spec.file_name).read_text()
-        for m in spec.methods:
-            src = replace_method(src, spec.class_name, m, solution_source(m, agent))
-        (sub / "learning" / spec.file_name).write_text(src)
+    sub = earlier_release_submission(tmp_path / "sub", release)
     report = grade(sub, include_hidden=True, include_performance=False, scope="core")
     assert report.score == pytest.approx(report.max_score), [(t.name, t.output) for t in report.tests if not t.passed]
     assert {t.name.split(" (")[0] for t in report.tests if t.max_score > 0} == {

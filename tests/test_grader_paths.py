@@ -18,9 +18,9 @@ import pytest
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
 from grader.grade import grade  # noqa: E402
-from grader.reference_submissions import write_submission  # noqa: E402
+from grader.reference_submissions import earlier_release_submission, write_submission  # noqa: E402
 
-from conftest import ROOT, run_cli  # noqa: E402
+from conftest import run_cli  # noqa: E402
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -156,19 +156,6 @@ STYLE_FLOAT64 = {
             return np.clip(noisy, self.action_low, self.action_high), clean
     """,
 }
-
-
-def earlier_release_submission(dest, release: str):
-    """An earlier release's student files (tests/fixtures/<release>) with the reference in their (core) TODO methods."""
-    from grader.reference_submissions import replace_method, solution_source
-    from learning.agents import todo_manifest
-
-    (dest / "learning").mkdir(parents=True)
-    for agent, spec in todo_manifest("core").items():
-        src = (ROOT / "tests" / "fixtures" / release / "learning" / spec.file_name).read_text()
-        for m in spec.methods:
-            src = replace_method(src, spec.class_name, m, solution_source(m, agent))
-        (dest / "learning" / spec.file_name).write_text(src)
 
 
 def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None, package: str = "ag.zip",
