@@ -48,7 +48,8 @@ EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calib
            "tests/fixtures/yardstick", "tests/test_batch_dask.py", "tests/test_batch_robust.py", "tests/test_report.py",
            "grader/report.py", "grader/distributed.py", "grader/rubric.py", "tests/test_grader_rubric.py",
            "tests/test_optim.py", "tests/test_no_solution_leak.py", "tests/test_release_scope.py",
-           "tests/fixtures/release1",   # the first release's agent files (tests/test_grader_attacks.py)
+           "tests/test_grader_fit.py", "tests/test_grader_collect.py", "tests/test_grader_round.py",
+           "tests/fixtures/release1", "tests/fixtures/release2",   # earlier releases' agent files (grader tests)
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 
