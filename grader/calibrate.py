@@ -12,12 +12,15 @@ evaluates with the NumPy actor, float64 inside); a difference is printed and bot
   gap    = worst reference return − best stub return           (over every seed and path)
   margin = gap / the expert's return                            (must be ≥ MIN_MARGIN, 25%: else nothing is written)
   low    = best stub + 25% of the gap                           (the stubs earn nothing, with room)
-  full   = worst reference − 25% of the gap                     (every reference run earns full marks, with room for
-                                                                  other random streams and other CPUs' rounding)
+  full   = worst reference − 50% of the gap                     (every reference run earns full marks, with room for
+                                                                  other random streams and other CPUs' rounding: a
+                                                                  correct style's shuffles are another seed, and BC's
+                                                                  returns have a long lower tail)
 
 When a check's margin is below MIN_MARGIN, calibrate refuses to write the file and says which check: change that
 check's setup (task, demo count, budget, evaluation episodes) until the reference and the stubs are far apart.
-``--stubs_only`` keeps the reference returns and re-measures the stubs. ``--envs`` recalibrates only the checks on
+``--stubs_only`` keeps the reference returns and re-measures the stubs; ``--rethreshold`` trains nothing and
+recomputes every check's ``low``/``full`` from the returns its ``calibration`` holds (after a change of this rule). ``--envs`` recalibrates only the checks on
 those tasks (e.g. after retraining one expert) and leaves the others as they are. Each check records what it was
 calibrated against (the expert's sha256 prefix and return, the command and the date) under ``calibration``, and its
 margin; the margins table in grader/README.md is rewritten from the file.
@@ -53,7 +56,8 @@ MIN_SEEDS, MIN_STUB_SEEDS = 10, 5
 # scope's untouched loops collect nothing and stop the same way.)
 STUB_KEEPS = {"dagger.aggregate": inspect.getsource(reference("dagger", "aggregate"))}
 MIN_MARGIN = 0.25          # (worst reference − best stub) / expert return, at least
-RAMP_ROOM = 0.25           # low sits this share of the gap above the best stub, full this share below the worst reference
+LOW_ROOM = 0.25            # low sits this share of the gap above the best stub
+FULL_ROOM = 0.5            # full sits this share of the gap below the worst reference (correct styles are other seeds)
 TIMEOUT_FACTOR = 6         # train_timeout = this × the most CPU seconds a calibration training took (train_timeout())
 PATHS = ("local", "gradescope")
 README = REPO_ROOT / "grader" / "README.md"
@@ -124,7 +128,7 @@ def thresholds(ref: list[float], stub: list[float], expert_return: float) -> dic
     """low, full, gap and margin from every reference and stub return (grading seeds included)."""
     worst_ref, best_stub = min(ref), max(stub)
     gap = worst_ref - best_stub
-    return {"low": best_stub + RAMP_ROOM * gap, "full": worst_ref - RAMP_ROOM * gap, "gap": gap,
+    return {"low": best_stub + LOW_ROOM * gap, "full": worst_ref - FULL_ROOM * gap, "gap": gap,
             "margin": gap / abs(expert_return), "worst_reference": worst_ref, "best_stub": best_stub}
 
 
@@ -164,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stub_seeds", type=int, default=MIN_STUB_SEEDS,
                    help=f"stub training seeds (at least {MIN_STUB_SEEDS}; default {MIN_STUB_SEEDS})")
     p.add_argument("--stubs_only", action="store_true", help="keep the reference returns; re-measure the stubs")
+    p.add_argument("--rethreshold", action="store_true",
+                   help="train nothing: recompute low/full from the returns each check's calibration holds")
     p.add_argument("--jobs", type=int, default=2, help="parallel training runs (default 2)")
     p.add_argument("--envs", nargs="+", default=None, metavar="ENV",
                    help="recalibrate only the checks on these tasks (default: every check)")
@@ -175,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     path = Path(args.thresholds)
     doc = yaml.safe_load(path.read_text())
+    if args.rethreshold:
+        for spec in doc["performance"]:
+            cal = spec["calibration"]
+            t = thresholds(cal["reference_returns"] + cal["reference_at_grading_seeds"],
+                           cal["stub_returns"] + cal["stub_at_grading_seeds"], cal["expert_return"])
+            spec["low"], spec["full"] = round(float(t["low"]), 1), round(float(t["full"]), 1)
+            cal["margin"] = round(float(t["margin"]), 3)
+            print(f"{spec['name']}: low {t['low']:.0f}, full {t['full']:.0f} (gap {t['gap']:.0f})")
+        return _write(doc, path, Path(args.readme))
     tasks = sorted({spec["env"] for spec in doc["performance"]})
     unknown = sorted(set(args.envs or []) - set(tasks))
     if unknown:
@@ -256,16 +271,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {line}; change this check's setup in {path.name} (task, demo count, budget, evaluation "
                   f"episodes) until they are at least {MIN_MARGIN:.0%} apart. Nothing was written.", file=sys.stderr)
         return 2
+    doc["train_timeout"] = train_timeout(doc)
+    return _write(doc, path, Path(args.readme))
+
+
+def _write(doc: dict, path: Path, readme: Path) -> int:
+    """thresholds.yaml (its comment header kept) with the rule in its provenance, and the README's margins table."""
     doc["provenance"] = (f"python -m grader calibrate: over the calibration seeds and the check's own grading seeds "
                          f"(on both numeric paths), gap = worst reference - best stub must be >= "
                          f"{int(MIN_MARGIN * 100)}% of the expert's return; low = best stub + "
-                         f"{int(RAMP_ROOM * 100)}% of the gap, full = worst reference - {int(RAMP_ROOM * 100)}% of the "
+                         f"{int(LOW_ROOM * 100)}% of the gap, full = worst reference - {int(FULL_ROOM * 100)}% of the "
                          "gap; each check's `calibration` names the expert (sha256 prefix), command and date")
-    doc["train_timeout"] = train_timeout(doc)
     header = "\n".join(ln for ln in path.read_text().splitlines() if ln.startswith("#"))
     atomic_write(path, header + "\n" + yaml.safe_dump(doc, sort_keys=False, width=120), "thresholds")
     print(f"Wrote {path}")
-    readme = Path(args.readme)
     if readme.is_file() and MARGINS_START in readme.read_text(encoding="utf-8"):
         write_margins_readme(doc, readme)
         print(f"Updated the margins table in {readme}")

@@ -11,7 +11,7 @@ from grader.grade import THRESHOLDS, load_thresholds  # noqa: E402
 from learning.expert import expert_model_path, load_expert_config  # noqa: E402
 from util.fsio import file_sha256  # noqa: E402
 
-from conftest import run_cli  # noqa: E402
+from conftest import ROOT, run_cli  # noqa: E402
 
 
 def expert_sha(env: str) -> str:
@@ -62,7 +62,7 @@ def test_envs_recalibrates_only_the_checks_on_those_tasks(tmp_path, monkeypatch)
             assert new == old
             continue
         gap = 990.0 - 110.0                                      # worst reference − best stub
-        assert new["full"] == pytest.approx(990.0 - 0.25 * gap)  # well below the worst reference
+        assert new["full"] == pytest.approx(990.0 - 0.5 * gap)   # well below the worst reference
         assert new["low"] == pytest.approx(110.0 + 0.25 * gap)   # well above the best stub
         cal = new["calibration"]
         assert cal["reference_at_grading_seeds"] == [990.0, 990.0] and cal["stub_at_grading_seeds"] == [110.0, 110.0]
@@ -122,3 +122,26 @@ def test_unknown_task_is_one_error_line_and_the_file_is_untouched(tmp_path):
     assert r.stderr.startswith("error: --envs walkr:") and "cheetah" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert path.read_text() == text
+
+
+def test_rethreshold_recomputes_low_and_full_from_the_stored_returns_without_training(tmp_path):
+    import shutil
+
+    import yaml
+
+    from grader.calibrate import FULL_ROOM, LOW_ROOM, main
+
+    path, readme = tmp_path / "thresholds.yaml", tmp_path / "README.md"
+    shutil.copyfile(ROOT / "grader" / "thresholds.yaml", path)
+    doc = yaml.safe_load(path.read_text())
+    doc["performance"][0]["low"] = doc["performance"][0]["full"] = 0.0          # stale values
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    readme.write_text("x\n<!-- margins:start -->\n<!-- margins:end -->\n")
+    assert main(["--rethreshold", "--thresholds", str(path), "--readme", str(readme)]) == 0
+    for spec in yaml.safe_load(path.read_text())["performance"]:
+        cal = spec["calibration"]
+        worst = min(cal["reference_returns"] + cal["reference_at_grading_seeds"])
+        best = max(cal["stub_returns"] + cal["stub_at_grading_seeds"])
+        assert spec["full"] == pytest.approx(worst - FULL_ROOM * (worst - best), abs=0.1)
+        assert spec["low"] == pytest.approx(best + LOW_ROOM * (worst - best), abs=0.1)
+    assert "low → full" in readme.read_text()
