@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Train or evaluate an imitation agent (BC, DAgger, noise injection) or the expert on a MuJoCo task.
+"""Train or evaluate an agent on a MuJoCo task: assignment 1's imitation agents (BC, DAgger, noise injection),
+assignment 2's policy search (the policy gradient, the cross-entropy method), or the expert.
 
 Examples:
     python run.py --agent bc --env cheetah                       # train with a1/bc_cheetah.yaml
     python run.py --agent dagger --env hopper --max_samples 20000
+    python run.py --agent pg --env pendulum                      # train with a2/pg_pendulum.yaml
     python run.py --agent bc --env cheetah --mode test --model_file output/bc_cheetah/model.pt
     python run.py --agent expert --env cheetah --mode test --test_episodes 50
 Outputs go to output/<agent>_<env>/ (log.txt, model.pt, curve.png, checkpoint.pt).
@@ -16,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 
-from learning.agents import AGENT_NAMES
+from learning.agents import AGENT_NAMES, IMITATION_AGENTS
 from util.cli import run_main
 from util.config import check_seed
 
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env_config", default=None,
                    help="explicit env YAML (overrides --env), e.g. for another gymnasium id")
     p.add_argument("--agent_config", default=None,
-                   help="explicit agent YAML (default a1/<agent>_<env>.yaml; expert: data/agents/expert_<env>.yaml)")
+                   help="explicit agent YAML (default a1/<agent>_<env>.yaml, a2/ for pg and cem; "
+                        "expert: data/agents/expert_<env>.yaml)")
     p.add_argument("--model_file", default=None,
                    help="model to evaluate in test mode (default: <out_dir>/model.pt; expert: the shipped expert)")
     p.add_argument("--max_samples", type=int, default=None,
@@ -86,7 +89,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError("--max_samples counts expert-labelled samples of the imitation agents; "
                          "for --agent expert use --total_steps (environment steps of expert training).")
     if args.agent != "expert" and args.total_steps is not None:
-        raise ValueError("--total_steps is for --agent expert; the imitation agents' budget is --max_samples.")
+        raise ValueError("--total_steps is for --agent expert; the imitation agents' budget is --max_samples, "
+                         "the policy-search agents' the config's iterations.")
+    if args.agent not in IMITATION_AGENTS and args.agent != "expert" and args.max_samples is not None:
+        raise ValueError(f"--max_samples caps the imitation agents' expert-labelled samples; --agent {args.agent} "
+                         "learns from its own experience (set iterations in its config).")
     for flag, value in (("--test_episodes", args.test_episodes), ("--max_samples", args.max_samples),
                         ("--total_steps", args.total_steps)):
         if value is not None and value <= 0:
@@ -163,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"seed": args.seed}
     if args.agent == "expert":
         overrides["total_steps"] = args.total_steps
-    else:
+    elif args.agent in IMITATION_AGENTS:
         overrides.update(max_samples=args.max_samples, final_eval_episodes=args.test_episodes)
+    else:
+        overrides.update(final_eval_episodes=args.test_episodes)
     agent = build_agent(args.agent, env_cfg, {k: v for k, v in overrides.items() if v is not None}, out_dir=out_dir,
                         config_path=args.agent_config, solution=args.solution, progress=not args.no_progress,
                         device=device, video_every=args.video_every, tensorboard=not args.no_tensorboard)
@@ -174,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
               f"install it with: python tools/train_expert.py --env {env_cfg.name} --run_dir {out_dir} --install")
         return 0
     res = agent.run(resume=args.resume, overwrite=args.overwrite)
-    print(f"{args.agent} on {env_cfg.env_id}: {len(agent.dataset)} labelled samples, "
-          f"{agent.env_steps} env steps; outputs in {out_dir}")
+    labelled = f"{len(agent.dataset)} labelled samples, " if args.agent in IMITATION_AGENTS else ""
+    print(f"{args.agent} on {env_cfg.env_id}: {labelled}{agent.env_steps} env steps; outputs in {out_dir}")
     if not res.returns:
         print("no final evaluation (final_eval_episodes: 0); evaluate the model with: python run.py --agent "
               f"{args.agent} --env {env_cfg.name} --mode test --model_file {out_dir / 'model.pt'}")

@@ -16,12 +16,19 @@ from util.config import REPO_ROOT, ConfigError
 if TYPE_CHECKING:
     from envs.builder import EnvConfig
 
-IMITATION_AGENTS = {
+IMITATION_AGENTS = {            # assignment 1: imitation learning
     "bc": ("learning.bc_agent", "BCAgent"),
     "dagger": ("learning.dagger_agent", "DAggerAgent"),
     "dart": ("learning.dart_agent", "DARTAgent"),
 }
-AGENT_NAMES = sorted([*IMITATION_AGENTS, "expert"])
+POLICY_SEARCH_AGENTS = {        # assignment 2: policy search
+    "cem": ("learning.cem_agent", "CEMAgent"),
+    "pg": ("learning.pg_agent", "PGAgent"),
+}
+STUDENT_AGENTS = {**IMITATION_AGENTS, **POLICY_SEARCH_AGENTS}
+ASSIGNMENTS = {"a1": tuple(IMITATION_AGENTS), "a2": tuple(POLICY_SEARCH_AGENTS)}   # folder → its agents
+DEFAULT_ASSIGNMENT = "a1"
+AGENT_NAMES = sorted([*STUDENT_AGENTS, "expert"])
 
 
 SCOPES = ("core", "full")   # core: the loss, DAgger's action choice and aggregation, the noisy step; full: + the loops
@@ -53,10 +60,25 @@ class TodoFile:
 
 
 def agent_class(name: str) -> type:
-    if name not in IMITATION_AGENTS:
+    if name not in STUDENT_AGENTS:
         raise ConfigError(f"Unknown agent '{name}'. Available agents: {', '.join(AGENT_NAMES)}.")
-    module, cls = IMITATION_AGENTS[name]
+    module, cls = STUDENT_AGENTS[name]
     return getattr(importlib.import_module(module), cls)
+
+
+def check_assignment(assignment: str) -> str:
+    if assignment not in ASSIGNMENTS:
+        raise ConfigError(f"Unknown assignment '{assignment}'. Assignments: "
+                          + ", ".join(f"{a} ({', '.join(agents)})" for a, agents in ASSIGNMENTS.items()) + ".")
+    return assignment
+
+
+def assignment_of(agent: str) -> str:
+    """The assignment whose folder holds ``agent``'s configs (a1 for bc, a2 for pg)."""
+    for assignment, agents in ASSIGNMENTS.items():
+        if agent in agents:
+            return assignment
+    raise ConfigError(f"Unknown agent '{agent}'. Available agents: {', '.join(AGENT_NAMES)}.")
 
 
 def check_scope(scope: str) -> str:
@@ -79,13 +101,13 @@ def in_scope(method_scope: str, scope: str) -> bool:
     return SCOPES.index(method_scope) <= SCOPES.index(scope)
 
 
-def todo_manifest(scope: str | None = None) -> dict[str, TodoFile]:
-    """agent name → :class:`TodoFile` in ``scope`` (default :data:`DEFAULT_SCOPE`), read from the framework's own
-    agent classes (``todo_methods``)."""
+def todo_manifest(scope: str | None = None, assignment: str = DEFAULT_ASSIGNMENT) -> dict[str, TodoFile]:
+    """agent name → :class:`TodoFile` for the agents of ``assignment`` in ``scope`` (default :data:`DEFAULT_SCOPE`),
+    read from the framework's own agent classes (``todo_methods``)."""
     scope = check_scope(scope or DEFAULT_SCOPE)
     out = {}
-    for agent in IMITATION_AGENTS:
-        module = IMITATION_AGENTS[agent][0]
+    for agent in ASSIGNMENTS[check_assignment(assignment)]:
+        module = STUDENT_AGENTS[agent][0]
         cls = agent_class(agent)
         own = _declared(cls)
         inherited: dict[str, str] = {}
@@ -103,21 +125,22 @@ def todo_manifest(scope: str | None = None) -> dict[str, TodoFile]:
 def todo_owner(agent: str, method: str) -> str:
     """The agent whose file holds the TODO ``method`` that ``agent`` runs (its own or a parent class's: DAgger's
     ``fit`` is BC's; DAgger and noise injection each have their own ``collect_round``)."""
-    by_class = {cls_name: name for name, (_, cls_name) in IMITATION_AGENTS.items()}
+    by_class = {cls_name: name for name, (_, cls_name) in STUDENT_AGENTS.items()}
     for cls in agent_class(agent).__mro__:
         if method in _declared(cls):
             return by_class[cls.__name__]
     raise KeyError(f"{method} is not a TODO method of agent '{agent}'")
 
 
-def method_scopes() -> dict[str, str]:
-    """Every TODO method name → the smallest scope in which the student writes it."""
-    return {m: sc for agent in IMITATION_AGENTS for m, sc in _declared(agent_class(agent)).items()}
+def method_scopes(assignment: str = DEFAULT_ASSIGNMENT) -> dict[str, str]:
+    """Every TODO method name of ``assignment`` → the smallest scope in which the student writes it."""
+    return {m: sc for agent in ASSIGNMENTS[check_assignment(assignment)]
+            for m, sc in _declared(agent_class(agent)).items()}
 
 
 def default_agent_config(agent: str, env_name: str) -> Path:
-    """a1/<agent>_<env>.yaml (the student's tuned config)."""
-    return REPO_ROOT / "a1" / f"{agent}_{env_name}.yaml"
+    """<assignment>/<agent>_<env>.yaml (the student's tuned config: a1/bc_cheetah.yaml, a2/pg_pendulum.yaml)."""
+    return REPO_ROOT / assignment_of(agent) / f"{agent}_{env_name}.yaml"
 
 
 def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | None = None, *,
@@ -128,12 +151,12 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     """The one way run.py and the tools build an agent ready to ``run()`` (the one verb of every trainer).
 
     Args:
-        name: bc, dagger, dart, or expert (the expert trainer its config names: TD3, SAC, TQC or ARS).
+        name: bc, dagger, dart (assignment 1), pg, cem (assignment 2), or expert (the expert trainer its config names: TD3, SAC, TQC or ARS).
         env: a short name (cheetah, ...), an env YAML path, or an :class:`EnvConfig`.
         overrides: config keys replacing the YAML's (e.g. ``{"seed": 3, "max_samples": 5000}``; for the
             expert, keys of the ``trainer:`` section such as ``total_steps``).
         out_dir: the run's output folder.
-        config_path: the agent YAML (default ``a1/<agent>_<env>.yaml``; expert: ``data/agents/expert_<env>.yaml``).
+        config_path: the agent YAML (default ``<assignment>/<agent>_<env>.yaml``, a1 or a2; expert: ``data/agents/expert_<env>.yaml``).
         solution: (TAs) the reference TODO methods instead of the student's, through the hook in
             :mod:`util.solutions` (an error in the student release).
         expert: an object with ``act(obs, deterministic=True)`` answering ``expert_action`` (default: the expert file).
@@ -164,15 +187,19 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     else:
         path = Path(config_path) if config_path else default_agent_config(name, env_cfg.name)
         if not path.is_file():
-            raise ConfigError(f"Agent config not found: {path}. Create it (copy a1/{name}_cheetah.yaml) "
+            folder = assignment_of(name)
+            examples = sorted(p.name for p in (REPO_ROOT / folder).glob(f"{name}_*.yaml"))
+            example = f"{folder}/{examples[0]}" if examples else f"{folder}/{name}_<env>.yaml"
+            raise ConfigError(f"Agent config not found: {path}. Create it (copy {example}) "
                               "or pass --agent_config PATH.")
         cfg = load_config(cls.config_class, path, overrides)
     if cfg.agent != name:
         raise ConfigError(f"{path} is a config for agent '{cfg.agent}', not '{name}'. Pass the {name} config.")
     if cfg.env != env_cfg.name:
         raise ConfigError(f"{path} says env: {cfg.env}, but the run is on env '{env_cfg.name}'. Pass the config "
-                          f"for {env_cfg.name} (a1/{name}_{env_cfg.name}.yaml) or fix its env: key.")
-    agent = cls(env_cfg, cfg, out_dir, device=device, progress=progress, expert=expert, quiet=quiet)
+                          f"for {env_cfg.name} ({assignment_of(name)}/{name}_{env_cfg.name}.yaml) or fix its env: key.")
+    extra = {"expert": expert} if name in IMITATION_AGENTS else {}
+    agent = cls(env_cfg, cfg, out_dir, device=device, progress=progress, quiet=quiet, **extra)
     agent.video_every = video_every
     agent.tensorboard = tensorboard and not quiet
     return agent

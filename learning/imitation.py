@@ -25,7 +25,6 @@ saves the model on Ctrl-C.
 """
 from __future__ import annotations
 
-import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -37,10 +36,9 @@ import torch
 
 from envs.builder import EnvConfig
 from envs.training_env import TrainingEnv
-from learning.actor import ACTIVATIONS as ACTOR_ACTIVATIONS
 from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
 from learning.demos import Dataset, Demos, demo_path, load_demos
-from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate, evaluate_policy
+from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate_mean_action
 from learning.lifecycle import Run
 from learning.optim import Adam
 from learning.policy import GaussianMLPPolicy
@@ -267,14 +265,10 @@ class ImitationAgent(Trainer):
 
     # ------------------------------------------------------------------ evaluation and logging
     def evaluate(self, episodes: int, purpose: str = "eval", seed: int | None = None) -> EvalResult:
-        """Deterministic (mean-action) evaluation on seeded episodes, with the NumPy actor the grader evaluates with
-        (``learning/actor.py``: float64 inside, about three times faster than torch on one observation); torch for
-        an activation that actor does not have (elu, gelu)."""
-        seed = self.cfg.seed if seed is None else seed
-        if self.policy.activation in ACTOR_ACTIVATIONS:
-            return evaluate(self.eval_env, self.policy.deterministic_actor().act, episodes, seed, purpose)
-        policy = self.policy if self.device.type == "cpu" else copy.deepcopy(self.policy).cpu()
-        return evaluate_policy(self.eval_env, policy, episodes, seed, purpose)
+        """Deterministic (mean-action) evaluation on seeded episodes (:func:`learning.evaluation.evaluate_mean_action`:
+        the NumPy actor the grader evaluates with)."""
+        return evaluate_mean_action(self.eval_env, self.policy, episodes, self.cfg.seed if seed is None else seed,
+                                    purpose)
 
     def end_iteration(self, loss: float, beta: float = float("nan")) -> dict[str, float]:
         """Evaluate (unless eval_episodes is 0), append a log row, save model.pt and the resumable checkpoint. Call

@@ -179,12 +179,12 @@ class Run:
             return self.out_dir / "videos" / f"iter_{iteration:04d}.mp4"
         return None
 
-    def plot(self, title: str, expert_return: float | None) -> None:
-        """``curve.png``: Test_Return against Samples (a failed plot never loses a finished run)."""
+    def plot(self, title: str, expert_return: float | None, x: str = "Samples") -> None:
+        """``curve.png``: Test_Return against the log's column ``x`` (a failed plot never loses a finished run)."""
         try:
             from util.plotting import plot_runs
 
-            plot_runs([self.out_dir / "log.txt"], x="Samples", y="Test_Return", title=title,
+            plot_runs([self.out_dir / "log.txt"], x=x, y="Test_Return", title=title,
                       out=self.out_dir / "curve.png", expert_return=expert_return)
         except Exception as e:  # noqa: BLE001
             print(f"warning: could not write curve.png ({short(e)})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from learning.agents import todo_manifest, todo_owner
+from learning.agents import ASSIGNMENTS, todo_manifest, todo_owner
 
 
 def reference(agent: str, method: str):
@@ -18,10 +18,11 @@ def reference(agent: str, method: str):
 
 # agent name → {TODO method it runs (its own and inherited, every scope): reference implementation}
 SOLUTION_METHODS = {agent: {m: reference(agent, m) for m in spec.all_methods}
-                    for agent, spec in todo_manifest("full").items()}
+                    for assignment in ASSIGNMENTS for agent, spec in todo_manifest("full", assignment).items()}
 
-# student file → (class, its own TODO methods, every scope); derived from the manifest
-TODO_METHODS = {spec.file_name: (spec.class_name, list(spec.methods)) for spec in todo_manifest("full").values()}
+# student file → (class, its own TODO methods, every scope), every assignment's; derived from the manifest
+TODO_METHODS = {spec.file_name: (spec.class_name, list(spec.methods))
+                for assignment in ASSIGNMENTS for spec in todo_manifest("full", assignment).values()}
 
 
 def solution_class(agent_cls: type, agent: str, only: list[str] | None = None) -> type:
