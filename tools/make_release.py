@@ -36,7 +36,7 @@ from learning.agents import SCOPES, TodoFile, todo_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "data", "envs",
+INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitignore", "a1", "a2", "data", "envs",
            "learning", "util", "tests", "tools", "grader", ".ci"]
 EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml",
            "grader/batch.py", "grader/reference_submissions.py", "tools/make_release.py", "tools/make_gradescope.py",
@@ -50,6 +50,7 @@ EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calib
            "tests/test_optim.py", "tests/test_no_solution_leak.py", "tests/test_release_scope.py",
            "tests/test_grader_fit.py", "tests/test_grader_collect.py", "tests/test_grader_round.py",
            "tests/fixtures/release1", "tests/fixtures/release2",   # earlier releases' agent files (grader tests)
+           "tests/test_policy_search.py",   # assignment 2's reference checks and untouched-stub checks
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 

@@ -45,6 +45,10 @@ def plot_runs(logs: Sequence[str | os.PathLike], x: str = "Samples", y: str = "T
                 raise ValueError(f"column '{col}' not in {path}; columns: {', '.join(rows[0])}")
         xs = np.array([r[x] for r in rows], float)
         ys = np.array([r[y] for r in rows], float)
+        measured = np.isfinite(ys)            # rows without a measurement (NaN: no evaluation that iteration)
+        xs, ys = xs[measured], ys[measured]
+        if len(ys) == 0:
+            raise ValueError(f"{path} has no {y} values yet (every row is NaN)")
         groups[labels[i] if labels else group_label(path)].append((xs, ys))
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
