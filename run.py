@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--agent", required=True, choices=AGENT_NAMES, help="which agent to run")
     p.add_argument("--env", default=None,
-                   help="task short name: cheetah, walker, hopper, ant (or any name with a data/envs/<name>.yaml)")
+                   help="task short name: cheetah, walker, hopper, ant, pendulum "
+                        "(or any name with a data/envs/<name>.yaml)")
     p.add_argument("--mode", choices=["train", "test"], default="train",
                    help="train (default) or test: evaluate a saved model with its deterministic action")
     p.add_argument("--env_config", default=None,
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from util.config import ConfigError
 
     if args.env is None and args.env_config is None:
-        raise ConfigError("Pass --env (cheetah, walker, hopper, ant) or --env_config PATH.")
+        raise ConfigError("Pass --env (cheetah, walker, hopper, ant, pendulum) or --env_config PATH.")
     env_cfg = resolve_env_config(args.env_config or args.env)
     device = _check_device(args.device)
     out_dir = Path(args.out_dir) if args.out_dir else ROOT / "output" / f"{args.agent}_{env_cfg.name}"

@@ -151,12 +151,14 @@ def build_agent(name: str, env: "str | EnvConfig", overrides: dict[str, Any] | N
     """The one way run.py and the tools build an agent ready to ``run()`` (the one verb of every trainer).
 
     Args:
-        name: bc, dagger, dart (assignment 1), pg, cem (assignment 2), or expert (the expert trainer its config names: TD3, SAC, TQC or ARS).
+        name: bc, dagger, dart (assignment 1), pg, cem (assignment 2), or expert (the expert trainer its config
+            names: TD3, SAC, TQC or ARS).
         env: a short name (cheetah, ...), an env YAML path, or an :class:`EnvConfig`.
         overrides: config keys replacing the YAML's (e.g. ``{"seed": 3, "max_samples": 5000}``; for the
             expert, keys of the ``trainer:`` section such as ``total_steps``).
         out_dir: the run's output folder.
-        config_path: the agent YAML (default ``<assignment>/<agent>_<env>.yaml``, a1 or a2; expert: ``data/agents/expert_<env>.yaml``).
+        config_path: the agent YAML (default ``<assignment>/<agent>_<env>.yaml``, a1 or a2; expert:
+            ``data/agents/expert_<env>.yaml``).
         solution: (TAs) the reference TODO methods instead of the student's, through the hook in
             :mod:`util.solutions` (an error in the student release).
         expert: an object with ``act(obs, deterministic=True)`` answering ``expert_action`` (default: the expert file).

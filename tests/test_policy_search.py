@@ -240,3 +240,18 @@ def test_the_curve_skips_iterations_without_an_evaluation(tmp_path):
     log.write_text("Iteration\tEnv_Steps\tTest_Return\n1\t1000\tnan\n")
     with pytest.raises(ValueError, match="no Test_Return values"):
         plot_runs([log], x="Env_Steps", y="Test_Return", out=tmp_path / "curve2.png")
+
+
+def test_the_benchmark_table_reports_the_target_and_replaces_only_its_block(tmp_path):
+    from tools import benchmark_a2 as bench
+
+    cells = [{"variant": "pg-pendulum", "seed": s, "final": 900.0 + s, "env_steps": 100000, "train_seconds": 10.0,
+              "curve": [(20000, 500.0), (40000, 1000.0 if s else 900.0)]} for s in range(2)]
+    table = bench.summarize(cells, ["pg-pendulum", "pg-cheetah"])
+    assert "| pg | pendulum | 100k | 900 ± 0 | 950 ± 50 | 1000: 1/2 seeds, median 40k | 10,000 | 2 |" in table
+    assert "cheetah" not in table
+    doc = tmp_path / "benchmark.md"
+    doc.write_text(f"intro\n{bench.MARK_START}\nold\n{bench.MARK_END}\noutro\n")
+    bench.update_docs(doc, table, "python tools/benchmark_a2.py")
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and table in text

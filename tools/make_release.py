@@ -40,7 +40,8 @@ INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", ".gitign
            "learning", "util", "tests", "tools", "grader", ".ci"]
 EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calibrate.py", "grader/thresholds.yaml",
            "grader/batch.py", "grader/reference_submissions.py", "tools/make_release.py", "tools/make_gradescope.py",
-           "tools/benchmark_a1.py", "tools/benchmark_speed.py", "tools/benchmark_grader.py",
+           "tools/benchmark_a1.py", "tools/benchmark_a2.py", "tools/benchmark_speed.py",
+           "tools/benchmark_grader.py",
            "tools/benchmark_expert_update.py", "tests/instructor", "tests/test_agents.py", "tests/test_grader.py",
            "tests/test_grader_attacks.py", "tests/test_architecture.py", "tests/test_benchmark_tables.py",
            "tests/test_grader_paths.py", "tests/test_grader_redteam.py", "tests/test_grader_splice.py",
