@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return calibrate_main(argv[1:])
     p = argparse.ArgumentParser(prog="python -m grader", description=(
-        "Grade one submission (a folder or .zip holding learning/*_agent.py and a1/*.yaml). "
+        "Grade one submission (a folder or .zip holding learning/*_agent.py and its assignment's configs). "
         "Subcommands: 'batch DIR' grades a folder of submissions, 'report RESULTS_DIR' summarizes a batch's results, "
         "'calibrate' rewrites grader/thresholds.yaml."))
     p.add_argument("submission", nargs="?", help="submission folder or .zip")
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-mb", type=int, default=2048,
                    help="memory limit of one check in MB: each process's address space, and the resident memory and "
                         "memfds of all its processes together (default 2048, at least 1024)")
+    p.add_argument("--assignment", default="a1", choices=("a1", "a2"),
+                   help="which assignment the submission is: a1 (imitation: bc, dagger, dart; the default) or a2 "
+                        "(policy search: cem, pg)")
     p.add_argument("--scope", default=None, choices=("core", "full"),
                    help="which TODO methods the students wrote: core (the loss, DAgger's action choice and aggregation, "
                         "the noisy step) or full (also the training loop, the collection loops and the rounds); "
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         report = grade(args.submission, include_hidden=not args.no_hidden, include_performance=not args.no_performance,
                        train_timeout=args.train_timeout, mem_mb=args.mem_mb, progress=sys.stderr.isatty(),
                        jobs=args.jobs, only=set(args.only.split(",")) if args.only else None,
-                       scope=args.scope)
+                       scope=args.scope, assignment=args.assignment)
     except SubmissionError as e:
         write_json_atomic(error_results(str(e)), args.out)
         print(f"error: {e}", file=sys.stderr)

@@ -28,10 +28,11 @@ from grader.isolation import SandboxError, sandbox_policy
 from grader.performance import performance_check
 from grader.runner import read_output
 from grader.workspace import make_scratch, new_check_dir, remove_check_dir, remove_scratch
-from learning.agents import todo_manifest
+from learning.agents import DEFAULT_ASSIGNMENT, assignment_of, check_assignment, todo_manifest
 
 GRADER_DIR = Path(__file__).resolve().parent
-THRESHOLDS = GRADER_DIR / "thresholds.yaml"
+THRESHOLDS = GRADER_DIR / "thresholds.yaml"          # assignment 1's performance checks
+THRESHOLD_FILES = {"a1": THRESHOLDS, "a2": GRADER_DIR / "thresholds_a2.yaml"}
 
 # the unit checks are declared next to their code (grader.context.CheckSpec, a module's CHECKS); this list is the one
 # place that says which modules hold them (their order is the gradebook's)
@@ -54,6 +55,14 @@ def collect_checks(modules: tuple[ModuleType, ...] = CHECK_MODULES) -> dict[str,
 
 
 UNIT_CHECKS = collect_checks()
+
+
+def checks_of(assignment: str = DEFAULT_ASSIGNMENT, checks: dict[str, CheckSpec] | None = None) -> dict[str, CheckSpec]:
+    """The unit checks of ``assignment``'s agents (a check belongs to the assignment of the agent it tests)."""
+    check_assignment(assignment)
+    return {k: c for k, c in (UNIT_CHECKS if checks is None else checks).items()
+            if assignment_of(c.agent) == assignment}
+
 # points per check and part (rubric: grader.rubric); a check's points are split evenly over its variants
 UNIT_POINTS = {k: s.points() for k, s in UNIT_CHECKS.items()}
 PUBLIC_VARIANTS = {k: list(s.public) for k, s in UNIT_CHECKS.items()}
@@ -102,13 +111,19 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
+def thresholds_of(assignment: str = DEFAULT_ASSIGNMENT) -> dict[str, Any]:
+    """``assignment``'s performance checks (grader/thresholds.yaml for a1, thresholds_a2.yaml for a2)."""
+    return load_thresholds(THRESHOLD_FILES[check_assignment(assignment)])
+
+
 def grade(submission: str | os.PathLike, include_hidden: bool = True, include_performance: bool = True,
           unit_timeout: float = 60.0, train_timeout: float = 600.0, mem_mb: int = 2048,
           progress: bool = False, jobs: int = 2, only: set[str] | None = None,
-          scope: str | None = None) -> GradeReport:
-    """Grade one submission in ``scope`` (core or full; default learning.agents.DEFAULT_SCOPE): the unit checks of
-    the scope's TODO methods, and the performance checks with the student's methods of the scope and the reference
-    for the rest (``only``: unit-check keys and/or agent names of performance checks to run).
+          scope: str | None = None, assignment: str = DEFAULT_ASSIGNMENT) -> GradeReport:
+    """Grade one submission of ``assignment`` (a1 or a2) in ``scope`` (core or full; default
+    learning.agents.DEFAULT_SCOPE): the unit checks of the scope's TODO methods, and the performance checks with the
+    student's methods of the scope and the reference for the rest (``only``: unit-check keys and/or agent names of
+    performance checks to run).
 
     Raises SubmissionError (unreadable submission), SandboxError (the machine cannot isolate children) or
     IntegrityError (the grader's files changed during grading) or DeclarationError (the hidden variants name a check
@@ -119,7 +134,7 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     policy = sandbox_policy(max(1, jobs))
     scratch, private = make_scratch()
     try:
-        spec = todo_manifest(scope)
+        spec = todo_manifest(scope, assignment)
         names = [s.file_name for s in spec.values()]
         sub = materialize(submission, private / "submission", names)
         files = find_student_files(sub, names)
@@ -131,14 +146,14 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
             for k, vs in hidden.items():
                 variants.setdefault(k, []).extend(vs)
         work: list[tuple[Callable[[], list[CheckResult]], Callable[[CheckResult], None]]] = []
-        for key, check in UNIT_CHECKS.items():
+        for key, check in checks_of(assignment).items():
             if not check.in_scope(spec):
                 continue
             for v in variants.get(key, []) if only is None or key in only else []:
                 work.append((lambda check=check, v=v: _guarded(check.run, ctx, check.key, v),
                              _unit_scorer(check, v, len(variants[key]))))
         if include_performance:
-            for pspec in load_thresholds()["performance"]:
+            for pspec in thresholds_of(assignment)["performance"]:
                 if only is not None and pspec["agent"] not in only:
                     continue
                 work.append((lambda s=pspec: [performance_check(ctx, s)], lambda r: None))

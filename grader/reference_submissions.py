@@ -39,8 +39,9 @@ def solution_source(method: str, agent: str | None = None) -> str:
 
 
 def write_submission(dest: Path, methods: dict[str, str] | None = None, reference: bool = True,
-                     include_configs: bool = True, scope: str = "full") -> Path:
-    """Write a submission folder: learning/*_agent.py (+ a1/*.yaml) as a student of ``scope`` hands it in.
+                     include_configs: bool = True, scope: str = "full", assignment: str = "a1") -> Path:
+    """Write a submission folder of ``assignment``: its learning/*_agent.py (+ <assignment>/*.yaml) as a student of
+    ``scope`` hands it in.
 
     ``reference`` fills every TODO of the scope with the reference solution; ``methods`` ({method: def-source, or
     "agent.method": def-source for one file's}) then overrides individual methods (e.g. a deliberately broken one).
@@ -48,9 +49,9 @@ def write_submission(dest: Path, methods: dict[str, str] | None = None, referenc
     """
     dest = Path(dest)
     (dest / "learning").mkdir(parents=True, exist_ok=True)
-    for agent, spec in todo_manifest("full").items():
+    for agent, spec in todo_manifest("full", assignment).items():
         src = (REPO_ROOT / "learning" / spec.file_name).read_text()
-        scoped = todo_manifest(scope)[agent].methods
+        scoped = todo_manifest(scope, assignment)[agent].methods
         for m in spec.methods:
             own = (methods or {}).get(f"{agent}.{m}", (methods or {}).get(m))
             if own is not None:
@@ -59,9 +60,9 @@ def write_submission(dest: Path, methods: dict[str, str] | None = None, referenc
                 src = replace_method(src, spec.class_name, m, solution_source(m, agent))
         (dest / "learning" / spec.file_name).write_text(src)
     if include_configs:
-        (dest / "a1").mkdir(exist_ok=True)
-        for f in (REPO_ROOT / "a1").glob("*.yaml"):
-            shutil.copyfile(f, dest / "a1" / f.name)
+        (dest / assignment).mkdir(exist_ok=True)
+        for f in (REPO_ROOT / assignment).glob("*.yaml"):
+            shutil.copyfile(f, dest / assignment / f.name)
     return dest
 
 

@@ -156,9 +156,9 @@ def handout_for_scope(text: str, scope: str, checks: dict[str, CheckSpec] | None
                       thresholds: dict[str, Any] | None = None, where: Path | str = HANDOUT_README) -> str:
     """The handout ``text`` as a student of ``scope`` gets it: scope sections resolved, the scope's rubric between
     the markers, the heading's total the scope's. Raises ValueError (markers or heading missing)."""
-    from grader.grade import UNIT_CHECKS, load_thresholds
+    from grader.grade import checks_of, load_thresholds
 
-    checks = UNIT_CHECKS if checks is None else checks
+    checks = checks_of("a1") if checks is None else checks
     thresholds = load_thresholds() if thresholds is None else thresholds
     text = strip_scope_sections(text, scope, where)
     text = _splice(text, RUBRIC_START, RUBRIC_END, handout_table(checks, thresholds, scope), Path(where))
@@ -187,9 +187,9 @@ def _heading_total(text: str, pattern: str, want: float, where: Path) -> list[st
 def generated(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
               grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> dict[Path, str]:
     """README path → its text with the tables generated from the declarations (the files are not written)."""
-    from grader.grade import UNIT_CHECKS, load_thresholds
+    from grader.grade import checks_of, load_thresholds
 
-    checks = UNIT_CHECKS if checks is None else checks
+    checks = checks_of("a1") if checks is None else checks
     thresholds = load_thresholds() if thresholds is None else thresholds
     grader_text = _splice(grader_readme.read_text(encoding="utf-8"), CHECKS_START, CHECKS_END,
                           checks_table(checks, thresholds), grader_readme)
@@ -213,9 +213,9 @@ def _set_total(text: str, pattern: str, total: float) -> str:
 def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
              grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> list[str]:
     """What differs between the READMEs and the declarations ([] when they agree)."""
-    from grader.grade import UNIT_CHECKS, load_thresholds
+    from grader.grade import checks_of, load_thresholds
 
-    checks = UNIT_CHECKS if checks is None else checks
+    checks = checks_of("a1") if checks is None else checks
     thresholds = load_thresholds() if thresholds is None else thresholds
     out = [f"{path}: its rubric table differs from the declarations (python -m grader.rubric rewrites it)"
            for path, text in generated(checks, thresholds, grader_readme, handout_readme).items()
