@@ -25,19 +25,24 @@ from pathlib import Path
 from typing import Any
 
 from grader.context import CheckSpec
-from learning.agents import DEFAULT_SCOPE, SCOPES, check_scope, todo_manifest
+from learning.agents import ASSIGNMENTS, DEFAULT_ASSIGNMENT, DEFAULT_SCOPE, SCOPES, check_scope, todo_manifest
 from util.config import REPO_ROOT
 from util.fsio import atomic_write
 
 GRADER_README = REPO_ROOT / "grader" / "README.md"
 HANDOUT_README = REPO_ROOT / "a1" / "README.md"
+HANDOUTS = {assignment: REPO_ROOT / assignment / "README.md" for assignment in ASSIGNMENTS}
 CHECKS_START, CHECKS_END = "<!-- checks:start -->", "<!-- checks:end -->"
 RUBRIC_START, RUBRIC_END = "<!-- rubric:start -->", "<!-- rubric:end -->"
+# grader/README.md holds one checks table per assignment, each between its own markers under its own heading
+CHECKS_MARKERS = {"a1": (CHECKS_START, CHECKS_END), "a2": ("<!-- checks-a2:start -->", "<!-- checks-a2:end -->")}
+GRADER_HEADINGS = {"a1": r"## Checks \((\d+(?:\.\d+)?) autograded points",
+                   "a2": r"## Checks of assignment 2 \((\d+(?:\.\d+)?) autograded points"}
 
 STRUCTURE_ROW = ("Structure", "0", "files present, ≤ 64 KB each, importable, TODO methods defined (explains the zeros "
                                    "elsewhere)")
 # the performance checks: agent → its name in grader/README.md's row and its row in the handout (name, text)
-PERFORMANCE_NAMES = {"bc": "BC", "dagger": "DAgger", "dart": "noise-injection"}
+PERFORMANCE_NAMES = {"bc": "BC", "dagger": "DAgger", "dart": "noise-injection", "pg": "PG", "cem": "CEM"}
 PERFORMANCE_TEXT = ("the grader trains the submission (the student's TODO methods, reference code for the TODOs its "
                     "class inherits) with its own config and seed; BC from the demos alone, DAgger and noise injection "
                     "asking the expert oracle within the sample budget; then evaluates with its own code (mean action, "
@@ -47,9 +52,17 @@ HANDOUT_PERFORMANCE = {
            "the grader trains your BC (its own hidden seeds, fixed budget) and evaluates it with its own code"),
     "dagger": ("DAgger performance", "as above for DAgger, on at least two tasks"),
     "dart": ("Noise-injection performance", "as above"),
+    "pg": ("PG performance", "the grader trains your PG (its own hidden seeds, its environment-step budget) and "
+                             "evaluates it with its own code"),
+    "cem": ("CEM performance", "as above for CEM"),
 }
 HAND_GRADED = (("Report: experiments 1–3", 15.0, "plots and tables as asked, with seeds and sample counts"),
                ("Theory questions", 10.0, "2 points each"))
+HAND_GRADED_BY_ASSIGNMENT = {
+    "a1": HAND_GRADED,
+    "a2": (("Report: experiments 1–5", 20.0, "plots and tables as asked, with seeds and environment steps"),
+           ("Theory questions", 12.0, "2 points each")),
+}
 
 
 def _pts(x: float) -> str:
@@ -72,10 +85,12 @@ def performance_points(thresholds: dict[str, Any]) -> dict[str, tuple[float, int
     return out
 
 
-def scoped_checks(checks: dict[str, CheckSpec], scope: str | None = None) -> dict[str, CheckSpec]:
-    """The unit checks graded in ``scope`` (default DEFAULT_SCOPE): those whose tested methods are all TODOs there."""
-    manifest = todo_manifest(check_scope(scope or DEFAULT_SCOPE))
-    return {k: c for k, c in checks.items() if c.in_scope(manifest)}
+def scoped_checks(checks: dict[str, CheckSpec], scope: str | None = None,
+                  assignment: str = DEFAULT_ASSIGNMENT) -> dict[str, CheckSpec]:
+    """The unit checks of ``assignment`` graded in ``scope`` (default DEFAULT_SCOPE): those whose tested methods are
+    all TODOs there."""
+    manifest = todo_manifest(check_scope(scope or DEFAULT_SCOPE), assignment)
+    return {k: c for k, c in checks.items() if c.agent in manifest and c.in_scope(manifest)}
 
 
 def autograded_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> float:
@@ -95,11 +110,12 @@ def checks_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> st
     return "\n".join(rows)
 
 
-def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None) -> str:
-    """a1/README.md's rubric in ``scope`` (default DEFAULT_SCOPE): each unit check's handout row(s), each agent's
-    performance, the hand-graded parts."""
+def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None,
+                  assignment: str = DEFAULT_ASSIGNMENT) -> str:
+    """The handout's rubric (``<assignment>/README.md``) in ``scope`` (default DEFAULT_SCOPE): each unit check's
+    handout row(s), each agent's performance, the hand-graded parts."""
     rows = [_row("part", "points", "how it is checked"), "|---|---|---|"]
-    for c in scoped_checks(checks, scope).values():
+    for c in scoped_checks(checks, scope, assignment).values():
         if c.handout is not None:
             rows.append(_row(c.handout[0], _pts(sum(p.points for p in c.parts)), c.handout[1]))
             continue
@@ -110,13 +126,15 @@ def handout_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scop
     for agent, (pts, _) in performance_points(thresholds).items():
         name, text = HANDOUT_PERFORMANCE[agent]
         rows.append(_row(name, _pts(pts), text))
-    rows += [_row(name, _pts(pts), text) for name, pts, text in HAND_GRADED]
+    rows += [_row(name, _pts(pts), text) for name, pts, text in HAND_GRADED_BY_ASSIGNMENT[assignment]]
     return "\n".join(rows)
 
 
-def handout_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None) -> float:
+def handout_points(checks: dict[str, CheckSpec], thresholds: dict[str, Any], scope: str | None = None,
+                   assignment: str = DEFAULT_ASSIGNMENT) -> float:
     """The handout's total in ``scope``: the scope's autograded points and the hand-graded parts."""
-    return autograded_points(scoped_checks(checks, scope), thresholds) + sum(p for _, p, _ in HAND_GRADED)
+    return (autograded_points(scoped_checks(checks, scope, assignment), thresholds)
+            + sum(p for _, p, _ in HAND_GRADED_BY_ASSIGNMENT[assignment]))
 
 
 SCOPE_OPEN = re.compile(r"<!-- scope:(\w+) -->")
@@ -185,23 +203,28 @@ def _heading_total(text: str, pattern: str, want: float, where: Path) -> list[st
 
 
 def generated(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
-              grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> dict[Path, str]:
-    """README path → its text with the tables generated from the declarations (the files are not written)."""
-    from grader.grade import checks_of, load_thresholds
+              grader_readme: Path = GRADER_README, handout_readme: Path | None = None,
+              assignment: str = DEFAULT_ASSIGNMENT, grader_text: str | None = None) -> dict[Path, str]:
+    """README path → its text with ``assignment``'s tables generated from the declarations (the files are not
+    written; ``grader_text``: grader/README.md's text to start from, when another assignment's table was just
+    generated into it)."""
+    from grader.grade import checks_of, thresholds_of
 
-    checks = checks_of("a1") if checks is None else checks
-    thresholds = load_thresholds() if thresholds is None else thresholds
-    grader_text = _splice(grader_readme.read_text(encoding="utf-8"), CHECKS_START, CHECKS_END,
-                          checks_table(checks, thresholds), grader_readme)
+    checks = checks_of(assignment) if checks is None else checks
+    thresholds = thresholds_of(assignment) if thresholds is None else thresholds
+    handout_readme = HANDOUTS[assignment] if handout_readme is None else handout_readme
+    start, end = CHECKS_MARKERS[assignment]
+    text = grader_readme.read_text(encoding="utf-8") if grader_text is None else grader_text
+    grader_text = _splice(text, start, end, checks_table(checks, thresholds), grader_readme)
     handout_text = _splice(handout_readme.read_text(encoding="utf-8"), RUBRIC_START, RUBRIC_END,
-                           handout_table(checks, thresholds), handout_readme)
+                           handout_table(checks, thresholds, None, assignment), handout_readme)
     return {   # the headings' totals are generated too (a heading that is not there is reported by problems())
-        grader_readme: _set_total(grader_text, GRADER_HEADING, autograded_points(checks, thresholds)),
-        handout_readme: _set_total(handout_text, HANDOUT_HEADING, handout_points(checks, thresholds)),
+        grader_readme: _set_total(grader_text, GRADER_HEADINGS[assignment], autograded_points(checks, thresholds)),
+        handout_readme: _set_total(handout_text, HANDOUT_HEADING, handout_points(checks, thresholds, None, assignment)),
     }
 
 
-GRADER_HEADING = r"## Checks \((\d+(?:\.\d+)?) autograded points"
+GRADER_HEADING = GRADER_HEADINGS["a1"]
 
 
 def _set_total(text: str, pattern: str, total: float) -> str:
@@ -211,19 +234,25 @@ def _set_total(text: str, pattern: str, total: float) -> str:
 
 
 def problems(checks: dict[str, CheckSpec] | None = None, thresholds: dict[str, Any] | None = None,
-             grader_readme: Path = GRADER_README, handout_readme: Path = HANDOUT_README) -> list[str]:
-    """What differs between the READMEs and the declarations ([] when they agree)."""
-    from grader.grade import checks_of, load_thresholds
+             grader_readme: Path = GRADER_README, handout_readme: Path | None = None,
+             assignment: str | None = None) -> list[str]:
+    """What differs between the READMEs and the declarations ([] when they agree); every assignment's unless one is
+    named (or ``checks`` are given: then assignment 1's, or the one named)."""
+    from grader.grade import checks_of, thresholds_of
 
-    checks = checks_of("a1") if checks is None else checks
-    thresholds = load_thresholds() if thresholds is None else thresholds
+    if assignment is None and checks is None and handout_readme is None:
+        return [line for a in ASSIGNMENTS for line in problems(None, thresholds, grader_readme, None, a)]
+    assignment = assignment or DEFAULT_ASSIGNMENT
+    checks = checks_of(assignment) if checks is None else checks
+    thresholds = thresholds_of(assignment) if thresholds is None else thresholds
+    handout_readme = HANDOUTS[assignment] if handout_readme is None else handout_readme
     out = [f"{path}: its rubric table differs from the declarations (python -m grader.rubric rewrites it)"
-           for path, text in generated(checks, thresholds, grader_readme, handout_readme).items()
+           for path, text in generated(checks, thresholds, grader_readme, handout_readme, assignment).items()
            if path.read_text(encoding="utf-8") != text]
     auto = autograded_points(checks, thresholds)
-    out += _heading_total(grader_readme.read_text(encoding="utf-8"), GRADER_HEADING, auto, grader_readme)
+    out += _heading_total(grader_readme.read_text(encoding="utf-8"), GRADER_HEADINGS[assignment], auto, grader_readme)
     out += _heading_total(handout_readme.read_text(encoding="utf-8"), HANDOUT_HEADING,
-                          handout_points(checks, thresholds), handout_readme)
+                          handout_points(checks, thresholds, None, assignment), handout_readme)
     return out
 
 
@@ -238,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
             for line in found:
                 print(line, file=sys.stderr)
             return 1 if found else 0
-        for path, text in generated().items():
-            if path.read_text(encoding="utf-8") != text:
-                atomic_write(path, text, "README")
-                print(f"rewrote the rubric table of {path}")
+        for assignment in ASSIGNMENTS:
+            for path, text in generated(assignment=assignment).items():
+                if path.read_text(encoding="utf-8") != text:
+                    atomic_write(path, text, "README")
+                    print(f"rewrote the rubric table of {path}")
         for line in problems():      # a heading's total the tables cannot fix
             print(f"error: {line}", file=sys.stderr)
             return 2

@@ -13,8 +13,10 @@ import pytest
 
 from grader import rubric
 from grader.context import Variant
-from grader.grade import (CHECK_MODULES, UNIT_CHECKS, DeclarationError, collect_checks, hidden_variants, load_thresholds,
+from grader.grade import (CHECK_MODULES, UNIT_CHECKS, checks_of, DeclarationError, collect_checks, hidden_variants, load_thresholds,
                           validate_hidden)
+
+A1_CHECKS = checks_of("a1")
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADER = ROOT / "grader"
@@ -41,7 +43,7 @@ def test_a_changed_declaration_makes_the_readmes_stale_until_regenerated(tmp_pat
     g, h = _copies(tmp_path)
     spec = UNIT_CHECKS["dagger_aggregate"]
     part = dataclasses.replace(spec.parts[0], rubric="a new text")
-    checks = dict(UNIT_CHECKS, dagger_aggregate=dataclasses.replace(spec, parts=(part,),
+    checks = dict(A1_CHECKS, dagger_aggregate=dataclasses.replace(spec, parts=(part,),
                                                                    handout=("DAgger aggregation", "other words")))
     thresholds = load_thresholds()
     found = rubric.problems(checks, thresholds, g, h)
@@ -56,7 +58,7 @@ def test_a_changed_declaration_makes_the_readmes_stale_until_regenerated(tmp_pat
 def test_changed_points_are_caught_in_the_tables_and_the_headings(tmp_path):
     g, h = _copies(tmp_path)
     spec = UNIT_CHECKS["dart_step"]
-    checks = dict(UNIT_CHECKS, dart_step=dataclasses.replace(
+    checks = dict(A1_CHECKS, dart_step=dataclasses.replace(
         spec, parts=(spec.parts[0], dataclasses.replace(spec.parts[1], points=7.0))))
     thresholds = load_thresholds()
     found = rubric.problems(checks, thresholds, g, h)
@@ -161,7 +163,7 @@ def _with_a_full_only_check() -> dict:
     spec = UNIT_CHECKS["bc_loss"]
     fit = dataclasses.replace(spec, key="bc_fit_test", methods=("fit",), handout=("BC training loop", "a test row"),
                               handout_parts=(), parts=(dataclasses.replace(spec.parts[0], name="BC fit", points=7.0),))
-    return dict(UNIT_CHECKS, bc_fit_test=fit)
+    return dict(A1_CHECKS, bc_fit_test=fit)
 
 
 def test_the_handout_rubric_is_one_scopes():
@@ -169,14 +171,14 @@ def test_the_handout_rubric_is_one_scopes():
     assert "bc_fit_test" in rubric.scoped_checks(checks, "full") and "bc_fit_test" not in rubric.scoped_checks(
         checks, "core")
     core_keys = {"bc_loss", "dagger_select", "dagger_aggregate", "dart_step"}     # the four core methods' checks
-    assert set(rubric.scoped_checks(UNIT_CHECKS, "core")) == core_keys
-    assert rubric.scoped_checks(UNIT_CHECKS, "full") == UNIT_CHECKS
+    assert set(rubric.scoped_checks(A1_CHECKS, "core")) == core_keys
+    assert rubric.scoped_checks(UNIT_CHECKS, "full") == A1_CHECKS      # another assignment's checks are not a1's
     full, core = rubric.handout_table(checks, thresholds, "full"), rubric.handout_table(checks, thresholds, "core")
     assert "| BC training loop | 7 | a test row |" in full and "BC training loop" not in core
     full_only = sum(p.points for k, c in checks.items() if k not in core_keys for p in c.parts)
     assert rubric.handout_points(checks, thresholds, "full") == rubric.handout_points(checks, thresholds, "core") \
         + full_only
-    assert rubric.handout_points(UNIT_CHECKS, thresholds, "core") == 100    # the earlier releases' handout total
+    assert rubric.handout_points(A1_CHECKS, thresholds, "core") == 100    # the earlier releases' handout total
     text = rubric.HANDOUT_README.read_text(encoding="utf-8")
     for scope in ("core", "full"):
         out = rubric.handout_for_scope(text, scope, checks, thresholds)
