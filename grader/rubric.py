@@ -171,19 +171,20 @@ def strip_scope_sections(text: str, scope: str, where: Path | str = "the handout
 
 
 def handout_for_scope(text: str, scope: str, checks: dict[str, CheckSpec] | None = None,
-                      thresholds: dict[str, Any] | None = None, where: Path | str = HANDOUT_README) -> str:
-    """The handout ``text`` as a student of ``scope`` gets it: scope sections resolved, the scope's rubric between
-    the markers, the heading's total the scope's. Raises ValueError (markers or heading missing)."""
-    from grader.grade import checks_of, load_thresholds
+                      thresholds: dict[str, Any] | None = None, where: Path | str = HANDOUT_README,
+                      assignment: str = DEFAULT_ASSIGNMENT) -> str:
+    """The handout ``text`` of ``assignment`` as a student of ``scope`` gets it: scope sections resolved, the scope's
+    rubric between the markers, the heading's total the scope's. Raises ValueError (markers or heading missing)."""
+    from grader.grade import checks_of, thresholds_of
 
-    checks = checks_of("a1") if checks is None else checks
-    thresholds = load_thresholds() if thresholds is None else thresholds
+    checks = checks_of(assignment) if checks is None else checks
+    thresholds = thresholds_of(assignment) if thresholds is None else thresholds
     text = strip_scope_sections(text, scope, where)
-    text = _splice(text, RUBRIC_START, RUBRIC_END, handout_table(checks, thresholds, scope), Path(where))
+    text = _splice(text, RUBRIC_START, RUBRIC_END, handout_table(checks, thresholds, scope, assignment), Path(where))
     if re.search(HANDOUT_HEADING, text) is None:
         raise ValueError(f"{where}: no heading matching {HANDOUT_HEADING!r}")
-    return re.sub(HANDOUT_HEADING, f"## Rubric ({_pts(handout_points(checks, thresholds, scope))} points)", text,
-                  count=1)
+    total = handout_points(checks, thresholds, scope, assignment)
+    return re.sub(HANDOUT_HEADING, f"## Rubric ({_pts(total)} points)", text, count=1)
 
 
 def _splice(text: str, start: str, end: str, block: str, where: Path) -> str:

@@ -18,8 +18,7 @@ import pytest
 
 from grader.rubric import handout_for_scope
 from grader.solution import dart_solution
-from learning.agents import todo_manifest
-from tools.make_release import (STUDENT_FILES, body_fragments, contains, find_leaks, leak_fragments, normalize,
+from tools.make_release import (HANDOUTS, STUDENT_FILES, manifests, body_fragments, contains, find_leaks, leak_fragments, normalize,
                                 reference_body, release_source, solution_fragments, student_text)
 
 from conftest import ROOT
@@ -76,7 +75,7 @@ def _leaks(texts: dict[str, str], scope: str) -> list[str]:
 
 
 def test_the_student_files_and_the_handout_leak_no_solution():
-    texts = {rel: (ROOT / rel).read_text(encoding="utf-8") for rel in (*STUDENT_FILES, HANDOUT)}
+    texts = {rel: (ROOT / rel).read_text(encoding="utf-8") for rel in (*STUDENT_FILES, *HANDOUTS)}
     assert _leaks(texts, "full") == []
 
 
@@ -84,12 +83,14 @@ def test_the_student_files_and_the_handout_leak_no_solution():
 def test_the_release_copies_leak_no_solution_of_their_scope(scope, tmp_path):
     """The student files and the handout as the scope's release writes them (tools/make_release.apply_scope's
     transformations), the reference methods outside the scope aside."""
-    for spec in todo_manifest("full").values():
+    for spec in manifests("full").values():
         f = tmp_path / "learning" / spec.file_name
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(release_source((ROOT / "learning" / spec.file_name).read_text(encoding="utf-8"), spec, scope))
     texts = {rel: student_text(tmp_path / rel, tmp_path, scope) for rel in STUDENT_FILES}
-    texts[HANDOUT] = handout_for_scope((ROOT / HANDOUT).read_text(encoding="utf-8"), scope)
+    for handout in HANDOUTS:
+        texts[handout] = handout_for_scope((ROOT / handout).read_text(encoding="utf-8"), scope,
+                                           assignment=handout.split("/")[0])
     assert _leaks(texts, scope) == []
     if scope == "core":    # the copies do hold the full scope's reference, outside the text that is looked at
         whole = {rel: (tmp_path / rel).read_text(encoding="utf-8") for rel in STUDENT_FILES}

@@ -15,7 +15,8 @@ import pytest
 from grader.reference_submissions import solution_source, write_submission
 from grader.rubric import handout_for_scope, handout_table, strip_scope_sections
 from learning.agents import todo_manifest
-from tools.make_release import DEFAULT_SCOPE_LINE, STUDENT_FILES, apply_scope, find_solution_code, release_source
+from tools.make_release import (DEFAULT_SCOPE_LINE, STUDENT_FILES, apply_scope, find_solution_code, manifests,
+                                release_source)
 
 from conftest import ROOT, run_cli
 
@@ -55,9 +56,9 @@ def test_core_release_files_hold_the_reference_outside_the_scope_and_the_stubs_i
 
 
 def _tree(tmp_path, scope: str):
-    """learning/ and a1/ of this repository, turned into ``scope``'s release."""
+    """learning/, a1/ and a2/ of this repository, turned into ``scope``'s release."""
     out = tmp_path / scope
-    for d in ("learning", "a1"):
+    for d in ("learning", "a1", "a2"):
         shutil.copytree(ROOT / d, out / d, ignore=shutil.ignore_patterns("__pycache__"))
     apply_scope(out, scope)
     return out
@@ -81,6 +82,7 @@ def test_a_source_without_the_default_scope_line_is_an_error(tmp_path):
     out = tmp_path / "r"
     shutil.copytree(ROOT / "learning", out / "learning", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "a1", out / "a1")
+    shutil.copytree(ROOT / "a2", out / "a2")
     agents = out / "learning" / "agents.py"
     agents.write_text(agents.read_text().replace('DEFAULT_SCOPE = "full"', 'DEFAULT_SCOPE = SCOPES[-1]'))
     with pytest.raises(ValueError, match="DEFAULT_SCOPE"):
@@ -115,8 +117,8 @@ def test_the_release_of_each_scope_builds_and_verifies(scope, tmp_path):
     assert DEFAULT_SCOPE_LINE.findall((rel / "learning" / "agents.py").read_text()) == [scope]
     for rel_path in STUDENT_FILES:
         text = (rel / rel_path).read_text()
-        n = len(todo_manifest(scope)[next(a for a, s in todo_manifest("full").items()
-                                          if rel_path.endswith(s.file_name))].methods)
+        n = len(manifests(scope)[next(a for a, s in manifests("full").items()
+                                      if rel_path.endswith(s.file_name))].methods)
         assert text.count("END TODO") == n, rel_path
     assert not (rel / "grader" / "solution").exists()
     assert not (rel / "tests" / "test_no_solution_leak.py").exists()

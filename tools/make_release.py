@@ -32,7 +32,7 @@ import tokenize
 from pathlib import Path
 from typing import Callable
 
-from learning.agents import SCOPES, TodoFile, todo_manifest
+from learning.agents import ASSIGNMENTS, SCOPES, TodoFile, todo_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,12 +55,17 @@ EXCLUDE = ["grader/README.md", "grader/solution", "grader/hidden", "grader/calib
            "data/training"]   # compact training checkpoints (several MB each) are for instructors retraining experts
 
 
+def manifests(scope: str) -> dict[str, TodoFile]:
+    """Every assignment's student files in ``scope`` (agent → its file): a release ships all assignments."""
+    return {agent: spec for a in ASSIGNMENTS for agent, spec in todo_manifest(scope, a).items()}
+
+
 def scope_references(scope: str = "full") -> dict[tuple[str, str], Callable]:
     """(agent, method) → reference function, for each TODO method written in ``agent``'s own file in ``scope``."""
     from grader.solution import SOLUTION_METHODS
 
     return {(agent, m): SOLUTION_METHODS[agent][m]
-            for agent, spec in todo_manifest(scope).items() for m in spec.methods}
+            for agent, spec in manifests(scope).items() for m in spec.methods}
 
 
 def solution_lines(scope: str = "full") -> list[str]:
@@ -68,7 +73,9 @@ def solution_lines(scope: str = "full") -> list[str]:
     release)."""
     lines = set()
     for fn in scope_references(scope).values():
-        for ln in inspect.getsource(fn).splitlines()[1:]:
+        source = textwrap.dedent(inspect.getsource(fn))
+        body_start = ast.parse(source).body[0].body[0].lineno - 1     # the def line(s), the signature, end here
+        for ln in source.splitlines()[body_start:]:
             s = ln.strip()
             if len(s) > 25 and not s.startswith(("#", '"""')):
                 lines.add(s)
@@ -197,7 +204,8 @@ def solution_fragments(scope: str = "full", min_chars: int = MIN_FRAGMENT) -> di
 
 
 DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
-STUDENT_FILES = tuple(f"learning/{spec.file_name}" for spec in todo_manifest("full").values())
+STUDENT_FILES = tuple(f"learning/{spec.file_name}" for spec in manifests("full").values())
+HANDOUTS = tuple(f"{a}/README.md" for a in ASSIGNMENTS)
 
 
 def framework_text(root: Path = ROOT) -> str:
@@ -302,7 +310,7 @@ def release_source(source: str, spec: TodoFile, scope: str) -> str:
     lists only the scope's methods to edit."""
     from grader.reference_submissions import replace_method
 
-    scoped = todo_manifest(scope)[spec.agent].methods
+    scoped = manifests(scope)[spec.agent].methods
     outside = [m for m in spec.methods if m not in scoped]
     for m in outside:
         source = replace_method(source, spec.class_name, m, reference_def(source, spec, m))
@@ -316,7 +324,7 @@ def apply_scope(out: Path, scope: str) -> None:
     """Turn the copied tree ``out`` into ``scope``'s release: student files, DEFAULT_SCOPE, the handout."""
     from grader.rubric import handout_for_scope
 
-    for spec in todo_manifest("full").values():
+    for spec in manifests("full").values():
         f = out / "learning" / spec.file_name
         f.write_text(release_source(f.read_text(encoding="utf-8"), spec, scope), encoding="utf-8")
     agents = out / "learning" / "agents.py"
@@ -324,9 +332,10 @@ def apply_scope(out: Path, scope: str) -> None:
     if len(DEFAULT_SCOPE_LINE.findall(text)) != 1:
         raise ValueError("learning/agents.py must hold one line DEFAULT_SCOPE = \"...\" (the release rewrites it)")
     agents.write_text(DEFAULT_SCOPE_LINE.sub(f'DEFAULT_SCOPE = "{scope}"', text), encoding="utf-8")
-    handout = out / "a1" / "README.md"
-    handout.write_text(handout_for_scope(handout.read_text(encoding="utf-8"), scope, where="a1/README.md"),
-                       encoding="utf-8")
+    for assignment in ASSIGNMENTS:
+        handout = out / assignment / "README.md"
+        handout.write_text(handout_for_scope(handout.read_text(encoding="utf-8"), scope, where=f"{assignment}/README.md",
+                                             assignment=assignment), encoding="utf-8")
 
 
 def build(out: Path, scope: str = "full") -> None:
@@ -355,9 +364,9 @@ def _spliced_lines(f: Path, out: Path, scope: str) -> set[int]:
     """Line numbers (1-based) of ``f`` that hold the reference on purpose: in a student file of ``out``, the TODO
     methods outside ``scope``."""
     rel = f.relative_to(out).as_posix()
-    for spec in todo_manifest("full").values():
+    for spec in manifests("full").values():
         if rel == f"learning/{spec.file_name}":
-            outside = [m for m in spec.methods if m not in todo_manifest(scope)[spec.agent].methods]
+            outside = [m for m in spec.methods if m not in manifests(scope)[spec.agent].methods]
             try:
                 source = f.read_text(encoding="utf-8")
                 nodes = [_method_node(source, spec.class_name, m) for m in outside]
@@ -397,7 +406,7 @@ def find_hint_leaks(out: Path, scope: str = "full") -> list[str]:
     """The reference lines and expressions of ``scope``'s TODO methods (:func:`leak_fragments`) that the student
     files (hints and code, the spliced reference methods aside) or the handout of the tree ``out`` hold."""
     fragments = leak_fragments(scope, out)
-    return [leak for rel in (*STUDENT_FILES, "a1/README.md")
+    return [leak for rel in (*STUDENT_FILES, *HANDOUTS)
             for leak in find_leaks(student_text(out / rel, out, scope), fragments, rel)]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 
 def sample_candidates(self, n: int) -> np.ndarray:
-    return self.mean + self.std * self.rng.standard_normal((n, self.num_params))
+    return self.mean + self.std * self.rng.standard_normal(size=(n, len(self.mean)))
 
 
 def refit(self, candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -14,7 +14,7 @@ def refit(self, candidates: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
 
 
 def search_iteration(self) -> np.ndarray:
-    candidates = self.sample_candidates(self.cfg.population)
-    scores = np.array([self.evaluate_candidate(theta) for theta in candidates])
-    self.mean, self.std = self.refit(candidates, scores)
-    return scores
+    population = self.sample_candidates(self.cfg.population)
+    values = np.array([self.evaluate_candidate(theta) for theta in population])
+    self.mean, self.std = self.refit(population, values)
+    return values

@@ -10,26 +10,26 @@ from learning.rollouts import Batch
 def reward_to_go(self, rewards: np.ndarray, terminated: np.ndarray, ends: np.ndarray,
                  next_values: np.ndarray) -> np.ndarray:
     gamma = self.cfg.discount
-    returns = np.zeros(len(rewards))
+    g = np.empty(len(rewards))
     future = 0.0
     for t in reversed(range(len(rewards))):
         if ends[t]:
             future = 0.0 if terminated[t] else float(next_values[t])
         future = float(rewards[t]) + gamma * future
-        returns[t] = future
-    return returns
+        g[t] = future
+    return g
 
 
 def gae_advantages(self, rewards: np.ndarray, values: np.ndarray, next_values: np.ndarray,
                    terminated: np.ndarray, ends: np.ndarray) -> np.ndarray:
     gamma, lam = self.cfg.discount, self.cfg.gae_lambda
     deltas = rewards + gamma * np.where(terminated, 0.0, next_values) - values
-    advantages = np.zeros(len(rewards))
+    adv = np.empty(len(rewards))
     running = 0.0
     for t in reversed(range(len(rewards))):
         running = float(deltas[t]) + (0.0 if ends[t] else gamma * lam * running)
-        advantages[t] = running
-    return advantages
+        adv[t] = running
+    return adv
 
 
 def actor_loss(self, obs: torch.Tensor, actions: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
@@ -46,14 +46,14 @@ def estimate_advantages(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
             values = self.value(torch.as_tensor(batch.obs)).numpy()
             next_values = self.value(torch.as_tensor(batch.next_obs)).numpy()
-        targets = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, next_values)
-        advantages = self.gae_advantages(batch.rewards, values, next_values, batch.terminated, batch.ends)
+        y = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, next_values)
+        adv = self.gae_advantages(batch.rewards, values, next_values, batch.terminated, batch.ends)
     else:
-        targets = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, np.zeros(len(batch)))
-        advantages = targets.copy()
+        y = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, np.zeros_like(batch.rewards))
+        adv = y.copy()
     if self.cfg.normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    return advantages, targets
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return adv, y
 
 
 def update(self, batch: Batch) -> dict[str, float]:
