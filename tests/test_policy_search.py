@@ -255,3 +255,14 @@ def test_the_benchmark_table_reports_the_target_and_replaces_only_its_block(tmp_
     bench.update_docs(doc, table, "python tools/benchmark_a2.py")
     text = doc.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and table in text
+
+
+def test_the_sb3_comparison_table_names_each_learner_and_its_speed():
+    from tools import benchmark_a2 as bench
+
+    cells = [{"learner": "pg", "seed": 0, "env_steps": 300000, "train_seconds": 30.0, "final": 2000.0},
+             {"learner": "A2C", "seed": 0, "env_steps": 300000, "train_seconds": 300.0, "final": 500.0}]
+    table = bench.compare_table(cells, "cheetah")
+    assert "| PG (this project, reference) | cheetah | 300k | 2000 ± 0 | 10,000 | 1 |" in table
+    assert "| stable-baselines3 A2C (defaults) | cheetah | 300k | 500 ± 0 | 1,000 | 1 |" in table
+    assert "PPO" not in table

@@ -8,6 +8,12 @@ steps, steps per second) and, with ``--update_docs``, writes it between the mark
 
     python tools/benchmark_a2.py                                   # every variant, 3 seeds
     python tools/benchmark_a2.py --variants pg-pendulum cem-pendulum --seeds 1 --jobs 2
+    python tools/benchmark_a2.py --compare_sb3 cheetah --steps 300000 --update_docs   # PG vs SB3's A2C and PPO
+
+``--compare_sb3 TASK`` trains, side by side on this machine and at the same number of environment steps, the
+reference PG (its a2/ config, ``iterations`` = steps / batch_size) and stable-baselines3's A2C and PPO (their default
+hyperparameters, one env, CPU, one torch thread; ``pip install stable-baselines3==2.9.2``, not a dependency of the
+project), and reports each one's held-out return and training steps per second.
 
 Each finished cell (variant, seed) is stored in ``<out_dir>/cells/`` under a key made of everything that determines
 it (the config, the reference TODO code, the seed, the number of episodes), so an interrupted benchmark continues
@@ -37,6 +43,8 @@ VARIANTS = {
     "cem-cheetah": ("cem", "cheetah", None),
 }
 MARK_START, MARK_END = "<!-- benchmark-a2:start -->", "<!-- benchmark-a2:end -->"
+SB3_START, SB3_END = "<!-- compare-sb3:start -->", "<!-- compare-sb3:end -->"
+SB3_ALGOS = ("A2C", "PPO")
 
 
 def run_one(job: tuple[str, int, int, str]) -> dict:
@@ -60,6 +68,54 @@ def run_one(job: tuple[str, int, int, str]) -> dict:
              for r in (ln.split("\t") for ln in lines[1:])]
     return {"variant": variant, "seed": seed, "final": res.mean, "env_steps": agent.env_steps,
             "train_seconds": agent.wall_time, "wall": wall, "curve": [(s, v) for s, v in curve if v == v]}
+
+
+def run_compare(job: tuple[str, str, int, int, int, str]) -> dict:
+    """One learner of the comparison (``pg`` or an SB3 algorithm) on ``env_name`` for ``steps`` environment steps in
+    this (child) process; returns its held-out return and its training speed."""
+    learner, env_name, steps, seed, episodes, out_root = job
+    import torch
+
+    torch.set_num_threads(1)
+    from envs.builder import make_env, resolve_env_config
+    from learning.agents import build_agent
+    from learning.evaluation import TEST_PURPOSE, evaluate
+
+    env_cfg = resolve_env_config(env_name)
+    if learner == "pg":
+        agent = build_agent("pg", env_name, {"seed": seed, "final_eval_episodes": episodes}, out_dir=out_root,
+                            solution=True, quiet=True)
+        agent.cfg.iterations = max(1, steps // agent.cfg.batch_size)
+        agent.cfg.eval_episodes = 0
+        res = agent.run(overwrite=True)
+        return {"learner": "pg", "seed": seed, "env_steps": agent.env_steps, "train_seconds": agent.wall_time,
+                "final": res.mean}
+    import stable_baselines3
+
+    algo = getattr(stable_baselines3, learner)
+    model = algo("MlpPolicy", make_env(env_cfg), seed=seed, device="cpu", verbose=0)
+    t0 = time.time()
+    model.learn(total_timesteps=steps)
+    seconds = time.time() - t0
+    res = evaluate(make_env(env_cfg), lambda o: model.predict(o, deterministic=True)[0], episodes, 0, TEST_PURPOSE)
+    return {"learner": learner, "seed": seed, "env_steps": int(model.num_timesteps), "train_seconds": seconds,
+            "final": res.mean}
+
+
+def compare_table(results: list[dict], env_name: str) -> str:
+    import numpy as np
+
+    rows = ["| learner | task | env steps | held-out return | train steps/s | seeds |", "|---|---|---|---|---|---|"]
+    for learner in ("pg", *SB3_ALGOS):
+        cells = [r for r in results if r["learner"] == learner]
+        if not cells:
+            continue
+        final = np.array([c["final"] for c in cells])
+        speed = np.mean([c["env_steps"] / max(c["train_seconds"], 1e-9) for c in cells])
+        name = "PG (this project, reference)" if learner == "pg" else f"stable-baselines3 {learner} (defaults)"
+        rows.append(f"| {name} | {env_name} | {np.mean([c['env_steps'] for c in cells]) / 1000:.0f}k | "
+                    f"{final.mean():.0f} ± {final.std():.0f} | {speed:,.0f} | {len(cells)} |")
+    return "\n".join(rows) + "\n"
 
 
 def cell_key(variant: str, seed: int, episodes: int) -> str:
@@ -105,14 +161,15 @@ def summarize(results: list[dict], variants: list[str]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def update_docs(doc: Path, table: str, command: str) -> None:
+def update_docs(doc: Path, table: str, command: str, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
+    start, end = marks
     text = doc.read_text(encoding="utf-8") if doc.is_file() else (
-        "# Assignment 2: measured results of the reference\n\n" + MARK_START + "\n" + MARK_END + "\n")
-    if MARK_START not in text or MARK_END not in text:
-        raise SystemExit(f"error: {doc} lacks the markers {MARK_START} / {MARK_END}; add them where the table goes.")
-    head, rest = text.split(MARK_START, 1)
-    _, tail = rest.split(MARK_END, 1)
-    block = f"{MARK_START}\nMeasured with `{command}` ({time.strftime('%Y-%m-%d')}).\n\n{table}{MARK_END}"
+        "# Assignment 2: measured results of the reference\n\n" + start + "\n" + end + "\n")
+    if start not in text or end not in text:
+        raise SystemExit(f"error: {doc} lacks the markers {start} / {end}; add them where the table goes.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    block = f"{start}\nMeasured with `{command}` ({time.strftime('%Y-%m-%d')}).\n\n{table}{end}"
     doc.write_text(head + block + tail, encoding="utf-8")
 
 
@@ -125,11 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out_dir", default=str(ROOT / "output" / "benchmark_a2"))
     p.add_argument("--recompute", action="store_true", help="ignore stored cells")
     p.add_argument("--update_docs", action="store_true", help="write the table into a2/benchmark.md")
+    p.add_argument("--compare_sb3", default=None, metavar="TASK",
+                   help="instead: PG vs stable-baselines3's A2C and PPO on TASK at --steps environment steps")
+    p.add_argument("--steps", type=int, default=300_000, help="--compare_sb3: environment steps per learner")
     args = p.parse_args(argv)
     for flag in ("seeds", "eval_episodes", "jobs"):
         if getattr(args, flag) < 1:
             print(f"error: --{flag} must be at least 1", file=sys.stderr)
             return 2
+    if args.compare_sb3:
+        return compare_sb3(args, argv)
     cells_dir = Path(args.out_dir) / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     results, todo = [], []
@@ -152,6 +214,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_docs:
         command = "python tools/benchmark_a2.py " + " ".join(argv if argv is not None else sys.argv[1:])
         update_docs(ROOT / "a2" / "benchmark.md", table, command.strip())
+    return 0
+
+
+def compare_sb3(args: argparse.Namespace, argv: list[str] | None) -> int:
+    try:
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        print("error: --compare_sb3 needs stable-baselines3: pip install stable-baselines3==2.9.2", file=sys.stderr)
+        return 2
+    if args.steps < 1:
+        print("error: --steps must be at least 1", file=sys.stderr)
+        return 2
+    from envs.builder import resolve_env_config
+
+    resolve_env_config(args.compare_sb3)          # an unknown task: one error before anything trains
+    jobs = [(learner, args.compare_sb3, args.steps, seed, args.eval_episodes,
+             str(Path(args.out_dir) / "compare" / f"pg_{args.compare_sb3}_seed{seed}"))
+            for seed in range(args.seeds) for learner in ("pg", *SB3_ALGOS)]
+    results = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for out in pool.map(run_compare, jobs):
+            results.append(out)
+            print(f"{out['learner']} seed {out['seed']}: {out['final']:.1f} after {out['env_steps']} steps, "
+                  f"{out['env_steps'] / max(out['train_seconds'], 1e-9):,.0f} steps/s", flush=True)
+    table = compare_table(results, args.compare_sb3)
+    print(table)
+    if args.update_docs:
+        command = "python tools/benchmark_a2.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip(), (SB3_START, SB3_END))
     return 0
 
 
