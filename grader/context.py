@@ -82,12 +82,15 @@ class GradingContext:
                 **extra}
 
     def run(self, d: CheckDir, job: dict, timeout: float, references: dict[str, str] | None = None,
-            data: list[Path | tuple[Path, str]] | None = None, oracle: dict | None = None) -> ChildResult:
-        """Build ``d``'s workspace completely, then run the child on ``job``."""
+            data: list[Path | tuple[Path, str]] | None = None, oracle: dict | None = None,
+            env_server: dict | None = None) -> ChildResult:
+        """Build ``d``'s workspace completely, then run the child on ``job`` (``oracle``: the expert's answers,
+        ``env_server``: the environment stepped by the supervisor; see grader.runner.run_child)."""
         job = dict(job, reference=dict(references or {}))
         build_workspace(d, self.student_files, sorted(set((references or {}).values())),
                         [*env_files(), *(data or [])])
-        return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle)
+        return run_child(self.policy, d, self.private, job, timeout, self.mem_mb, oracle=oracle,
+                         env_server=env_server)
 
 
 SOLUTION_DIR = REPO_ROOT / "grader" / "solution"     # absent from the student release

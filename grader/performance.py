@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
+from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
 from grader.context import CheckResult, GradingContext, reference_modules
+from grader.env_transform import EnvTransform
 from grader.feedback import describe_error
 from grader.isolation import SandboxError
 from grader.runner import ChildResult, read_output, unpack_problem
 from grader.workspace import new_check_dir, remove_check_dir
+from learning.agents import POLICY_SEARCH_AGENTS
 from learning.checkpoint import CheckpointError, load_policy
 from learning.demos import write_first_episodes
 from learning.evaluation import evaluate
@@ -81,25 +83,64 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
         refs = reference_modules(agent, todo.depends_on + todo.reference_methods)
         res = ctx.run(d, job, ctx.train_timeout, references=refs,
                       data=granted_demos(env, episodes, ctx.private), oracle=oracle)
-        if res.oracle_over_budget or res.oracle_error or res.supervisor_error:
-            return None, res.message()
-        err = read_output(res, "error.json", 64 * 1024)
-        if err is not None:
-            _debug(res, err)
-            return None, "training failed: " + describe_error(err, show_message=False, line_counts=ctx.line_counts())
-        if not res.finished:
-            return None, res.message()
-        raw = read_output(res, "model.pt")
-        if raw is None:
-            return None, "training produced no model file"
-        problem = unpack_problem(raw)
-        if problem:
-            return None, f"the trained model could not be loaded safely ({problem})"
-        model = ctx.private / f"{d.path.name}_model.pt"
-        model.write_bytes(raw)
-        return model, ""
+        return _trained_model(ctx, d, res)
     finally:
         remove_check_dir(d)
+
+
+def train_policy_search(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tuple[list[tuple[int, Path]], str]:
+    """Assignment 2: train with the environment stepped by the supervisor (every step counted against the check's
+    ``env_steps``, the task seen through its hidden transform), the child holding no simulator and evaluating nothing
+    itself. Returns the models it saved, (iteration, file): one every ``snapshot_every`` iterations and the final
+    one, or ([], why not)."""
+    agent, env = spec["agent"], spec["env"]
+    todo = ctx.manifest[agent]
+    if not ctx.present.get(todo.file_name, False):
+        return [], ctx.problems.get(todo.file_name, f"learning/{todo.file_name} is missing")
+    config = {"agent": agent, "env": env, **spec["config"], "seed": int(seed), "eval_episodes": 0,
+              "final_eval_episodes": 0}
+    server = {"env": env, "budget": int(spec["env_steps"]), "transform_seed": int(spec["transform_seed"])}
+    every = int(spec.get("snapshot_every", 0))
+    d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")
+    try:
+        job = ctx.agent_job(agent, kind="train", env=env, seed=int(seed), config=config, snapshot_every=every)
+        refs = reference_modules(agent, todo.depends_on + todo.reference_methods)
+        res = ctx.run(d, job, ctx.train_timeout, references=refs, env_server=server)
+        final, why = _trained_model(ctx, d, res)
+        if final is None:
+            return [], why
+        models = []
+        iterations = int(config["iterations"])
+        for k in range(every, iterations, every) if every > 0 else ():
+            raw = read_output(res, f"model_{k}.pt")
+            if raw is not None and not unpack_problem(raw):
+                path = ctx.private / f"{d.path.name}_model_{k}.pt"
+                path.write_bytes(raw)
+                models.append((k, path))
+        return models + [(iterations, final)], ""
+    finally:
+        remove_check_dir(d)
+
+
+def _trained_model(ctx: GradingContext, d: Any, res: ChildResult) -> tuple[Path | None, str]:
+    """The model file a training child wrote, copied to the grader's folder, or (None, why not)."""
+    if res.oracle_over_budget or res.oracle_error or res.env_over_budget or res.env_error or res.supervisor_error:
+        return None, res.message()
+    err = read_output(res, "error.json", 64 * 1024)
+    if err is not None:
+        _debug(res, err)
+        return None, "training failed: " + describe_error(err, show_message=False, line_counts=ctx.line_counts())
+    if not res.finished:
+        return None, res.message()
+    raw = read_output(res, "model.pt")
+    if raw is None:
+        return None, "training produced no model file"
+    problem = unpack_problem(raw)
+    if problem:
+        return None, f"the trained model could not be loaded safely ({problem})"
+    model = ctx.private / f"{d.path.name}_model.pt"
+    model.write_bytes(raw)
+    return model, ""
 
 
 def _debug(res: ChildResult, err: bytes | None) -> None:
@@ -157,6 +198,8 @@ def copies_expert(policy: GaussianMLPPolicy, env: str) -> bool:
 
 def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_seed: int) -> tuple[float | None, str]:
     """Train in a child, then load and evaluate in the grader (mean action). Returns (mean return, why not)."""
+    if spec["agent"] in POLICY_SEARCH_AGENTS:
+        return evaluate_policy_search(ctx, spec, seed, eval_seed)
     model, why = train_in_child(ctx, spec, seed)
     if model is None:
         return None, why
@@ -169,6 +212,51 @@ def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_
     res = evaluate(make_env(resolve_env_config(spec["env"])), policy.deterministic_actor().act,
                    int(spec["eval_episodes"]), eval_seed, "grader")
     return float(res.mean), f"return {res.mean:.0f} ± {res.std:.0f} over {spec['eval_episodes']} hidden-seed episodes"
+
+
+def evaluate_policy_search(ctx: GradingContext, spec: dict[str, Any], seed: int,
+                           eval_seed: int) -> tuple[float | None, str]:
+    """Assignment 2: the best of the training's snapshots (the policy gradient's return is noisy from one batch to
+    the next; the check asks whether the learner reached the return, as the handout's "reaches 1000 within 100k
+    steps"), each evaluated by the grader on the task as the training saw it (its hidden transform)."""
+    models, why = train_policy_search(ctx, spec, seed)
+    if not models:
+        return None, why
+    best: tuple[float, int, float] | None = None
+    for iteration, path in models:
+        policy, why = load_trained_policy(path, spec["env"])
+        if policy is None:
+            return None, why
+        env = TransformedEnv(make_env(resolve_env_config(spec["env"])), spec["transform_seed"])
+        res = evaluate(env, policy.deterministic_actor().act, int(spec["eval_episodes"]), eval_seed, "grader")
+        if best is None or res.mean > best[0]:
+            best = (res.mean, iteration, res.std)
+    value, iteration, std = best
+    return float(value), (f"best return {value:.0f} ± {std:.0f} over {spec['eval_episodes']} hidden-seed episodes "
+                          f"(the policy after iteration {iteration}; {len(models)} snapshots evaluated)")
+
+
+class TransformedEnv:
+    """``env`` seen through an assignment-2 check's hidden transform (grader/env_transform.py), as its training saw
+    it: reset and step for :func:`learning.evaluation.evaluate`."""
+
+    def __init__(self, env: Any, transform_seed: int):
+        from gymnasium.spaces import Box
+
+        self.env = env
+        obs_dim, _ = env_dims(env)
+        self.transform = EnvTransform(int(transform_seed), obs_dim, *action_bounds(env))
+        self.observation_space = env.observation_space
+        self.action_space = Box(self.transform.low, self.transform.high, dtype=np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self.transform.observation(obs), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        t = self.transform
+        obs, reward, terminated, truncated, info = self.env.step(np.clip(t.action(action), t.env_low, t.env_high))
+        return t.observation(obs), reward, terminated, truncated, info
 
 
 def ramp(value: float, low: float, full: float) -> float:

@@ -36,6 +36,9 @@ class ChildResult:
     oracle_over_budget: bool = False
     oracle_budget: int | None = None
     oracle_error: str = ""
+    env_over_budget: bool = False      # assignment 2: the env server refused a step beyond the check's budget
+    env_budget: int | None = None
+    env_error: str = ""
     supervisor_error: str = ""
     disk_exceeded: bool = False
     disk_bytes: int = 0
@@ -57,6 +60,11 @@ class ChildResult:
                     "sample budget (each labelled sample costs one expert query)")
         if self.oracle_error:
             return f"the expert oracle was misused: {self.oracle_error}"
+        if self.env_over_budget:
+            return (f"the training took more than {self.env_budget:,} environment steps, this check's budget (the "
+                    "grader steps the environment and counts every step)")
+        if self.env_error:
+            return f"the environment was misused: {self.env_error}"
         if self.disk_exceeded:
             return (f"stopped: its files took more than {self.disk_bytes >> 20} MB or {self.disk_inodes:,} files and "
                     "folders (or the disk was nearly full while it wrote a lot)")
@@ -96,9 +104,12 @@ def memory_bound_mb(mem_mb: int, mountns: bool) -> int:
 
 
 def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, timeout: float, mem_mb: int = 2048,
-              oracle: dict | None = None, file_mb: int = CHILD_FILE_MB) -> ChildResult:
+              oracle: dict | None = None, file_mb: int = CHILD_FILE_MB,
+              env_server: dict | None = None) -> ChildResult:
     """Run ``grader_child.py`` on ``job`` in check folder ``d`` under the supervisor; ``private`` is a
-    folder only the grader can read (for the supervisor's spec and the child's stderr)."""
+    folder only the grader can read (for the supervisor's spec and the child's stderr). ``env_server``: the
+    supervisor steps the task's environments for the child ({"env", "budget", "transform_seed"}: assignment 2's
+    performance checks), and the child's view holds no simulator (grader.views.SIMULATOR_PACKAGES)."""
     (d.inputs / "job.json").write_text(json.dumps(job))
     uid = policy.acquire()
     try:
@@ -119,8 +130,10 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
             "check_dir": str(d.path),
             "clean_dirs": policy.clean_dirs, "stderr_path": str(private / f"{tag}.stderr"),
             "oracle": None if oracle is None else {**oracle, "repo_root": str(REPO_ROOT)},
-            "wrap": bwrap_argv(policy, d) if policy.bwrap else [],
-            "view": child_view(d) if policy.mountns else None, "view_root": str(private / f"{tag}.root"),
+            "env_server": None if env_server is None else {**env_server, "repo_root": str(REPO_ROOT)},
+            "wrap": bwrap_argv(policy, d, hide_simulator=env_server is not None) if policy.bwrap else [],
+            "view": child_view(d, hide_simulator=env_server is not None) if policy.mountns else None,
+            "view_root": str(private / f"{tag}.root"),
         }
         if policy.mountns:
             (private / f"{tag}.root").mkdir(mode=0o700)
@@ -141,7 +154,9 @@ def run_child(policy: SandboxPolicy, d: CheckDir, private: Path, job: dict, time
                           all_dead=bool(status.get("all_dead", False)),
                           oracle_over_budget=bool(status.get("oracle_over_budget")),
                           oracle_budget=status.get("oracle_budget"),
-                          oracle_error=str(status.get("oracle_error", "")), supervisor_error=err,
+                          oracle_error=str(status.get("oracle_error", "")),
+                          env_over_budget=bool(status.get("env_over_budget")), env_budget=status.get("env_budget"),
+                          env_error=str(status.get("env_error", "")), supervisor_error=err,
                           disk_exceeded=bool(status.get("disk_exceeded")), disk_bytes=int(status.get("disk_bytes", 0)),
                           disk_inodes=int(status.get("disk_inodes", 0)),
                           mem_exceeded=bool(status.get("mem_exceeded")), mem_limit=int(status.get("mem_limit", 0)))

@@ -39,6 +39,9 @@ CHECK_FS_MB = 288                   # root with CAP_SYS_ADMIN: a check folder is
 CHECK_FS_INODES = 10_000            # ... and inodes (the disk guard stops it at 256 MB / 8192 files first)
 HEADER = struct.Struct("<II")          # request: (rows, obs_dim); response: (status, rows)
 MAX_ROWS_PER_REQUEST = 65536
+ENV_HEADER = struct.Struct("<III")     # env request: (op, env index, payload bytes); reply: HEADER (status, bytes)
+ENV_MAKE, ENV_RESET, ENV_STEP = 1, 2, 3
+MAX_ENVS = 16
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
@@ -262,6 +265,87 @@ class Oracle:
                 self.cache[k] = a.copy()
         out = np.stack([self.cache[k] for k in keys]).astype(np.float32)
         return HEADER.pack(0, rows) + out.tobytes()
+
+
+# ----------------------------------------------------------------------------------------------- env server
+class EnvServer:
+    """Steps an assignment-2 performance check's environments for the child, which holds no simulator: every step
+    counts against ``budget`` (the check's environment steps), and the child sees the task through the check's hidden
+    change of coordinates (grader/env_transform.py).
+
+    Requests (ENV_HEADER + payload): MAKE → (env index, obs_dim, act_dim, low, high as float32); RESET (payload: the
+    seed, int64) → observation; STEP (payload: act_dim float32) → observation, reward (float64), terminated, truncated
+    (uint8 each). Replies are HEADER (status, payload bytes) + payload; status 1: the budget is spent."""
+
+    def __init__(self, spec: dict):
+        import numpy as np
+
+        if spec["repo_root"] not in sys.path:
+            sys.path.insert(0, spec["repo_root"])
+        from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
+        from grader.env_transform import EnvTransform
+
+        self.np = np
+        self.cfg = resolve_env_config(spec["env"])
+        self.make_env = make_env
+        probe = make_env(self.cfg)
+        self.obs_dim, self.act_dim = env_dims(probe)
+        low, high = action_bounds(probe)
+        probe.close()
+        self.transform = EnvTransform(int(spec["transform_seed"]), self.obs_dim, low, high)
+        self.budget, self.steps = int(spec["budget"]), 0
+        self.envs: list = []
+        self.live: list[bool] = []
+        self.over_budget = False
+
+    def request_size(self, buf: bytes) -> int | str:
+        """Bytes of the first whole request in ``buf`` (0: not all there yet), or why it is malformed."""
+        if len(buf) < ENV_HEADER.size:
+            return 0
+        op, idx, n = ENV_HEADER.unpack_from(buf)
+        want = {ENV_MAKE: 0, ENV_RESET: 8, ENV_STEP: 4 * self.act_dim}.get(op)
+        if want is None or n != want:
+            return f"malformed environment request (operation {op}, {n} bytes)"
+        if op != ENV_MAKE and not 0 <= idx < len(self.envs):
+            return f"environment request for env {idx}, of {len(self.envs)} made"
+        return ENV_HEADER.size + n if len(buf) >= ENV_HEADER.size + n else 0
+
+    def answer(self, request: bytes) -> tuple[bytes, str]:
+        """(reply, error): one whole request answered; an error ends the check."""
+        np = self.np
+        op, idx, n = ENV_HEADER.unpack_from(request)
+        payload = request[ENV_HEADER.size:ENV_HEADER.size + n]
+        if op == ENV_MAKE:
+            if len(self.envs) >= MAX_ENVS:
+                return b"", f"more than {MAX_ENVS} environments made"
+            self.envs.append(self.make_env(self.cfg))
+            self.live.append(False)
+            body = struct.pack("<III", len(self.envs) - 1, self.obs_dim, self.act_dim) + \
+                self.transform.low.tobytes() + self.transform.high.tobytes()
+            return HEADER.pack(0, len(body)) + body, ""
+        env = self.envs[idx]
+        if op == ENV_RESET:
+            (seed,) = struct.unpack("<q", payload)
+            obs, _ = env.reset(seed=int(seed) % (2 ** 32))
+            self.live[idx] = True
+            body = self.transform.observation(obs).tobytes()
+            return HEADER.pack(0, len(body)) + body, ""
+        if not self.live[idx]:
+            return b"", "an environment was stepped before its reset or after its episode ended"
+        if self.steps >= self.budget:
+            self.over_budget = True
+            return HEADER.pack(1, 0), ""
+        action = np.frombuffer(payload, np.float32)
+        if not np.all(np.isfinite(action)):
+            return b"", "an action with NaN or inf"
+        real = np.clip(self.transform.action(action), self.transform.env_low, self.transform.env_high)
+        obs, reward, terminated, truncated, _ = env.step(real)
+        self.steps += 1
+        if terminated or truncated:
+            self.live[idx] = False
+        body = self.transform.observation(obs).tobytes() + struct.pack("<dBB", float(reward), bool(terminated),
+                                                                         bool(truncated))
+        return HEADER.pack(0, len(body)) + body, ""
 
 
 # ----------------------------------------------------------------------------------------------- mount view
@@ -583,13 +667,17 @@ def _preexec(spec: dict):
 def supervise(spec: dict) -> dict:
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     oracle = Oracle(spec["oracle"]) if spec.get("oracle") else None
+    envs = EnvServer(spec["env_server"]) if spec.get("env_server") else None
     pass_fds: tuple[int, ...] = ()
     env = dict(spec["env"])
-    if oracle is not None:
-        req_r, req_w = os.pipe()      # child → supervisor
-        rep_r, rep_w = os.pipe()      # supervisor → child
-        env["GRADER_ORACLE_FDS"] = f"{rep_r},{req_w}"
-        pass_fds = (rep_r, req_w)
+    channels: list[dict] = []     # the services the child talks to over pipes: the expert oracle, the env server
+    for name, service, var in (("oracle", oracle, "GRADER_ORACLE_FDS"), ("env", envs, "GRADER_ENV_FDS")):
+        if service is not None:
+            req_r, req_w = os.pipe()      # child → supervisor
+            rep_r, rep_w = os.pipe()      # supervisor → child
+            env[var] = f"{rep_r},{req_w}"
+            pass_fds += (rep_r, req_w)
+            channels.append({"name": name, "req_r": req_r, "rep_w": rep_w, "child_fds": (rep_r, req_w), "buf": b""})
     lim = spec["limits"]
     clean_view = spec.get("uid") is not None and not spec.get("view")     # no private /tmp: count the uid's files
     # opened before the child exists: renaming its folder later cannot blind the guard
@@ -607,17 +695,55 @@ def supervise(spec: dict) -> dict:
             disk.close()
             return {"returncode": None, "all_dead": True, "start_error": f"{type(e).__name__}: {e}"[:300],
                     "supervisor_maxrss_kb": _peak_rss_kb()}
-    if oracle is not None:
-        os.close(rep_r)
-        os.close(req_w)
-        os.set_blocking(req_r, False)
-        os.set_blocking(rep_w, False)
+    for ch in channels:
+        for fd in ch["child_fds"]:
+            os.close(fd)
+        os.set_blocking(ch["req_r"], False)
+        os.set_blocking(ch["rep_w"], False)
     deadline = t0 + float(spec["timeout"])
-    timed_out, inbuf, protocol_error = False, b"", ""
+    timed_out, protocol_error, env_error = False, "", ""
 
     def must_stop() -> bool:
         """The limits the supervisor keeps watching, also while it talks to the child."""
         return proc.poll() is not None or time.time() >= deadline or disk.exceeded() or memory.exceeded()
+
+    def serve_oracle(ch: dict) -> str:
+        """Answer the whole expert queries in the channel's buffer; returns an error that ends the check ("" none)."""
+        while len(ch["buf"]) >= HEADER.size:
+            rows, dim = HEADER.unpack_from(ch["buf"])
+            if dim != oracle.obs_dim:
+                return f"malformed expert query (observations of size {dim}, expected {oracle.obs_dim})"
+            if not 0 < rows <= MAX_ROWS_PER_REQUEST:
+                return f"an expert query of {rows} observations (one query asks about 1 to {MAX_ROWS_PER_REQUEST})"
+            need = HEADER.size + rows * dim * 4
+            if len(ch["buf"]) < need:
+                return ""
+            reply = oracle.answer(rows, ch["buf"][HEADER.size:need])
+            ch["buf"] = ch["buf"][need:]
+            if not _write_all(ch["rep_w"], reply, must_stop):
+                if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
+                    return "the child stopped reading the expert's answers"
+                return "stopped"
+            if oracle.over_budget:
+                return ""
+        return ""
+
+    def serve_envs(ch: dict) -> str:
+        """Answer the whole environment requests in the channel's buffer (an error ends the check)."""
+        while True:
+            size = envs.request_size(ch["buf"])
+            if isinstance(size, str):
+                return size
+            if size == 0:
+                return ""
+            reply, why = envs.answer(ch["buf"][:size])
+            ch["buf"] = ch["buf"][size:]
+            if why:
+                return why
+            if not _write_all(ch["rep_w"], reply, must_stop):
+                if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
+                    return "the child stopped reading the environment's answers"
+                return "stopped"
 
     while True:
         if proc.poll() is not None:
@@ -628,43 +754,41 @@ def supervise(spec: dict) -> dict:
             break
         if disk.exceeded() or memory.exceeded():
             break
-        if oracle is None or oracle.over_budget or protocol_error:
+        open_channels = [ch for ch in channels if not ch.get("done")
+                         and not (ch["name"] == "oracle" and (oracle.over_budget or protocol_error))]
+        if not open_channels:
             try:
                 proc.wait(timeout=min(left, 0.5))
             except subprocess.TimeoutExpired:
                 pass
             continue
-        ready, _, _ = select.select([req_r], [], [], min(left, 0.5))
-        if not ready:
-            continue
-        try:
-            chunk = os.read(req_r, 1 << 20)
-        except BlockingIOError:
-            continue
-        if not chunk:           # the child closed its end: keep waiting for it to exit
-            protocol_error = protocol_error or "closed"
-            continue
-        inbuf += chunk
-        while len(inbuf) >= HEADER.size:
-            rows, dim = HEADER.unpack_from(inbuf)
-            if dim != oracle.obs_dim:
-                protocol_error = f"malformed expert query (observations of size {dim}, expected {oracle.obs_dim})"
-                break
-            if not 0 < rows <= MAX_ROWS_PER_REQUEST:
-                protocol_error = (f"an expert query of {rows} observations (one query asks about 1 to "
-                                  f"{MAX_ROWS_PER_REQUEST})")
-                break
-            need = HEADER.size + rows * dim * 4
-            if len(inbuf) < need:
-                break
-            reply = oracle.answer(rows, inbuf[HEADER.size:need])
-            inbuf = inbuf[need:]
-            if not _write_all(rep_w, reply, must_stop):
-                if time.time() < deadline and not disk.tripped and not memory.tripped and proc.poll() is None:
-                    protocol_error = "the child stopped reading the expert's answers"
-                break
-        if protocol_error and protocol_error != "closed":
-            break                # a misused oracle ends the check now, not at its timeout
+        ready, _, _ = select.select([ch["req_r"] for ch in open_channels], [], [], min(left, 0.5))
+        stop = False
+        for ch in open_channels:
+            if ch["req_r"] not in ready:
+                continue
+            try:
+                chunk = os.read(ch["req_r"], 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:           # the child closed its end: keep waiting for it to exit
+                ch["done"] = True
+                continue
+            ch["buf"] += chunk
+            if ch["name"] == "oracle":
+                why = serve_oracle(ch)
+                if why:
+                    protocol_error = "" if why == "stopped" else why
+                    ch["done"] = True
+                    stop = stop or why != "stopped"
+            else:
+                why = serve_envs(ch)
+                if why:
+                    env_error = "" if why == "stopped" else why
+                    ch["done"] = True
+                    stop = stop or why != "stopped"
+        if stop:
+            break                # a misused oracle or env server ends the check now, not at its timeout
     timed_out = timed_out or (time.time() >= deadline and proc.poll() is None and not disk.tripped
                               and not memory.tripped)
     seconds = time.time() - t0
@@ -685,8 +809,8 @@ def supervise(spec: dict) -> dict:
         removed = remove_files_of(spec["uid"], spec.get("clean_dirs", []))
         ipc = remove_ipc_of(spec["uid"])
         keys_cleared = clear_keys_of(spec["uid"])
-    if oracle is not None:
-        for fd in (req_r, rep_w):
+    for ch in channels:
+        for fd in (ch["req_r"], ch["rep_w"]):
             try:
                 os.close(fd)
             except OSError:
@@ -702,7 +826,11 @@ def supervise(spec: dict) -> dict:
         "oracle_queries": None if oracle is None else len(oracle.cache),
         "oracle_over_budget": bool(oracle and oracle.over_budget),
         "oracle_budget": None if oracle is None else oracle.budget,
-        "oracle_error": protocol_error if protocol_error != "closed" else "",
+        "oracle_error": protocol_error,
+        "env_steps": None if envs is None else envs.steps,
+        "env_over_budget": bool(envs and envs.over_budget),
+        "env_budget": None if envs is None else envs.budget,
+        "env_error": env_error,
         "supervisor_maxrss_kb": _peak_rss_kb(),
     }
 

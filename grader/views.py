@@ -71,7 +71,25 @@ def bwrap_options(plan: list[list[str]]) -> list[str]:
     return argv
 
 
-def child_view(d: CheckDir) -> list[list[str]]:
+# what an assignment-2 performance check's child must not hold (the supervisor steps the environment for it): the
+# physics simulator's packages, hidden by an empty tmpfs over each where it lies in the view
+SIMULATOR_PACKAGES = ("mujoco", "mujoco_core", "mujoco_studio")
+
+
+def simulator_dirs() -> list[str]:
+    """The folders of the simulator's Python packages (their compiled libraries inside), where installed."""
+    import importlib.util
+
+    out = []
+    for name in SIMULATOR_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+            if os.path.isdir(loc):
+                out.append(os.path.realpath(loc))
+    return sorted(set(out))
+
+
+def child_view(d: CheckDir, hide_simulator: bool = False) -> list[list[str]]:
     """What a check's child sees of the machine, as mount steps in order (one plan for both ways of building
     it: bubblewrap in ordinary-user mode, :func:`grader.supervisor.enter_view` in root mode):
 
@@ -81,6 +99,9 @@ def child_view(d: CheckDir) -> list[list[str]]:
       secrets, your home folder and GRADER_PRIVATE_PATHS where they lie inside that view (e.g. a grader checked
       out under /usr/local);
     * ``["rw", path]``: the check folder, writable.
+
+    ``hide_simulator``: the simulator's packages (:func:`simulator_dirs`) are empty tmpfs too, so the child can
+    step no environment of its own (assignment 2's performance checks: the supervisor's env server counts steps).
 
     Nothing else of the machine exists there: no /home, /root, /srv, /opt, /work, other checkouts or submissions.
     ``/dev`` (null, zero, full, random, urandom, tty) and ``/proc`` are added by whoever builds the view."""
@@ -109,11 +130,14 @@ def child_view(d: CheckDir) -> list[list[str]]:
             continue      # already in the view
         plan.append(["ro", v])
         bound.append(v)
+    if hide_simulator:
+        plan += [["tmp", p] for p in simulator_dirs()]
     plan.append(["rw", str(d.path)])
     return plan
 
 
-def bwrap_argv(policy: SandboxPolicy, d: CheckDir) -> list[str]:
+def bwrap_argv(policy: SandboxPolicy, d: CheckDir, hide_simulator: bool = False) -> list[str]:
     """bubblewrap options for one check: its own namespaces and :func:`child_view`, cwd ``run/``."""
-    return [policy.bwrap, *BWRAP_NAMESPACES, *bwrap_options(child_view(d)), "--chdir", str(d.run), "--"]
+    return [policy.bwrap, *BWRAP_NAMESPACES, *bwrap_options(child_view(d, hide_simulator)), "--chdir", str(d.run),
+            "--"]
 
