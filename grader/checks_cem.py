@@ -138,14 +138,16 @@ def _distribution_problem(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> s
         shape = "flat, like uniform noise (rng.random / rng.uniform)" if kurt < 3 else "heavy-tailed"
         return (f"the draws are not Gaussian (kurtosis {kurt:.2f}, a Gaussian's is 3: {shape}); draw ε with "
                 "self.rng.standard_normal")
-    problems = [w for w in (_mean_problem(m_hat, mean, std, n), _std_problem(s_hat, std, n)) if w]
+    problems = [w for w in (_mean_problem(m_hat, mean, s_hat, n), _std_problem(s_hat, std, n)) if w]
     if problems:
         return "; ".join(problems)
     return _independence_problem(x, zz)
 
 
-def _mean_problem(m_hat: np.ndarray, mean: np.ndarray, std: np.ndarray, n: int) -> str:
-    se = std / np.sqrt(n)
+def _mean_problem(m_hat: np.ndarray, mean: np.ndarray, s_hat: np.ndarray, n: int) -> str:
+    """The sample mean against self.mean, in standard errors of the sample's own spread (a wrong scale is the std's
+    mistake only)."""
+    se = s_hat / np.sqrt(n)
     z = (m_hat - mean) / se
     if np.max(np.abs(z)) <= SIGMAS:
         return ""
@@ -186,7 +188,8 @@ def _independence_problem(x: np.ndarray, zz: np.ndarray) -> str:
         corr = zz.T @ zz / n
         np.fill_diagonal(corr, 0.0)
         i, j = np.unravel_index(int(np.argmax(np.abs(corr))), corr.shape)
-        if abs(corr[i, j]) > 6.0 / np.sqrt(n):
+        pairs = p * (p - 1) / 2       # about max(6, 2 + √(2 ln pairs)) standard errors: no right sampler fails
+        if abs(corr[i, j]) > max(6.0, 2.0 + np.sqrt(2.0 * np.log(pairs))) / np.sqrt(n):
             if np.min(np.abs(corr + np.eye(p))) > 0.99:
                 return ("every coordinate of a candidate uses the same ε (the coordinates are perfectly correlated): "
                         "draw self.num_params independent values per candidate (shape (n, self.num_params))")
@@ -391,23 +394,27 @@ def _elite_sets(c: RefitCase) -> list[tuple[np.ndarray, str]]:
     order = best_rows(c.scores, c.n)
     k = c.k
     sets = [(order[:k], ""),
-            (order[::-1][:k], f"the K = {k} lowest scores are taken as elites: higher is better, keep the K highest")]
+            (order[::-1][:k], f"the mean of the K = {k} lowest-scoring candidates: higher scores are better, keep the "
+                              "K highest")]
     for j in range(1, c.n + 1):
         if j == k:
             continue
         if j == c.n:
-            why = "the mean of all candidates, not of the elites: keep the K best (self.cfg.elite_count)"
+            why = "the mean of all candidates, not of the K best (K = self.cfg.elite_count)"
         elif j in (k - 1, k + 1):
-            why = (f"{j} elites instead of K = self.cfg.elite_count = {k} (off by one: a slice such as "
-                   f"argsort(scores)[-K:] takes exactly K)")
+            why = (f"the mean of the {j} best candidates, not of K = self.cfg.elite_count = {k} (off by one: a slice "
+                   "such as argsort(scores)[-K:] takes exactly K)")
         else:
-            why = f"{j} elites instead of K = self.cfg.elite_count = {k} (the config's value, not a constant)"
+            why = (f"the mean of the {j} best candidates, not of K = self.cfg.elite_count = {k} (use the config's "
+                   "value, not a constant)")
         sets.append((order[:j], why))
         if j < c.n:
-            sets.append((order[::-1][:j], f"the {j} lowest scores are taken as elites (higher is better) and {j} "
-                                          f"instead of K = {k}"))
-    sets.append((np.arange(k), f"the first K = {k} candidates as they come, not the K best: sort by score"))
-    sets.append((np.arange(c.n - k, c.n), f"the last K = {k} candidates as they come, not the K best: sort by score"))
+            sets.append((order[::-1][:j], f"the mean of the {j} lowest-scoring candidates: higher scores are better, "
+                                          f"keep the K = {k} highest"))
+    sets.append((np.arange(k), f"the mean of the first K = {k} candidates as they come, not of the K best: sort by "
+                               "score"))
+    sets.append((np.arange(c.n - k, c.n), f"the mean of the last K = {k} candidates as they come, not of the K best: "
+                                          "sort by score"))
     return sets
 
 
@@ -566,7 +573,7 @@ def check_cem_iteration(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         return [CheckResult(eval_name, 0, 1, why), CheckResult(refit_name, 0, 1, why)]
     ref = s.draw()
     return [_iteration_eval_part(eval_name, s, ref, evaluated, calls, bad, out),
-            _iteration_refit_part(refit_name, s, ref, out)]
+            _iteration_refit_part(refit_name, s, ref, evaluated, out)]
 
 
 CEM_ITERATION = CheckSpec(
@@ -657,7 +664,10 @@ def _shape_text(ndim: int, d0: int, d1: int) -> str:
     return f"({d0}, {d1}{', ...' if ndim > 2 else ''})"
 
 
-def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, out: dict[str, np.ndarray]) -> CheckResult:
+def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, evaluated: np.ndarray,
+                          out: dict[str, np.ndarray]) -> CheckResult:
+    """self.mean, self.std afterwards: the refit of the sampled population, or of the candidates evaluated when
+    another number of distinct ones was (a population size from elsewhere costs the evaluation part only)."""
     p = ref.shape[1]
     if tuple(int(x) for x in out["state_sizes"]) != (p, p):
         return CheckResult(name, 0, 1, f"afterwards self.mean has {int(out['state_sizes'][0])} and self.std "
@@ -666,13 +676,19 @@ def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, out: di
     want_mean, want_std = reference_refit(ref, s.score(ref), s.k, s.min_std)
     if _close(mean, want_mean) and _close(std, want_std):
         return CheckResult(name, 1, 1, "self.mean and self.std are the refit of the evaluated candidates")
+    if len(evaluated) not in (0, s.n) and len(np.unique(evaluated, axis=0)) == len(evaluated) >= s.k:
+        other_mean, other_std = reference_refit(evaluated, s.score(evaluated), s.k, s.min_std)
+        if _close(mean, other_mean) and _close(std, other_std):
+            return CheckResult(name, 1, 1, f"self.mean and self.std are the refit of the {len(evaluated)} evaluated "
+                                           "candidates (the evaluation part says how many there should be)")
     if _same(mean, s.mean) and _same(std, s.std):
         return CheckResult(name, 0, 1, "self.mean and self.std are unchanged: store the refit's result "
                                        "(self.mean, self.std = self.refit(candidates, scores))")
     if _close(mean, want_std) and _close(std, want_mean):
         return CheckResult(name, 0, 1, "self.mean and self.std are swapped: refit returns (mean, std)")
     second = s.draw(skip=1)
-    if _close(mean, reference_refit(second, s.score(second), s.k, s.min_std)[0]):
+    if any(_close(mean, reference_refit(second, scores, s.k, s.min_std)[0])
+           for scores in (s.score(ref), s.score(second))):
         return CheckResult(name, 0, 1, "the refit is of a second population (sample_candidates called again), not of "
                                        "the candidates evaluated: refit the evaluated candidates with their scores")
     if _close(mean, want_mean):
