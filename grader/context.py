@@ -204,8 +204,9 @@ class CheckSpec:
     methods: tuple[str, ...] = ()     # the TODO methods it tests (the check runs in the scopes where they are TODOs)
 
     def in_scope(self, manifest: dict[str, TodoFile]) -> bool:
-        """The student writes every method this check tests in the manifest's scope."""
-        return all(m in manifest[self.agent].methods for m in self.methods)
+        """The student writes every method this check tests in the manifest's scope (a manifest of another
+        assignment has none of them)."""
+        return self.agent in manifest and all(m in manifest[self.agent].methods for m in self.methods)
 
     def points(self) -> dict[str, float]:
         """Part name → points (all variants together)."""
