@@ -16,7 +16,7 @@ import numpy as np
 
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
-from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, have_solutions, run_unit
 
 SIGMAS = 5.0                 # statistical tolerance of the sampling check, in standard errors
 SMALL_CALLS = (1, 7)         # the small sample_candidates calls of every run (the large one is the variant's batch)
@@ -559,7 +559,8 @@ def check_cem_iteration(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     cap = 4 * s.n + 4
     schema = {"evaluated": Field((None, p), "f", max_items=cap * p), "counts": Field((2,), "iu"),
               "ret_code": Field((1,), "iu"), "ret_shape": Field((3,), "iu"), "ret": Field((s.n,), "f"),
-              "state_sizes": Field((2,), "iu"), "mean_after": Field((p,), "f"), "std_after": Field((p,), "f")}
+              "state_sizes": Field((2,), "iu"), "mean_after": Field((p,), "f"), "std_after": Field((p,), "f"),
+              "sampled": Field((None, p), "f", max_items=cap * p), "sample_counts": Field((2,), "iu")}
     out, why = run_unit(ctx, CEM_ITERATION.agent, CEM_ITERATION.job, v,
                         {"mean": s.mean, "std": s.std, "target": s.target}, schema=schema,
                         tested=("search_iteration",), rng_seed=s.rng_seed,
@@ -571,9 +572,20 @@ def check_cem_iteration(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     if calls == 0 and int(out["ret_code"][0]) == 1 and _same(out["mean_after"], s.mean):
         why = "search_iteration is the placeholder (no candidate evaluated, None returned): fill in the TODO block"
         return [CheckResult(eval_name, 0, 1, why), CheckResult(refit_name, 0, 1, why)]
-    ref = s.draw()
+    ref, second = drawn_populations(s, np.asarray(out["sampled"], np.float64).reshape(-1, p),
+                                    int(out["sample_counts"][1]))
     return [_iteration_eval_part(eval_name, s, ref, evaluated, calls, bad, out),
-            _iteration_refit_part(refit_name, s, ref, evaluated, out)]
+            _iteration_refit_part(refit_name, s, ref, second, evaluated, out)]
+
+
+def drawn_populations(s: IterationSetup, sampled: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The population sampled (n, P) and the next draw of n (None: unknown). The grader's own draw where the
+    reference sample_candidates ran in the child (the instructors' copy); in a student release, whose child runs the
+    student's own sample_candidates (any correct style), the rows it returned (``sampled``, ``first`` rows in its
+    first call), if its first call drew the population."""
+    if have_solutions() or first != s.n or len(sampled) < s.n:
+        return s.draw(), s.draw(skip=1)
+    return sampled[:s.n], sampled[s.n:2 * s.n] if len(sampled) >= 2 * s.n else None
 
 
 CEM_ITERATION = CheckSpec(
@@ -664,8 +676,8 @@ def _shape_text(ndim: int, d0: int, d1: int) -> str:
     return f"({d0}, {d1}{', ...' if ndim > 2 else ''})"
 
 
-def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, evaluated: np.ndarray,
-                          out: dict[str, np.ndarray]) -> CheckResult:
+def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, second: np.ndarray | None,
+                          evaluated: np.ndarray, out: dict[str, np.ndarray]) -> CheckResult:
     """self.mean, self.std afterwards: the refit of the sampled population, or of the candidates evaluated when
     another number of distinct ones was (a population size from elsewhere costs the evaluation part only)."""
     p = ref.shape[1]
@@ -686,9 +698,8 @@ def _iteration_refit_part(name: str, s: IterationSetup, ref: np.ndarray, evaluat
                                        "(self.mean, self.std = self.refit(candidates, scores))")
     if _close(mean, want_std) and _close(std, want_mean):
         return CheckResult(name, 0, 1, "self.mean and self.std are swapped: refit returns (mean, std)")
-    second = s.draw(skip=1)
-    if any(_close(mean, reference_refit(second, scores, s.k, s.min_std)[0])
-           for scores in (s.score(ref), s.score(second))):
+    if second is not None and any(_close(mean, reference_refit(second, scores, s.k, s.min_std)[0])
+                                  for scores in (s.score(ref), s.score(second))):
         return CheckResult(name, 0, 1, "the refit is of a second population (sample_candidates called again), not of "
                                        "the candidates evaluated: refit the evaluated candidates with their scores")
     if _close(mean, want_mean):

@@ -768,7 +768,9 @@ def job_cem_iteration(job, out):
     (no environment). Writes: evaluated (E, P) float64 (the arguments, in call order, at most MAX_CEM_EVALS ×
     population + 4), counts (2,) int64 (calls in all, calls whose argument was not P numbers), ret_code (1,) int64
     (0 returned something, 1 None), ret_shape (3,) int64, ret (population,) float64 (the returned scores, NaN-padded),
-    state_sizes (2,) int64 and mean_after, std_after (P,) float64 (self.mean, self.std afterwards, NaN-padded)."""
+    state_sizes (2,) int64 and mean_after, std_after (P,) float64 (self.mean, self.std afterwards, NaN-padded);
+    sampled (S, P) float64 the rows self.sample_candidates returned, call after call (at most as many as evaluated),
+    sample_counts (2,) int64 (its calls, the rows of the first; -1: none)."""
     import numpy as np
 
     with np.load(job["inputs"], allow_pickle=False) as f:
@@ -787,7 +789,23 @@ def job_cem_iteration(job, out):
             evaluated.append(x)
         return float(-np.sum((x - target) ** 2))
 
-    a.evaluate_candidate = evaluate_candidate
+    sampled, sample_counts = [], [0, -1]
+    sample = type(a).sample_candidates
+
+    def sample_candidates(size, *args, **kwargs):        # the population as drawn (the release's own method)
+        x = sample(a, size, *args, **kwargs)
+        sample_counts[0] += 1
+        try:
+            rows = _float_array(x, "sample_candidates").reshape(-1, p)
+        except (TypeError, ValueError):
+            return x
+        if sample_counts[0] == 1:
+            sample_counts[1] = len(rows)
+        if sum(len(r) for r in sampled) + len(rows) <= MAX_CEM_EVALS * n + 4:
+            sampled.append(rows)
+        return x
+
+    a.evaluate_candidate, a.sample_candidates = evaluate_candidate, sample_candidates
     res = a.search_iteration()
     ret = np.full(n, np.nan)
     shape = [-1, -1, -1]
@@ -799,7 +817,9 @@ def job_cem_iteration(job, out):
     np.savez(os.path.join(out, "result.npz"), evaluated=np.array(evaluated, np.float64).reshape(-1, p),
              counts=np.array(counts, np.int64), ret_code=np.array([int(res is None)], np.int64),
              ret_shape=np.array(shape, np.int64), ret=ret, state_sizes=np.array([m.size, s.size], np.int64),
-             mean_after=_padded(m, p), std_after=_padded(s, p))
+             mean_after=_padded(m, p), std_after=_padded(s, p),
+             sampled=np.concatenate(sampled) if sampled else np.zeros((0, p)),
+             sample_counts=np.array(sample_counts, np.int64))
 
 
 def job_train(job, out):

@@ -328,3 +328,22 @@ def test_gradings_reference_full_stub_none_one_bug_per_method(tmp_path):
     again = grade(write_submission(tmp_path / "bugs2", methods=bugs, scope="full", assignment="a2"),
                   include_performance=False, only=set(KEYS), scope="full", assignment="a2")
     assert [(t.name, t.score, t.output) for t in again.tests] == [(t.name, t.score, t.output) for t in buggy.tests]
+
+
+@pytest.mark.parametrize("bug", [None, "sampled twice", "reversed order"])
+def test_a_release_self_check_judges_the_iteration_on_the_students_own_draws(harness, monkeypatch, bug):
+    """In a student release the child runs the student's own sample_candidates (no reference code): a correct sampler
+    of another style than the reference's keeps the iteration's points, and the iteration's bugs are still named."""
+    monkeypatch.setattr(checks_cem, "have_solutions", lambda: False)
+    methods = {**SAMPLE_STYLES["transposed draws"], **(ITERATION_BUGS[bug][0] if bug else {})}
+    spec = SPECS["cem_iteration"]
+    results = run_in_process(harness, monkeypatch, spec, methods)
+    if bug is None:
+        assert all(r.score == 1 for r in results), [(r.name, r.output) for r in results if r.score < 1]
+    else:
+        assert_loses_exactly(results, spec, ITERATION_BUGS[bug][1], ITERATION_BUGS[bug][2])
+    # the grader's copy runs the reference sampler in the child and trusts only its own draw of it: a child whose
+    # population is not that draw gets nothing
+    monkeypatch.setattr(checks_cem, "have_solutions", lambda: True)
+    if bug is None:
+        assert all(r.score == 0 for r in run_in_process(harness, monkeypatch, spec, methods))
