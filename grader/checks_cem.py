@@ -69,7 +69,7 @@ def check_cem_sample(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         raise ValueError("the agent's policy has another number of parameters than the grader's")
     cuts = np.cumsum([0, *(n * p for n in sizes)])
     calls = [np.asarray(out["values"][a:b], np.float64) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-    if not np.any(np.nan_to_num(np.concatenate(calls))):
+    if np.all(np.concatenate(calls) == 0):
         why = "sample_candidates returns the placeholder zeros: fill in the TODO block"
         return [CheckResult(dist_name, 0, 1, why), CheckResult(rng_name, 0, 1, why)]
     shapes = np.asarray(out["shapes"], np.int64)
@@ -293,7 +293,8 @@ def _tied_scores(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     ranks = np.arange(n, dtype=np.float64)       # 0 best
     ranks[:3] = 0
     ranks[n - 3:] = n - 3
-    assert k >= 5 and n - k >= 5
+    if k < 5 or n - k < 5:
+        raise ValueError(f"a tied population needs K >= 5 and N - K >= 5 (N = {n}, K = {k}): use a batch >= 10")
     return (-ranks * 5.0 + 20.0)[rng.permutation(n)]
 
 
