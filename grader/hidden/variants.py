@@ -11,4 +11,7 @@ HIDDEN_VARIANTS = {
     "dart_round": [Variant(seed=9656, env="walker", batch=47, hidden=True)],
     "dagger_collect": [Variant(seed=9555, env="cheetah", batch=180, hidden=True)],
     "dart_collect": [Variant(seed=9656, env="cheetah", batch=260, hidden=True)],
+    "cem_sample": [Variant(seed=9761, env="cheetah", batch=3000, hidden=True)],
+    "cem_refit": [Variant(seed=9762, env="walker", batch=31, hidden=True)],
+    "cem_iteration": [Variant(seed=9763, env="hopper", batch=23, hidden=True)],
 }
