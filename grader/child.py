@@ -955,9 +955,9 @@ def job_inspect(job, out):
 
 JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagger_select,
         "dagger_aggregate": job_dagger_aggregate, "dagger_collect": job_dagger_collect, "dagger_round": job_round,
-        "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round, "train": job_train,
-        "inspect": job_inspect}
-JOBS.update({"cem_sample": job_cem_sample, "cem_refit": job_cem_refit, "cem_iteration": job_cem_iteration})
+        "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round,
+        "cem_sample": job_cem_sample, "cem_refit": job_cem_refit, "cem_iteration": job_cem_iteration,
+        "train": job_train, "inspect": job_inspect}
 
 
 def _error_record(e: BaseException) -> str:

@@ -43,6 +43,11 @@ STRUCTURE_ROW = ("Structure", "0", "files present, ≤ 64 KB each, importable, T
                                    "elsewhere)")
 # the performance checks: agent → its name in grader/README.md's row and its row in the handout (name, text)
 PERFORMANCE_NAMES = {"bc": "BC", "dagger": "DAgger", "dart": "noise-injection", "pg": "PG", "cem": "CEM"}
+PERFORMANCE_TEXT_A2 = ("the grader trains the submission (the student's TODO methods, reference code for the others) with "
+                       "its own config and seed; the supervisor steps the environment (the child has no simulator) "
+                       "within the check's environment-step budget, through a hidden change of coordinates; the "
+                       "grader evaluates the training's snapshots with its own code (mean action, hidden-seed episodes) "
+                       "and the best counts; linear ramp from `low` to `full`")
 PERFORMANCE_TEXT = ("the grader trains the submission (the student's TODO methods, reference code for the TODOs its "
                     "class inherits) with its own config and seed; BC from the demos alone, DAgger and noise injection "
                     "asking the expert oracle within the sample budget; then evaluates with its own code (mean action, "
@@ -105,8 +110,9 @@ def checks_table(checks: dict[str, CheckSpec], thresholds: dict[str, Any]) -> st
     perf = performance_points(thresholds)
     if perf:
         names = [PERFORMANCE_NAMES[a] + (f" ({n} tasks)" if n > 1 else "") for a, (_, n) in perf.items()]
+        a2 = all(a in ("pg", "cem") for a in perf)
         rows.append(_row(" / ".join(names) + " performance", " / ".join(_pts(p) for p, _ in perf.values()),
-                         PERFORMANCE_TEXT))
+                         PERFORMANCE_TEXT_A2 if a2 else PERFORMANCE_TEXT))
     return "\n".join(rows)
 
 
