@@ -654,6 +654,116 @@ def job_dart_collect(job, out):
     _collect_rounds(job, out, cfg_over={"noise_std": job["noise_std"]})
 
 
+def _pg_agent(job):
+    """The policy-gradient agent of a pg_* job: its settings (job["cfg"]), the given policy (job["policy"], if any)
+    and the critic's weights from in.npz's ``critic`` (if there)."""
+    import numpy as np
+    import torch
+
+    a = make_agent(job, job.get("policy"), cfg_over=job["cfg"])
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        vec = f["critic"] if "critic" in f.files else None
+    if vec is not None:
+        n = sum(p.numel() for p in a.critic.parameters())
+        if n != vec.size:
+            raise ValueError(f"the grader's critic has {vec.size} parameters, the agent's {n}")
+        torch.nn.utils.vector_to_parameters(torch.as_tensor(vec, dtype=torch.float32), a.critic.parameters())
+    return a
+
+
+def _pg_vector(x, n, what):
+    """A (n,) result of the student's (array, list or tensor) as float64, or a ValueError naming the shape."""
+    import numpy as np
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().double().numpy()
+    r = np.array(x, dtype=np.float64)
+    if r.shape != (n,):
+        raise ValueError(f"{what} returned an array of shape {r.shape}; expected ({n},)")
+    return r
+
+
+def _pg_vector_calls(job, out, method):
+    """``method`` (reward_to_go or gae_advantages) on each batch of in.npz (``sizes`` consecutive slices), with
+    self.cfg.discount and gae_lambda set to the batch's γ and λ before the call. Writes out (sum of sizes,) float64,
+    changed (K,) bool: the call changed one of its input arrays."""
+    import numpy as np
+
+    a = _pg_agent(job)
+    _seed_globals(job["seed"])
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    results, changed = [], []
+    start = 0
+    for n, gamma, lam in zip(data["sizes"].tolist(), data["gammas"].tolist(), data["lambdas"].tolist()):
+        sl = slice(start, start + n)
+        start += n
+        r, t, e, nv, v = (data[k][sl].copy() for k in ("rewards", "terminated", "ends", "next_values", "values"))
+        args = (r, t, e, nv) if method == "reward_to_go" else (r, v, nv, t, e)
+        kept = [x.copy() for x in args]
+        a.cfg.discount, a.cfg.gae_lambda = float(gamma), float(lam)
+        results.append(_pg_vector(getattr(a, method)(*args), n, method))
+        changed.append(any(x.shape != k.shape or not np.array_equal(x, k) for x, k in zip(args, kept)))
+    np.savez(os.path.join(out, "result.npz"), out=np.concatenate(results), changed=np.array(changed, bool))
+
+
+def job_pg_rtg(job, out):
+    """reward_to_go on each batch of in.npz: see :func:`_pg_vector_calls`."""
+    _pg_vector_calls(job, out, "reward_to_go")
+
+
+def job_pg_gae(job, out):
+    """gae_advantages on each batch of in.npz: see :func:`_pg_vector_calls`."""
+    _pg_vector_calls(job, out, "gae_advantages")
+
+
+def _pg_loss_calls(job, out, method, names, params):
+    """``method`` on consecutive slices (in.npz ``sizes``) of the arrays ``names``, backward after each. Writes loss
+    (K,) float64, has_graph (K,) bool, grads (K, P) float64 (``params``' gradients, in order)."""
+    import numpy as np
+    import torch
+
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        data = {k: f[k] for k in names}
+        sizes = [int(n) for n in f["sizes"]]
+    losses, graphs, grads = [], [], []
+    start = 0
+    for n in sizes:
+        args = [torch.as_tensor(data[k][start:start + n].copy()) for k in names]
+        start += n
+        for p in params:
+            p.grad = None
+        loss = method(*args)
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"the loss is a {type(loss).__name__}, not a torch.Tensor")
+        if loss.dim() != 0:
+            raise TypeError(f"the loss has shape {tuple(loss.shape)}, not a scalar (shape ())")
+        losses.append(float(loss.detach().double().item()))
+        graphs.append(bool(loss.requires_grad))
+        if loss.requires_grad:
+            loss.backward()
+        grads.append(np.concatenate([np.zeros(p.numel(), np.float64) if p.grad is None
+                                     else p.grad.detach().double().reshape(-1).numpy() for p in params]))
+    np.savez(os.path.join(out, "result.npz"), loss=np.array(losses, np.float64), has_graph=np.array(graphs, bool),
+             grads=np.stack(grads).astype(np.float64))
+
+
+def job_pg_actor_loss(job, out):
+    """actor_loss(obs, actions, advantages) on consecutive batches: see :func:`_pg_loss_calls` (the policy's
+    parameters)."""
+    a = _pg_agent(job)
+    _seed_globals(job["seed"])
+    _pg_loss_calls(job, out, a.actor_loss, ("obs", "actions", "advantages"), list(a.policy.parameters()))
+
+
+def job_pg_critic_loss(job, out):
+    """critic_loss(obs, targets) on consecutive batches: see :func:`_pg_loss_calls` (the critic's parameters)."""
+    a = _pg_agent(job)
+    _seed_globals(job["seed"])
+    _pg_loss_calls(job, out, a.critic_loss, ("obs", "targets"), list(a.critic.parameters()))
+
+
 def job_train(job, out):
     import torch
 
@@ -692,6 +802,8 @@ JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagge
         "dagger_aggregate": job_dagger_aggregate, "dagger_collect": job_dagger_collect, "dagger_round": job_round,
         "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round, "train": job_train,
         "inspect": job_inspect}
+JOBS.update({"pg_rtg": job_pg_rtg, "pg_gae": job_pg_gae, "pg_actor_loss": job_pg_actor_loss,
+             "pg_critic_loss": job_pg_critic_loss})
 
 
 def _error_record(e: BaseException) -> str:

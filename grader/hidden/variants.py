@@ -11,4 +11,8 @@ HIDDEN_VARIANTS = {
     "dart_round": [Variant(seed=9656, env="walker", batch=47, hidden=True)],
     "dagger_collect": [Variant(seed=9555, env="cheetah", batch=180, hidden=True)],
     "dart_collect": [Variant(seed=9656, env="cheetah", batch=260, hidden=True)],
+    "pg_rtg": [Variant(seed=9717, env="hopper", batch=61, hidden=True)],
+    "pg_gae": [Variant(seed=9818, env="walker", batch=53, hidden=True)],
+    "pg_actor_loss": [Variant(seed=9919, env="ant", batch=45, hidden=True)],
+    "pg_critic_loss": [Variant(seed=9020, env="walker", batch=41, hidden=True)],
 }
