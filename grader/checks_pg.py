@@ -763,4 +763,158 @@ PG_CRITIC_LOSS = CheckSpec(
              "squared error of self.value(obs)"))
 
 
-CHECKS = (PG_RTG, PG_GAE, PG_ACTOR_LOSS, PG_CRITIC_LOSS)
+# ------------------------------------------------------------------------------------------------ estimate_advantages
+
+BATCH_KEYS = ("obs", "actions", "rewards", "next_obs", "terminated", "ends")
+
+
+def _pg_batch(rng: np.random.Generator, pol: GaussianMLPPolicy, total: int) -> dict[str, np.ndarray]:
+    """A Batch's arrays (learning/rollouts.py): concatenated episodes, next_obs[t] = obs[t+1] inside an episode."""
+    term, ends = _episodes(rng, total)
+    n = len(ends)
+    obs = sample_obs(pol, n, rng)
+    next_obs = np.concatenate([obs[1:], sample_obs(pol, 1, rng)])
+    next_obs[ends] = sample_obs(pol, int(ends.sum()), rng)
+    return {"obs": obs, "actions": rng.uniform(-1.3, 1.3, (n, pol.act_dim)).astype(np.float32),
+            "rewards": _rewards(rng, n), "next_obs": next_obs, "terminated": term, "ends": ends}
+
+
+def _concat_batches(batches: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    out = {k: np.concatenate([b[k] for b in batches]) for k in BATCH_KEYS}
+    out["sizes"] = np.array([len(b["ends"]) for b in batches], np.int64)
+    return out
+
+
+def _critic_values(pol: GaussianMLPPolicy, critic: torch.nn.Module, obs: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return critic(pol.normalize_obs(torch.as_tensor(obs))).squeeze(-1).numpy().astype(np.float32)
+
+
+@dataclass
+class Setting:
+    """One estimate_advantages call's configuration."""
+
+    baseline: bool
+    normalize: bool
+    gamma: float
+    lam: float
+
+
+def _normalized(x: np.ndarray, ddof: int = 0) -> np.ndarray:
+    return (x - x.mean()) / (x.std(ddof=ddof) + 1e-8)
+
+
+def _estimates(b: dict[str, np.ndarray], s: Setting, pol: GaussianMLPPolicy,
+               critic: torch.nn.Module) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The reference (advantages, targets) under "" and the named wrong versions."""
+    n = len(b["ends"])
+    zeros = np.zeros(n, np.float32)
+    v, nv = (_critic_values(pol, critic, b["obs"]), _critic_values(pol, critic, b["next_obs"])) if s.baseline \
+        else (zeros, zeros)
+
+    def call(values: np.ndarray, next_values: np.ndarray) -> Call:
+        return Call(b["rewards"], b["terminated"], b["ends"], next_values, values, s.gamma, s.lam, 0)
+
+    def norm(x: np.ndarray) -> np.ndarray:
+        return _normalized(x) if s.normalize else x
+
+    c = call(v, nv)
+    g = _rtg_ref(c)
+    adv = _gae(c) if s.baseline else g.copy()
+    out = {"": (norm(adv), g)}
+    if s.normalize:
+        out["the advantages are not normalized (normalize_advantages is on: (Â − mean) / (std + 1e-8))"] = (adv, g)
+        out["the targets are normalized too (only the advantages are; the critic fits the unnormalized returns)"] = \
+            (_normalized(adv), _normalized(g))
+    else:
+        out["the advantages are normalized though normalize_advantages is off"] = (_normalized(adv), g)
+    if s.baseline:
+        same = call(v, v)
+        out["V(s_{t+1}) is computed from batch.obs instead of batch.next_obs"] = (norm(_gae(same)), _rtg_ref(same))
+        out["the targets are not bootstrapped: pass the critic's V(s_{t+1}) to reward_to_go as next_values"] = \
+            (norm(adv), _rtg_ref(call(v, zeros)))
+        out["the targets are the λ-return Â + V (GAE plus values): the critic's targets are the reward-to-go"] = \
+            (norm(adv), adv + v)
+        out["the advantages are the reward-to-go minus V(s_t), not GAE (gae_advantages)"] = (norm(g - v), g)
+        out["the advantages are the reward-to-go: with a baseline they are GAE (gae_advantages)"] = (norm(g), g)
+    else:
+        out["without a baseline the advantages are the reward-to-go, not GAE with V ≡ 0 (equal only for λ = 1)"] = \
+            (norm(_gae(call(zeros, zeros))), g)
+        v1, nv1 = _critic_values(pol, critic, b["obs"]), _critic_values(pol, critic, b["next_obs"])
+        c1 = call(v1, nv1)
+        out["the critic is used though baseline is off (V ≡ 0: advantages = targets = the reward-to-go)"] = \
+            (norm(_gae(c1)), _rtg_ref(c1))
+    return out
+
+
+def _estimate_matches(adv: np.ndarray, tgt: np.ndarray, pair: tuple[np.ndarray, np.ndarray], s: Setting) -> bool:
+    ok_t = _close(tgt, pair[1])
+    if _close(adv, pair[0]):
+        return ok_t
+    # the sample standard deviation (ddof 1) is as good a normalization
+    return ok_t and s.normalize and _close(adv, pair[0] * pair[0].std() / max(pair[0].std(ddof=1), 1e-12))
+
+
+def _settings(rng: np.random.Generator) -> list[Setting]:
+    return [Setting(True, False, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.4, 0.8))),
+            Setting(True, True, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.8, 0.97))),
+            Setting(False, False, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.4, 0.8))),
+            Setting(False, True, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.4, 0.8)))]
+
+
+def check_pg_estimate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """estimate_advantages with a given critic on crafted batches, baseline on/off × normalization on/off."""
+    (name,) = PG_ESTIMATE.part_names(v)
+    rng = np.random.default_rng(v.seed)
+    pol, obs_dim, _ = _pg_policy(v, rng)
+    critic = random_critic(obs_dim, rng)
+    settings = _settings(rng)
+    batches = [_pg_batch(rng, pol, v.batch) for _ in settings]
+    arrays = {**_concat_batches(batches), "critic": critic_vector(critic),
+              "settings": np.array([[s.baseline, s.normalize, s.gamma, s.lam] for s in settings], np.float64)}
+    total = int(arrays["sizes"].sum())
+    schema = {"advantages": Field((total,), "f"), "targets": Field((total,), "f"),
+              "changed": Field((len(settings),), "b")}
+    out, why = run_unit(ctx, PG_ESTIMATE.agent, PG_ESTIMATE.job, v, arrays, {"policy": pol}, schema=schema,
+                        tested=("estimate_advantages",), cfg={**PG_CFG, "hidden_sizes": CRITIC_HIDDEN})
+    if out is None:
+        return [CheckResult(name, 0, 1, why)]
+    cuts = np.cumsum([0, *arrays["sizes"].tolist()])
+    advs, tgts = np.asarray(out["advantages"], np.float64), np.asarray(out["targets"], np.float64)
+    if not np.any(advs) and not np.any(tgts):
+        return [CheckResult(name, 0, 1, "estimate_advantages returns zeros (the placeholder?): fill in TODO 2e")]
+    for k, (s, b) in enumerate(zip(settings, batches)):
+        adv, tgt = advs[cuts[k]:cuts[k + 1]], tgts[cuts[k]:cuts[k + 1]]
+        named = _estimates(b, s, pol, critic)
+        if _estimate_matches(adv, tgt, named[""], s):
+            continue
+        where = f"with baseline: {str(s.baseline).lower()}, normalize_advantages: {str(s.normalize).lower()}"
+        why = next((w for w, pair in named.items() if w and _estimate_matches(adv, tgt, pair, s)), "")
+        if not why:
+            what = [x for x, ok in (("the advantages", _close(adv, named[""][0])),
+                                    ("the targets", _close(tgt, named[""][1]))) if not ok]
+            why = f"{' and '.join(what) or 'the result'} differ from the reference"
+        return [CheckResult(name, 0, 1, f"{where}: {why}")]
+    if np.asarray(out["changed"]).any():
+        return [CheckResult(name, 0, 1, "estimate_advantages changed the batch's arrays in place")]
+    return [CheckResult(name, 1, 1, "advantages and targets right with baseline on and off, normalization on and off")]
+
+
+PG_ESTIMATE = CheckSpec(
+    key="pg_estimate", agent="pg", run=check_pg_estimate, job="pg_estimate", methods=("estimate_advantages",),
+    public=(Variant(seed=2505, env="hopper", batch=40),),
+    parts=(
+        Part("PG advantages and targets", 5.0,
+             '`estimate_advantages` with a given critic (random weights, a non-trivial observation normalizer) on '
+             'crafted batches of concatenated episodes, baseline on and off × normalize_advantages on and off '
+             '(reference reward_to_go and gae_advantages): advantages and targets equal the reference (the '
+             'normalization with the population or the sample standard deviation), the batch unchanged. Feedback '
+             'names normalization missing or unasked, normalized targets, V(s_{t+1}) from obs, unbootstrapped '
+             'targets, λ-return targets, G − V or G for advantages with a baseline, GAE with V ≡ 0 or the critic '
+             'without one'),),
+    handout=("PG advantages and targets",
+             "unit check against the reference on seeded batches with a given critic: baseline on and off, "
+             "advantage normalization on and off"))
+
+
+CHECKS = (PG_RTG, PG_GAE, PG_ACTOR_LOSS, PG_CRITIC_LOSS, PG_ESTIMATE)

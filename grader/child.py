@@ -764,6 +764,47 @@ def job_pg_critic_loss(job, out):
     _pg_loss_calls(job, out, a.critic_loss, ("obs", "targets"), list(a.critic.parameters()))
 
 
+def _pg_batches(job):
+    """The learning.rollouts.Batch es of in.npz (``sizes`` consecutive slices), each with its own arrays."""
+    import numpy as np
+
+    from learning.rollouts import Batch
+
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        data = {k: f[k] for k in ("obs", "actions", "rewards", "next_obs", "terminated", "ends", "sizes")}
+    batches, start = [], 0
+    for n in data["sizes"].tolist():
+        sl = slice(start, start + n)
+        start += n
+        batches.append(Batch(*(data[k][sl].copy() for k in ("obs", "actions", "rewards", "next_obs", "terminated",
+                                                            "ends"))))
+    return batches
+
+
+def job_pg_estimate(job, out):
+    """estimate_advantages on each batch of in.npz with its settings row (baseline, normalize_advantages, discount,
+    gae_lambda). Writes advantages, targets (sum of sizes,) float64, changed (K,) bool: the batch's arrays changed."""
+    import numpy as np
+
+    a = _pg_agent(job)
+    _seed_globals(job["seed"])
+    with np.load(job["inputs"], allow_pickle=False) as f:
+        settings = f["settings"].tolist()
+    advs, tgts, changed = [], [], []
+    for batch, (baseline, normalize, gamma, lam) in zip(_pg_batches(job), settings):
+        kept = [x.copy() for x in vars(batch).values()]
+        a.cfg.baseline, a.cfg.normalize_advantages = bool(baseline), bool(normalize)
+        a.cfg.discount, a.cfg.gae_lambda = float(gamma), float(lam)
+        res = a.estimate_advantages(batch)
+        if not isinstance(res, (tuple, list)) or len(res) != 2:
+            raise TypeError(f"estimate_advantages returned {type(res).__name__}, not a pair (advantages, targets)")
+        advs.append(_pg_vector(res[0], len(batch), "estimate_advantages (advantages)"))
+        tgts.append(_pg_vector(res[1], len(batch), "estimate_advantages (targets)"))
+        changed.append(any(not np.array_equal(x, k) for x, k in zip(vars(batch).values(), kept)))
+    np.savez(os.path.join(out, "result.npz"), advantages=np.concatenate(advs), targets=np.concatenate(tgts),
+             changed=np.array(changed, bool))
+
+
 def job_train(job, out):
     import torch
 
@@ -803,7 +844,7 @@ JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagge
         "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round, "train": job_train,
         "inspect": job_inspect}
 JOBS.update({"pg_rtg": job_pg_rtg, "pg_gae": job_pg_gae, "pg_actor_loss": job_pg_actor_loss,
-             "pg_critic_loss": job_pg_critic_loss})
+             "pg_critic_loss": job_pg_critic_loss, "pg_estimate": job_pg_estimate})
 
 
 def _error_record(e: BaseException) -> str:

@@ -20,7 +20,7 @@ from grader.feedback import describe_error
 from grader.isolation import SandboxPolicy
 from grader.runner import ChildResult, read_output, run_child
 from grader.workspace import CheckDir, build_workspace, new_check_dir, remove_check_dir
-from learning.agents import TodoFile, todo_manifest, todo_owner
+from learning.agents import TodoFile, assignment_of, todo_manifest, todo_owner
 from learning.checkpoint import save_policy
 from learning.policy import GaussianMLPPolicy
 from util.config import REPO_ROOT
@@ -157,7 +157,8 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
         job = ctx.agent_job(agent, kind=kind, env=v.env, seed=v.seed, inputs=str(d.inputs / "in.npz"), **job)
         if tested and have_solutions():
             job["todo"] = list(tested)
-            others = tuple(m for m in todo_manifest("full")[agent].all_methods if m not in tested)
+            every = todo_manifest("full", assignment_of(agent))[agent].all_methods
+            others = tuple(m for m in every if m not in tested)
         else:
             others = ()
         refs = reference_modules(agent, others)
