@@ -24,7 +24,6 @@ from grader.unit_inputs import random_bounds, random_policy, sample_obs
 from learning.policy import GaussianMLPPolicy, mlp
 
 PG_CFG = {"batch_size": 1000, "num_envs": 1, "eval_episodes": 0, "final_eval_episodes": 0}
-HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 # ------------------------------------------------------------------------------------------------ crafted batches
@@ -602,8 +601,8 @@ def _loss_results(case: LossCase, out: dict[str, np.ndarray], grad_name: str | N
         if not (g_ok and v_ok) and not why:
             why = _diagnose_loss(case.candidates(*b), case.params, case.names, float(losses[i]), grads[i], ref, ref_g)
             if not graphs[i] and v_ok:
-                why = (f"the loss carries no gradient (it is detached, or built from plain numbers): training cannot "
-                       f"learn from it; build it from the network's outputs")
+                why = ("the loss carries no gradient (it is detached, or built from plain numbers): training cannot "
+                       "learn from it; build it from the network's outputs")
             if i and not why:
                 why = f"call {i + 1} of {k} (the earlier calls were right: {case.method} must keep no state)"
             if not why:
@@ -917,4 +916,175 @@ PG_ESTIMATE = CheckSpec(
              "advantage normalization on and off"))
 
 
-CHECKS = (PG_RTG, PG_GAE, PG_ACTOR_LOSS, PG_CRITIC_LOSS, PG_ESTIMATE)
+# ------------------------------------------------------------------------------------------------ update
+
+UPDATE_CALLS = 2
+UPDATE_BUGS = {
+    "no_zero_grad_actor": "the actor's gradients are not cleared before its step (call "
+                          "self.actor_optimizer.zero_grad() before backward: gradients add up across calls)",
+    "no_zero_grad_critic": "the critic's gradients are not cleared before each of its steps (zero_grad before each "
+                           "backward: gradients add up across steps)",
+    "recompute": "the advantages are recomputed after the critic's steps (compute advantages and targets once, "
+                 "before anything changes)",
+    "targets_each_step": "the targets are recomputed at each critic step from the updated critic (compute them once, "
+                         "before anything changes)",
+}
+
+
+@dataclass
+class UpdateSetup:
+    """What the reference update needs: the start's weights, the settings, the batches."""
+
+    pol: GaussianMLPPolicy
+    critic: torch.nn.Module
+    setting: Setting
+    lr: float
+    critic_lr: float
+    critic_steps: int
+    batches: list[dict[str, np.ndarray]]
+
+
+def _set_vector(module: torch.nn.Module, vec: np.ndarray) -> None:
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(vec, dtype=torch.float32), module.parameters())
+
+
+def _vector(module: torch.nn.Module) -> np.ndarray:
+    return torch.nn.utils.parameters_to_vector(module.parameters()).detach().double().numpy()
+
+
+def _simulate(u: UpdateSetup, bug: str, critic_before: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray,
+                                                                                      float, float]]:
+    """The update (with ``bug``, "" none) on each batch from the start's weights and fresh Adam optimizers; before
+    call k the critic holds ``critic_before[k]`` (the student's own critic then, so that a critic mistake does not
+    change the actor's reference). Returns per call (actor vector, critic vector, actor loss, last critic loss)."""
+    import copy
+
+    from learning.optim import Adam
+
+    pol, critic = copy.deepcopy(u.pol), copy.deepcopy(u.critic)
+    opt_a, opt_c = Adam(pol.parameters(), lr=u.lr), Adam(critic.parameters(), lr=u.critic_lr)
+    out = []
+    for b, before in zip(u.batches, critic_before):
+        _set_vector(critic, before)
+
+        def estimate() -> tuple[torch.Tensor, torch.Tensor]:
+            adv, tgt = _estimates(b, u.setting, pol, critic)[""]
+            return torch.as_tensor(adv, dtype=torch.float32), torch.as_tensor(tgt, dtype=torch.float32)
+
+        obs, act = torch.as_tensor(b["obs"]), torch.as_tensor(b["actions"])
+        adv, tgt = estimate()
+
+        def actor_step(adv: torch.Tensor) -> float:
+            if bug != "no_zero_grad_actor":
+                opt_a.zero_grad(set_to_none=True)
+            loss = _actor_ref(pol, obs, act, adv)
+            loss.backward()
+            opt_a.step()
+            return float(loss.detach())
+
+        a_loss = float("nan") if bug == "recompute" else actor_step(adv)
+        c_loss = float("nan")
+        for _ in range(u.critic_steps):
+            if bug == "targets_each_step":
+                _, tgt = estimate()
+            if bug != "no_zero_grad_critic":
+                opt_c.zero_grad(set_to_none=True)
+            c = ((critic(pol.normalize_obs(obs)).squeeze(-1) - tgt) ** 2).mean()
+            c.backward()
+            opt_c.step()
+            c_loss = float(c.detach())
+        if bug == "recompute":
+            a_loss = actor_step(estimate()[0])
+        out.append((_vector(pol), _vector(critic), a_loss, c_loss))
+    return out
+
+
+def _close_params(x: np.ndarray, ref: np.ndarray, lr: float) -> bool:
+    """Parameters after Adam steps: equal up to a small fraction of one step."""
+    return x.shape == ref.shape and bool(np.all(np.isfinite(x))) and bool(np.allclose(x, ref, rtol=0,
+                                                                                      atol=0.05 * lr + 1e-6))
+
+
+def _update_part(name: str, u: UpdateSetup, out: dict[str, np.ndarray], actor: bool) -> CheckResult:
+    """The actor's part (actor=True: its parameters, its steps, actor_loss) or the critic's."""
+    k = len(u.batches)
+    key, lr, what = ("actor", u.lr, "actor") if actor else ("critic", u.critic_lr, "critic")
+    params = np.asarray(out[f"{key}_params"], np.float64).reshape(k, -1)
+    steps = np.asarray(out["steps"], np.int64).reshape(k, 2)[:, 0 if actor else 1]
+    losses = np.asarray(out["losses"], np.float64).reshape(k, 2)[:, 0 if actor else 1]
+    critic_before = [_vector(u.critic), *np.asarray(out["critic_params"], np.float64).reshape(k, -1)[:-1]]
+    ref = _simulate(u, "", critic_before)
+    want = 1 if actor else u.critic_steps
+    if not np.any(np.asarray(out["steps"])) and np.all(np.isnan(np.asarray(out["losses"], np.float64))):
+        return CheckResult(name, 0, 1, "update is the placeholder (no optimizer step): fill in TODO 2f")
+    for i in range(k):
+        call = f"update call {i + 1} of {k}"
+        if steps[i] != want:
+            why = (f"self.{what}_optimizer took {steps[i]} steps in one update; expected {want} "
+                   f"({'one actor step per batch' if actor else 'critic_steps'})")
+            if steps[i] == 0:
+                why += f": step self.{what}_optimizer (the framework's Adam; a new optimizer loses its state)"
+            return CheckResult(name, 0, 1, f"{call}: {why}")
+        if not _close_params(params[i], ref[i][0 if actor else 1], lr):
+            why = next((text for bug, text in UPDATE_BUGS.items()
+                        if _close_params(params[i], _simulate(u, bug, critic_before)[i][0 if actor else 1], lr)), "")
+            return CheckResult(name, 0, 1, f"{call}: the {what}'s parameters after the update differ from one "
+                                           f"reference {'step' if actor else 'series of steps'}"
+                               + (f": {why}" if why else ""))
+        loss_ref = ref[i][2 if actor else 3]
+        if not _close_value(float(losses[i]), loss_ref):
+            which = "the actor's loss (before its step)" if actor else "the critic's loss at its last step"
+            return CheckResult(name, 0, 1, f"{call}: the returned {key}_loss {losses[i]:.5f} is not {which}, "
+                                           f"{loss_ref:.5f}")
+    done = ("one Adam step on the actor loss per update" if actor else
+            f"{u.critic_steps} Adam steps on the critic loss per update")
+    return CheckResult(name, 1, 1, f"{done}, over {k} consecutive updates, and the returned {key}_loss right")
+
+
+def check_pg_update(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+    """update on consecutive batches from a known start: the actor's and the critic's parameters after each call equal
+    the reference Adam steps (computed here), the steps counted, the returned losses."""
+    actor_name, critic_name = PG_UPDATE.part_names(v)
+    rng = np.random.default_rng(v.seed)
+    pol, obs_dim, _ = _pg_policy(v, rng)
+    critic = random_critic(obs_dim, rng)
+    setting = Setting(True, True, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.8, 0.97)))
+    u = UpdateSetup(pol, critic, setting, float(rng.uniform(0.003, 0.01)), float(rng.uniform(0.003, 0.01)),
+                    int(rng.integers(3, 6)), [_pg_batch(rng, pol, v.batch) for _ in range(UPDATE_CALLS)])
+    cfg = {**PG_CFG, "hidden_sizes": CRITIC_HIDDEN, "discount": setting.gamma, "gae_lambda": setting.lam,
+           "baseline": True, "normalize_advantages": True, "learning_rate": u.lr, "critic_learning_rate": u.critic_lr,
+           "critic_steps": u.critic_steps}
+    arrays = {**_concat_batches(u.batches), "critic": critic_vector(critic)}
+    k = UPDATE_CALLS
+    n_actor, n_critic = sum(p.numel() for p in pol.parameters()), sum(p.numel() for p in critic.parameters())
+    schema = {"actor_params": Field((k, n_actor), "f"), "critic_params": Field((k, n_critic), "f"),
+              "steps": Field((k, 2), "i"), "losses": Field((k, 2), "f"), "returned": Field((k,), "b")}
+    out, why = run_unit(ctx, PG_UPDATE.agent, PG_UPDATE.job, v, arrays, {"policy": pol}, schema=schema,
+                        tested=("update",), cfg=cfg)
+    if out is None:
+        return [CheckResult(actor_name, 0, 1, why), CheckResult(critic_name, 0, 1, why)]
+    return [_update_part(actor_name, u, out, True), _update_part(critic_name, u, out, False)]
+
+
+PG_UPDATE = CheckSpec(
+    key="pg_update", agent="pg", run=check_pg_update, job="pg_update", methods=("update",),
+    public=(Variant(seed=2606, env="hopper", batch=40),),
+    parts=(
+        Part("PG update: actor step", 5.0,
+             '`update` on 2 consecutive batches of one agent from a known start (random policy and critic weights, a '
+             'non-trivial observation normalizer, fresh Adam optimizers, learning rates and critic_steps drawn; '
+             'reference estimate_advantages, actor_loss and critic_loss): after each call the policy\'s parameters '
+             'equal one reference Adam step on the actor loss of advantages computed before any step, '
+             'self.actor_optimizer stepped once, and the returned actor_loss is that loss. Feedback names several '
+             'actor steps, a new optimizer, gradients not cleared, advantages recomputed after the critic\'s steps'),
+        Part("PG update: critic steps", 5.0,
+             'after each call the critic\'s parameters equal critic_steps reference Adam steps on the critic loss of '
+             'the targets computed before any step, self.critic_optimizer stepped critic_steps times, and the '
+             'returned critic_loss is the loss at the last step. Judged apart from the actor. Feedback names missing '
+             'or extra critic steps, gradients not cleared, targets recomputed at each step')),
+    handout=("PG update",
+             "unit check from a known start over two updates: one Adam step of the actor (5 points) and critic_steps "
+             "Adam steps of the critic (5), with advantages and targets computed once before any step"))
+
+
+CHECKS = (PG_RTG, PG_GAE, PG_ACTOR_LOSS, PG_CRITIC_LOSS, PG_ESTIMATE, PG_UPDATE)

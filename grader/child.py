@@ -805,6 +805,45 @@ def job_pg_estimate(job, out):
              changed=np.array(changed, bool))
 
 
+def job_pg_update(job, out):
+    """update on each batch of in.npz in turn, on one agent with fresh Adam optimizers (the framework's, counting
+    their steps). Writes per call: actor_params (K, P_actor), critic_params (K, P_critic) float64 after the call,
+    steps (K, 2) int64 the actor's and critic's optimizer steps in the call, losses (K, 2) float64 the returned
+    actor_loss and critic_loss (NaN if not numbers), returned (K,) bool: update returned a dict with both keys."""
+    import numpy as np
+    import torch
+
+    from learning.optim import Adam
+
+    a = _pg_agent(job)
+    counts = [0, 0]
+
+    def counting(params, lr, i):
+        class CountingAdam(Adam):
+            def step(self, closure=None):
+                counts[i] += 1
+                return super().step(closure)
+
+        return CountingAdam(params, lr=lr)
+
+    a.actor_optimizer = counting(a.policy.parameters(), a.cfg.learning_rate, 0)
+    a.critic_optimizer = counting(a.critic.parameters(), a.cfg.critic_learning_rate, 1)
+    _seed_globals(job["seed"])
+    actor, critic, steps, losses, returned = [], [], [], [], []
+    for batch in _pg_batches(job):
+        counts[0] = counts[1] = 0
+        res = a.update(batch)
+        ok = isinstance(res, dict) and "actor_loss" in res and "critic_loss" in res
+        values = [_as_float(res[k]) if ok else None for k in ("actor_loss", "critic_loss")]
+        losses.append([float("nan") if x is None else x for x in values])
+        returned.append(ok)
+        steps.append(list(counts))
+        actor.append(torch.nn.utils.parameters_to_vector(a.policy.parameters()).detach().double().numpy())
+        critic.append(torch.nn.utils.parameters_to_vector(a.critic.parameters()).detach().double().numpy())
+    np.savez(os.path.join(out, "result.npz"), actor_params=np.stack(actor), critic_params=np.stack(critic),
+             steps=np.array(steps, np.int64), losses=np.array(losses, np.float64), returned=np.array(returned, bool))
+
+
 def job_train(job, out):
     import torch
 
@@ -844,7 +883,8 @@ JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagge
         "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round, "train": job_train,
         "inspect": job_inspect}
 JOBS.update({"pg_rtg": job_pg_rtg, "pg_gae": job_pg_gae, "pg_actor_loss": job_pg_actor_loss,
-             "pg_critic_loss": job_pg_critic_loss, "pg_estimate": job_pg_estimate})
+             "pg_critic_loss": job_pg_critic_loss, "pg_estimate": job_pg_estimate,
+             "pg_update": job_pg_update})
 
 
 def _error_record(e: BaseException) -> str:

@@ -14,11 +14,12 @@ from grader.grade import grade  # noqa: E402
 from grader.reference_submissions import write_submission  # noqa: E402
 from grader.solution import pg_solution as S  # noqa: E402
 
-KEYS = {"pg_rtg", "pg_gae", "pg_actor_loss", "pg_critic_loss"}
+CORE = {"pg_rtg", "pg_gae", "pg_actor_loss", "pg_critic_loss"}
+KEYS = CORE | {"pg_estimate", "pg_update"}
 VARIANTS = [Variant(2101, "pendulum", 40), Variant(9717, "hopper", 61, hidden=True)]
 
 
-def _grade(sub, hidden=False, only=KEYS):
+def _grade(sub, hidden=False, only=CORE):
     return grade(sub, include_hidden=hidden, include_performance=False, only=set(only), scope="full",
                  assignment="a2", unit_timeout=120)
 
@@ -30,26 +31,37 @@ def _parts(report):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     return _grade(write_submission(tmp_path_factory.mktemp("ref") / "sub", scope="full", assignment="a2"),
-                  hidden=True)
+                  hidden=True, only=KEYS)
 
 
 def test_reference_gets_every_point_and_the_stub_none(reference, tmp_path):
-    assert reference.score == reference.max_score == 35
+    assert reference.score == reference.max_score == 50
     names = {t.name for t in reference.tests if t.max_score > 0}
-    assert len(names) == 14        # 7 parts × (public, hidden)
-    stub = _grade(write_submission(tmp_path / "stub", reference=False, scope="full", assignment="a2"), hidden=True)
+    assert len(names) == 20        # 10 parts × (public, hidden)
+    stub = _grade(write_submission(tmp_path / "stub", reference=False, scope="full", assignment="a2"), hidden=True,
+                  only=KEYS)
     assert stub.score == 0
     assert {t.name for t in stub.tests if t.max_score > 0} == names
     out = {t.name.split(" (")[0]: t.output for t in stub.tests if t.max_score > 0}
     assert "placeholder" in out["PG reward-to-go: values"] and "placeholder" in out["PG GAE: TD errors"]
     assert "placeholder" in out["PG actor loss: value"] and "placeholder" in out["PG critic loss"]
+    assert "placeholder" in out["PG advantages and targets"] and "placeholder" in out["PG update: actor step"]
+
+
+def test_core_scope_grades_the_core_checks_only(tmp_path):
+    report = grade(write_submission(tmp_path / "sub", scope="core", assignment="a2"), include_hidden=False,
+                   include_performance=False, only=KEYS, scope="core", assignment="a2")
+    parts = _parts(report)
+    assert report.score == report.max_score == 17.5 and len(parts) == 7      # public variants: half the points
 
 
 def test_points_and_methods_are_declared():
-    assert sum(p.points for s in C.CHECKS for p in s.parts) == 35
+    assert sum(p.points for s in C.CHECKS for p in s.parts) == 50
+    assert sum(p.points for s in C.CHECKS for p in s.parts if s.key in CORE) == 35
     assert {s.key: s.methods for s in C.CHECKS} == {"pg_rtg": ("reward_to_go",), "pg_gae": ("gae_advantages",),
                                                     "pg_actor_loss": ("actor_loss",),
-                                                    "pg_critic_loss": ("critic_loss",)}
+                                                    "pg_critic_loss": ("critic_loss",),
+                                                    "pg_estimate": ("estimate_advantages",), "pg_update": ("update",)}
 
 
 # ------------------------------------------------------------------------------------------------ on arrays (fast)
@@ -177,7 +189,8 @@ BUGS = {  # name → ({method: source}, {part that loses its points: feedback ph
     "set 3": ({"pg.reward_to_go": _rtg_src("future = float(next_values[t])"),
                "pg.gae_advantages": _gae_src(DELTA, "float(deltas[t]) + gamma * lam * running"),
                "pg.actor_loss": ACTOR + "    lp = self.policy.dist(self.policy.normalize_obs(obs)).log_prob("
-                                        "self.policy.normalize_action(actions))\n    return -(advantages * lp).mean()\n",
+                                        "self.policy.normalize_action(actions))\n"
+                                        "    return -(advantages * lp).mean()\n",
                "pg.critic_loss": CRITIC + "    return ((self.value(obs) - targets) ** 2).sum()\n"},
               {"PG reward-to-go: episode boundaries": "at terminations too", "PG GAE: λ-recursion": "not cut",
                "PG actor loss: gradients": "normalized again", "PG actor loss: value": "normalized again",
@@ -187,7 +200,8 @@ BUGS = {  # name → ({method: source}, {part that loses its points: feedback ph
                "pg.actor_loss": ACTOR + "    lp = self.policy.dist(obs).log_prob(actions)\n"
                                         "    return -(advantages * lp).mean()\n",
                "pg.critic_loss": CRITIC + "    return ((self.value(obs).detach() - targets) ** 2).mean()\n"},
-              {"PG reward-to-go: episode boundaries": "no bootstrap at truncations", "PG GAE: λ-recursion": "λ is ignored",
+              {"PG reward-to-go: episode boundaries": "no bootstrap at truncations",
+               "PG GAE: λ-recursion": "λ is ignored",
                "PG actor loss: gradients": "not normalized", "PG actor loss: value": "not normalized",
                "PG critic loss": "no gradient"}),
     "set 5": ({"pg.reward_to_go": _rtg_src("future = 0.0 if ends[t] else float(next_values[t])").replace(
@@ -248,7 +262,7 @@ def test_each_bug_loses_exactly_its_own_part(bug, reference, tmp_path):
     methods, losing = BUGS[bug]
     report = _grade(write_submission(tmp_path / "sub", methods, scope="full", assignment="a2"))
     parts = _parts(report)
-    assert set(parts) == {p.name for s in C.CHECKS for p in s.parts}
+    assert set(parts) == {p.name for s in C.CHECKS for p in s.parts if s.key in CORE}
     for name, t in parts.items():
         if name in losing:
             assert t.score == 0, f"{bug}: {name} should lose its points: {t.output}"
@@ -305,4 +319,110 @@ def test_correct_styles_get_every_point(tmp_path):
     report = _grade(write_submission(tmp_path / "sub", CORRECT, scope="full", assignment="a2"))
     parts = _parts(report)
     assert len(parts) == 7 and all(t.score == t.max_score for t in parts.values()), \
+        [(n, t.output) for n, t in parts.items() if not t.passed]
+
+
+# ------------------------------------------------------------------------------------------------ full scope
+
+ESTIMATE = "def estimate_advantages(self, batch):\n"
+UPDATE = "def update(self, batch):\n"
+
+
+def _estimate_src(targets: str = "targets", no_baseline: str = "targets.copy()", next_obs: str = "batch.next_obs",
+                  normalize: str = "(advantages - advantages.mean()) / (advantages.std() + 1e-8)") -> str:
+    return ESTIMATE + f"""
+    n = len(batch)
+    if self.cfg.baseline:
+        with torch.no_grad():
+            values = self.value(torch.as_tensor(batch.obs)).numpy()
+            next_values = self.value(torch.as_tensor({next_obs})).numpy()
+        targets = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, next_values)
+        advantages = self.gae_advantages(batch.rewards, values, next_values, batch.terminated, batch.ends)
+    else:
+        targets = self.reward_to_go(batch.rewards, batch.terminated, batch.ends, np.zeros(n))
+        advantages = {no_baseline}
+    if self.cfg.normalize_advantages:
+        advantages = {normalize}
+        targets = {targets}
+    return advantages, targets
+"""
+
+
+def _update_src(before_critic: str = "", in_critic: str = "", actor_first: bool = True,
+                zero_critic: str = "self.critic_optimizer.zero_grad()") -> str:
+    actor = """
+    loss = self.actor_loss(obs, actions, adv)
+    self.actor_optimizer.zero_grad()
+    loss.backward()
+    self.actor_optimizer.step()
+"""
+    critic = f"""
+    critic = float("nan")
+    for _ in range(self.cfg.critic_steps):
+        {in_critic or "pass"}
+        c = self.critic_loss(obs, y)
+        {zero_critic}
+        c.backward()
+        self.critic_optimizer.step()
+        critic = c.item()
+"""
+    return UPDATE + f"""
+    advantages, targets = self.estimate_advantages(batch)
+    obs, actions = torch.as_tensor(batch.obs), torch.as_tensor(batch.actions)
+    adv = torch.as_tensor(advantages, dtype=torch.float32)
+    y = torch.as_tensor(targets, dtype=torch.float32)
+""" + (actor + critic if actor_first else critic + before_critic + actor) + """
+    return {{"actor_loss": loss.item(), "critic_loss": critic}}
+""".replace("{{", "{").replace("}}", "}")
+
+
+RECOMPUTE = """
+    advantages, targets = self.estimate_advantages(batch)
+    adv = torch.as_tensor(advantages, dtype=torch.float32)
+"""
+
+FULL_BUGS = {  # name → ({method: source}, {part that loses its points: feedback phrase})
+    "full 1": ({"pg.estimate_advantages": _estimate_src(targets="(targets - targets.mean()) / (targets.std() + 1e-8)"),
+                "pg.update": _update_src(zero_critic="pass")},
+               {"PG advantages and targets": "targets are normalized", "PG update: critic steps": "not cleared"}),
+    "full 2": ({"pg.estimate_advantages": _estimate_src(no_baseline="self.gae_advantages(batch.rewards, np.zeros(n), "
+                                                                    "np.zeros(n), batch.terminated, batch.ends)"),
+                "pg.update": _update_src(before_critic=RECOMPUTE, actor_first=False)},
+               {"PG advantages and targets": "GAE with V ≡ 0", "PG update: actor step": "recomputed after"}),
+    "full 3": ({"pg.estimate_advantages": _estimate_src(next_obs="batch.obs"),
+                "pg.update": _update_src(in_critic="self.actor_optimizer.step()")},
+               {"PG advantages and targets": "from batch.obs", "PG update: actor step": "steps in one update"}),
+    "full 4": ({"pg.estimate_advantages": _estimate_src(normalize="advantages"),
+                "pg.update": _update_src(in_critic="y = torch.as_tensor(self.estimate_advantages(batch)[1], "
+                                                   "dtype=torch.float32)")},
+               {"PG advantages and targets": "not normalized", "PG update: critic steps": "recomputed at each"}),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(FULL_BUGS))
+def test_each_full_scope_bug_loses_exactly_its_own_part(bug, tmp_path):
+    methods, losing = FULL_BUGS[bug]
+    report = _grade(write_submission(tmp_path / "sub", methods, scope="full", assignment="a2"),
+                    only={"pg_estimate", "pg_update"})
+    parts = _parts(report)
+    assert len(parts) == 3
+    for name, t in parts.items():
+        if name in losing:
+            assert t.score == 0, f"{bug}: {name} should lose its points: {t.output}"
+            assert losing[name] in t.output, f"{bug}: {name}: {t.output}"
+        else:
+            assert t.score == t.max_score, f"{bug}: {name} should keep its points: {t.output}"
+
+
+def test_full_scope_correct_styles_get_every_point(tmp_path):
+    """The sample standard deviation (torch's default) in the normalization, the critic's steps before the actor's
+    (the advantages computed once) keep every point."""
+    methods = {"pg.estimate_advantages": _estimate_src(normalize="((torch.as_tensor(advantages) - torch.as_tensor("
+                                                                 "advantages).mean()) / (torch.as_tensor(advantages)"
+                                                                 ".std() + 1e-8)).numpy()"),
+               "pg.update": _update_src(actor_first=False)}
+    report = _grade(write_submission(tmp_path / "sub", methods, scope="full", assignment="a2"),
+                    only={"pg_estimate", "pg_update"})
+    parts = _parts(report)
+    assert len(parts) == 3 and all(t.score == t.max_score for t in parts.values()), \
         [(n, t.output) for n, t in parts.items() if not t.passed]

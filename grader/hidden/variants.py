@@ -16,4 +16,5 @@ HIDDEN_VARIANTS = {
     "pg_actor_loss": [Variant(seed=9919, env="ant", batch=45, hidden=True)],
     "pg_critic_loss": [Variant(seed=9020, env="walker", batch=41, hidden=True)],
     "pg_estimate": [Variant(seed=9121, env="ant", batch=47, hidden=True)],
+    "pg_update": [Variant(seed=9222, env="walker", batch=51, hidden=True)],
 }
