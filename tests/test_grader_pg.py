@@ -52,7 +52,7 @@ def test_core_scope_grades_the_core_checks_only(tmp_path):
     report = grade(write_submission(tmp_path / "sub", scope="core", assignment="a2"), include_hidden=False,
                    include_performance=False, only=KEYS, scope="core", assignment="a2")
     parts = _parts(report)
-    assert report.score == report.max_score == 17.5 and len(parts) == 7      # public variants: half the points
+    assert report.score == report.max_score == 35 and len(parts) == 7
 
 
 def test_points_and_methods_are_declared():
@@ -256,7 +256,7 @@ BUGS = {  # name → ({method: source}, {part that loses its points: feedback ph
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))
-def test_each_bug_loses_exactly_its_own_part(bug, reference, tmp_path):
+def test_each_bug_loses_exactly_its_own_part(bug, tmp_path):
     """Each method's bug (one per method and submission) loses the listed parts with feedback naming it, and every
     other part keeps its points (public variants)."""
     methods, losing = BUGS[bug]
