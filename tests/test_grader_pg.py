@@ -34,7 +34,9 @@ def reference(tmp_path_factory):
                   hidden=True, only=KEYS)
 
 
+@pytest.mark.slow
 def test_reference_gets_every_point_and_the_stub_none(reference, tmp_path):
+    """Both gradings with hidden variants: about 50 s."""
     assert reference.score == reference.max_score == 50
     names = {t.name for t in reference.tests if t.max_score > 0}
     assert len(names) == 20        # 10 parts × (public, hidden)
