@@ -416,13 +416,25 @@ def test_each_full_scope_bug_loses_exactly_its_own_part(bug, tmp_path):
             assert t.score == t.max_score, f"{bug}: {name} should keep its points: {t.output}"
 
 
-def test_full_scope_correct_styles_get_every_point(tmp_path):
+FULL_STYLES = {
+    "sample std, critic first": {
+        "pg.estimate_advantages": _estimate_src(normalize="((torch.as_tensor(advantages) - torch.as_tensor("
+                                                          "advantages).mean()) / (torch.as_tensor(advantages)"
+                                                          ".std() + 1e-8)).numpy()"),
+        "pg.update": _update_src(actor_first=False)},
+    "float64 advantages, zeroed gradients kept": {
+        "pg.estimate_advantages": _estimate_src(normalize="(advantages - np.mean(advantages)) / "
+                                                          "(np.sqrt(np.var(advantages)) + 1e-8)"),
+        "pg.update": _update_src(zero_critic="self.critic_optimizer.zero_grad(set_to_none=False)").replace(
+            "adv = torch.as_tensor(advantages, dtype=torch.float32)", "adv = torch.as_tensor(advantages)")},
+}
+
+
+@pytest.mark.parametrize("style", sorted(FULL_STYLES))
+def test_full_scope_correct_styles_get_every_point(style, tmp_path):
     """The sample standard deviation (torch's default) in the normalization, the critic's steps before the actor's
-    (the advantages computed once) keep every point."""
-    methods = {"pg.estimate_advantages": _estimate_src(normalize="((torch.as_tensor(advantages) - torch.as_tensor("
-                                                                 "advantages).mean()) / (torch.as_tensor(advantages)"
-                                                                 ".std() + 1e-8)).numpy()"),
-               "pg.update": _update_src(actor_first=False)}
+    (the advantages computed once), float64 advantages, gradients zeroed in place keep every point."""
+    methods = FULL_STYLES[style]
     report = _grade(write_submission(tmp_path / "sub", methods, scope="full", assignment="a2"),
                     only={"pg_estimate", "pg_update"})
     parts = _parts(report)
