@@ -19,7 +19,7 @@ from typing import Any, Callable
 import yaml
 
 from grader.answers import AnswerError, Field, read_answer
-from grader import checks_bc, checks_cem, checks_dagger, checks_dart
+from grader import checks_bc, checks_cem, checks_dagger, checks_dart, checks_pg
 from grader.context import CheckResult, CheckSpec, GradingContext, Variant, manifest_json
 from grader.feedback import describe_error
 from grader.intake import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
@@ -36,7 +36,7 @@ THRESHOLD_FILES = {"a1": THRESHOLDS, "a2": GRADER_DIR / "thresholds_a2.yaml"}
 
 # the unit checks are declared next to their code (grader.context.CheckSpec, a module's CHECKS); this list is the one
 # place that says which modules hold them (their order is the gradebook's)
-CHECK_MODULES = (checks_bc, checks_dagger, checks_dart, checks_cem)
+CHECK_MODULES = (checks_bc, checks_dagger, checks_dart, checks_cem, checks_pg)
 
 
 class DeclarationError(ValueError):

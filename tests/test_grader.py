@@ -263,7 +263,10 @@ def test_a_constant_offset_in_the_loss_keeps_exactly_the_gradient_points(referen
     from grader.grade import UNIT_POINTS
 
     assert UNIT_POINTS["bc_loss"] == {"BC loss: gradients": 10.0, "BC loss: value": 5.0}
-    assert sum(sum(p.values()) for p in UNIT_POINTS.values()) == 85
+    from grader.grade import checks_of
+
+    assert sum(sum(UNIT_POINTS[k].values()) for k in checks_of("a1")) == 85
+    assert sum(sum(UNIT_POINTS[k].values()) for k in checks_of("a2")) == 70       # CEM 20 + PG 50
     bc = {t.name.split(" (")[0] for t in reference_unit.tests if t.name.startswith("BC loss")}
     assert bc == {"BC loss: gradients", "BC loss: value"}
 

@@ -89,7 +89,8 @@ def test_every_declaration_is_complete_and_names_a_child_job():
     jobs = _child_jobs()
     assert list(UNIT_CHECKS) == ["bc_loss", "bc_fit", "dagger_select", "dagger_aggregate", "dagger_collect",
                                  "dagger_round", "dart_step", "dart_collect", "dart_round",
-                                 "cem_sample", "cem_refit", "cem_iteration"]
+                                 "cem_sample", "cem_refit", "cem_iteration", "pg_rtg", "pg_gae", "pg_actor_loss",
+                                 "pg_critic_loss", "pg_estimate", "pg_update"]
     for key, spec in UNIT_CHECKS.items():
         assert spec.key == key and spec.job in jobs, key
         assert spec.public and not any(v.hidden for v in spec.public), key

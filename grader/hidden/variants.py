@@ -14,4 +14,10 @@ HIDDEN_VARIANTS = {
     "cem_sample": [Variant(seed=9761, env="cheetah", batch=3000, hidden=True)],
     "cem_refit": [Variant(seed=9762, env="walker", batch=31, hidden=True)],
     "cem_iteration": [Variant(seed=9763, env="hopper", batch=23, hidden=True)],
+    "pg_rtg": [Variant(seed=9717, env="hopper", batch=61, hidden=True)],
+    "pg_gae": [Variant(seed=9818, env="walker", batch=53, hidden=True)],
+    "pg_actor_loss": [Variant(seed=9919, env="ant", batch=45, hidden=True)],
+    "pg_critic_loss": [Variant(seed=9020, env="walker", batch=41, hidden=True)],
+    "pg_estimate": [Variant(seed=9121, env="ant", batch=47, hidden=True)],
+    "pg_update": [Variant(seed=9222, env="walker", batch=51, hidden=True)],
 }
