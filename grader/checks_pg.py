@@ -618,8 +618,8 @@ def _loss_results(case: LossCase, out: dict[str, np.ndarray], grad_name: str | N
                        CheckResult(grad_name, 0, 1, f"the gradients differ from the reference's: {why}"))
     if value_name is not None:
         ok = value_ok and (grad_name is not None or grad_ok)
-        both = "" if grad_name is not None else " and its gradients w.r.t. every parameter equal"
-        results.append(CheckResult(value_name, 1, 1, f"the loss{both} equals the reference on {k} consecutive "
+        both = " equals" if grad_name is not None else " and its gradients w.r.t. every parameter equal"
+        results.append(CheckResult(value_name, 1, 1, f"the loss{both} the reference on {k} consecutive "
                                                      f"batches ({float(losses[0]):.5f}, ...)") if ok else
                        CheckResult(value_name, 0, 1, f"the loss differs from the reference: {why}"))
     return results
