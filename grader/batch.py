@@ -1,4 +1,4 @@
-"""python -m grader batch DIR [--jobs N | --scheduler ADDRESS] --csv grades.csv
+"""python -m grader batch DIR [--assignment a1|a2] [--jobs N | --scheduler ADDRESS] --csv grades.csv
 
 Grades every submission in DIR (one folder or .zip per student), each in its own grader process, and
 writes results/<student>.json plus a CSV for the gradebook and a class report beside it (<csv>_report.md and
@@ -114,14 +114,15 @@ def run_grader(sub: Path, out: Path, extra: list[str], timeout: float, env: dict
     return proc.returncode, "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["grader failed"])[-1]
 
 
-def unreadable(sub: Path) -> str:
-    """'' if this process can read the submission (its folders and student files, or the .zip), else why not.
+def unreadable(sub: Path, assignment: str = "a1") -> str:
+    """'' if this process can read the submission (its folders and ``assignment``'s student files, or the .zip),
+    else why not.
     Nothing but regular files is opened (links, FIFOs, devices are not); folders deeper than MAX_FOLDER_DEPTH are
     not searched (the grading refuses them with its own error)."""
     from grader.intake import walk_bounded
     from learning.agents import todo_manifest
 
-    names = {spec.file_name for spec in todo_manifest().values()}
+    names = {spec.file_name for spec in todo_manifest("full", assignment).values()}
 
     def fail(e: OSError) -> None:
         raise e
@@ -207,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results_dir", default=None, help="per-student results.json folder (default DIR/../results)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per submission (default 3600)")
     p.add_argument("--regrade", action="store_true", help="grade again even if results exist")
+    p.add_argument("--assignment", default="a1", choices=("a1", "a2"),
+                   help="the assignment the submissions are: a1 (imitation; the default) or a2 (policy search)")
     p.epilog = "Flags after a lone -- go to every python -m grader call, e.g. -- --no-hidden"
     return p
 
@@ -260,7 +263,7 @@ def _grade_dask(todo: list[Path], res_dir: Path, extra: list[str], args: argpars
     items = []
     for s in todo:
         try:
-            items.append((student_id(s), pack_submission(s)))
+            items.append((student_id(s), pack_submission(s, args.assignment)))
         except SubmissionError as e:      # what `python -m grader` would say about it, without a worker
             write_json_atomic(error_results(str(e)), res_dir / f"{student_id(s)}.json")
             print(f"{shown(student_id(s))}: error: {shown(str(e))}")
@@ -354,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1:]
     args = p.parse_args(argv)
+    if "--assignment" in extra or any(a.startswith("--assignment=") for a in extra):
+        print("error: give --assignment before the --, as a batch flag (it also chooses the files sent to workers)",
+              file=sys.stderr)
+        return 2
+    extra = ["--assignment", args.assignment, *extra]
     root = Path(args.dir)
     if not root.is_dir():
         print(f"error: {root} is not a folder of submissions", file=sys.stderr)
@@ -391,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [s for s in subs if args.regrade or _needs_grading(res_dir / f"{student_id(s)}.json")]
     print(f"{len(subs)} submissions, {len(subs) - len(todo)} already graded, {len(todo)} to grade")
     for s in todo:
-        why = unreadable(s)
+        why = unreadable(s, args.assignment)
         if why:
             print(f"error: cannot read the submission {shown(str(s))} ({why}): make it readable to the user running "
                   f"the batch (e.g. chmod -R u+rX {root}) or run the batch as root; results already written are kept",

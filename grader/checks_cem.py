@@ -472,7 +472,7 @@ def _std_variants(elites: np.ndarray, cands: np.ndarray, old_mean: np.ndarray, m
             names.append("it is the variance, not the standard deviation (take the square root)")
         names += {"max": [], "none": [f"the floor min_std = {min_std:g} is missing (np.maximum(std, "
                                       "self.cfg.min_std))"],
-                  "add": [f"min_std is added to the std instead of being a floor: np.maximum(std, min_std), not "
+                  "add": ["min_std is added to the std instead of being a floor: np.maximum(std, min_std), not "
                           "std + min_std"],
                   "min": ["np.minimum caps the std at min_std instead of flooring it: use np.maximum"]}[floor]
         out.append((value, names))

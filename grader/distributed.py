@@ -60,14 +60,15 @@ def digest(files: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(files.items())).encode()).hexdigest()
 
 
-def pack_submission(sub: Path) -> bytes:
-    """A zip (bytes) of the student files of a submission folder or .zip, exactly the files the grader would use.
+def pack_submission(sub: Path, assignment: str = "a1") -> bytes:
+    """A zip (bytes) of ``assignment``'s student files of a submission folder or .zip, exactly the files the grader
+    would use.
 
     Raises grader.intake.SubmissionError for a submission the grader refuses (not a zip, unsafe paths, ...)."""
     from grader.intake import materialize
     from learning.agents import todo_manifest
 
-    names = [spec.file_name for spec in todo_manifest().values()]
+    names = [spec.file_name for spec in todo_manifest("full", assignment).values()]
     with tempfile.TemporaryDirectory(prefix="grader_pack_") as tmp:
         files = materialize(sub, Path(tmp) / "s", names)
         buf = io.BytesIO()

@@ -36,13 +36,12 @@ import torch
 
 from envs.builder import EnvConfig
 from envs.training_env import TrainingEnv
-from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load, save_policy
+from learning.checkpoint import CheckpointError, atomic_torch_save, load_policy, safe_torch_load
 from learning.demos import Dataset, Demos, demo_path, load_demos
-from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate_mean_action
-from learning.lifecycle import Run
+from learning.evaluation import EvalResult, evaluate_mean_action
 from learning.optim import Adam
 from learning.policy import GaussianMLPPolicy
-from learning.trainer import Trainer
+from learning.policy_learner import PolicyLearner
 from util.config import check_seed
 
 LOG_COLUMNS = [
@@ -103,7 +102,7 @@ class RoundsConfig(ImitationConfig):
             raise ValueError("rounds >= 0, samples_per_round > 0 and epochs_per_round >= 0 are required")
 
 
-class ImitationAgent(Trainer):
+class ImitationAgent(PolicyLearner):
     """Base class of the imitation agents: everything but the algorithm (envs, clocks, the run, checkpoints and
     interrupts are :class:`learning.trainer.Trainer`'s). Subclasses implement ``compute_loss`` and ``train``."""
 
@@ -284,34 +283,13 @@ class ImitationAgent(Trainer):
             "Test_Return": res.mean, "Test_Return_Std": res.std, "Loss": loss, "Beta": beta,
             "Grad_Steps": self.grad_steps,
         }
-        run = self._run
-        if run is not None:
-            run.log(row)
-            video = run.video_path(self.iteration)
-            if video is not None:
-                self.record_video(video)
-        self.save_model(self.out_dir / "model.pt")
-        self.save_checkpoint()
-        if run is not None:
-            run.advance(1, samples=len(self.dataset), test=f"{res.mean:.0f}")
+        self.publish(row, samples=len(self.dataset), test=f"{res.mean:.0f}")
         return row
-
-    def record_video(self, path: str | os.PathLike) -> Path:
-        """Render one held-out episode of the current policy (mean action) to ``path`` (MP4, GIF fallback)."""
-        from envs.builder import episode_seed
-        from envs.video import record_video
-
-        written, _ = record_video(self.env_cfg, lambda o: self.policy.act(o, deterministic=True), path,
-                                  seed=episode_seed(self.cfg.seed, "video", self.iteration))
-        return written
 
     # ------------------------------------------------------------------ files
     def model_meta(self) -> dict[str, Any]:
         return {"env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name, "agent": self.name,
                 "samples": len(self.dataset), "iteration": self.iteration, "seed": self.cfg.seed}
-
-    def save_model(self, path: str | os.PathLike) -> None:
-        save_policy(path, self.policy, self.model_meta())
 
     def save_checkpoint(self) -> None:
         """Everything needed to continue: policy, optimizer, dataset, RNG states, counters, env position."""
@@ -374,20 +352,8 @@ class ImitationAgent(Trainer):
     def progress_total(self) -> int:
         return self.num_iterations()
 
-    def on_interrupt(self, at_step_boundary: bool) -> None:
-        """Ctrl-C: save the model trained so far (the checkpoint of the last finished iteration continues the run)."""
-        self.save_model(self.out_dir / "model.pt")
-        print(f"\nInterrupted: model so far saved to {self.out_dir / 'model.pt'}; "
-              f"continue with --resume (from iteration {self.iteration}).")
-
-    def finish(self, run: Run) -> EvalResult:
-        """Save model.pt, evaluate on held-out episodes (``final_eval_episodes``), draw curve.png."""
-        self.save_model(self.out_dir / "model.pt")
-        res = (self.evaluate(self.cfg.final_eval_episodes, purpose=TEST_PURPOSE)
-               if self.cfg.final_eval_episodes > 0 else EvalResult())
-        if self.cfg.eval_episodes > 0:              # the curve is Test_Return: nothing to draw without it
-            run.plot(f"{self.name} on {self.env_cfg.name}", expert_reference(self.env_cfg.name))
-        return res
+    def curve_reference(self) -> float | None:
+        return expert_reference(self.env_cfg.name)
 
 
 def expert_reference(env_name: str) -> float | None:

@@ -89,10 +89,11 @@ class PGAgent(PolicyGradientAgent):
         # ============ TODO 2a (reward-to-go; Algorithm 2, line 4) ============
         # G_t = r_t + γ r_{t+1} + γ² r_{t+2} + ...  up to and including the last step of t's episode, then
         #       + γ^k V(s_end+1) if that episode was truncated rather than terminated (k: steps from t past the end).
-        # Equivalently, one value at a time: G_t = r_t + γ · X_t, where X_t is 0 if step t terminated its episode,
-        # V(s_{t+1}) if it ended it otherwise, and G_{t+1} if the episode goes on. Which order of t makes
-        # G_{t+1} available when G_t needs it? Episodes never mix: an end cuts the sum.
-        # Check by hand: rewards [1, 1, 1], ends [F, F, T], terminated [F, F, T], γ = 0.5  →  G = [1.75, 1.5, 1].
+        # Episodes never mix: an end cuts the sum. A double loop over t and t' is O(T²) (T is thousands); two
+        # consecutive steps of one episode share all but one term of their sums: write down how G_t and G_{t+1}
+        # are related, and what stands in for G_{t+1} at the last step of an episode, terminated or truncated.
+        # Check by hand: rewards [1, 1, 1], ends [F, F, T], terminated [F, F, T], γ = 0.5  →  G = [1.75, 1.5, 1];
+        # the same with terminated [F, F, F] (a time limit) and next_values [·, ·, 4]  →  G = [2.25, 2.5, 3].
         returns = np.zeros(len(rewards))  # placeholder: replace this line
         # ========== END TODO 2a (reward-to-go; Algorithm 2, line 4) ==========
         return returns
@@ -112,9 +113,11 @@ class PGAgent(PolicyGradientAgent):
         # =========== TODO 2b (GAE(λ); Algorithm 2, line 5) ===========
         # The TD error δ_t = r_t + γ V(s_{t+1}) − V(s_t), where a terminal s_{t+1} is worth 0 (a truncated one is
         # worth V(s_{t+1}): the episode would have gone on).
-        # Â_t = δ_t + γλ δ_{t+1} + (γλ)² δ_{t+2} + ...  up to the last step of t's episode in the batch, so
-        # Â_t = δ_t + γλ Â_{t+1} inside an episode and Â_t = δ_t at its last step (terminated or not).
-        # Special cases worth checking: λ = 0 gives Â_t = δ_t; λ = 1 gives Â_t = G_t − V(s_t) with TODO 2a's G.
+        # Â_t = δ_t + γλ δ_{t+1} + (γλ)² δ_{t+2} + ...  up to the last step of t's episode in the batch: a
+        # discounted sum of δs cut at episode ends, as TODO 2a's is of rewards (with γλ for γ, and nothing after
+        # the end: the bootstrap is already inside the last δ).
+        # Special cases worth checking: λ = 0 gives Â_t = δ_t; λ = 1 gives Â_t = G_t − V(s_t) with TODO 2a's G
+        # (when next_values[t] is values[t+1] inside each episode, as the critic's values of a real batch are).
         advantages = np.zeros(len(rewards))  # placeholder: replace this line
         # ========= END TODO 2b (GAE(λ); Algorithm 2, line 5) =========
         return advantages
@@ -168,7 +171,8 @@ class PGAgent(PolicyGradientAgent):
         # advantages = GAE of TODO 2b.
         # Without a baseline there is no critic: V ≡ 0 everywhere, so advantages = targets = the reward-to-go.
         # With self.cfg.normalize_advantages, shift and scale the advantages to mean 0 and standard deviation 1
-        # over the batch (add 1e-8 to the std); the targets are never normalized.
+        # over the batch (add 1e-8 to the std; the population std, NumPy's default: over T steps ddof hardly
+        # matters); the targets are never normalized.
         advantages, targets = np.zeros(len(batch)), np.zeros(len(batch))  # placeholder: replace
         # ===== END TODO 2e (advantages and targets; Algorithm 2, lines 3-6) =====
         return advantages, targets
@@ -183,8 +187,9 @@ class PGAgent(PolicyGradientAgent):
         # ======== TODO 2f (the update; Algorithm 2, lines 3-8) ========
         # Advantages and targets from TODO 2e (computed once, before anything changes). Then, on the whole batch
         # as float32 tensors: one gradient step of self.actor_optimizer on TODO 2c's loss, and, with a baseline,
-        # self.cfg.critic_steps gradient steps of self.critic_optimizer on TODO 2d's loss. Each step: clear the
-        # old gradients, back-propagate, update. Report the losses as Python floats.
+        # self.cfg.critic_steps gradient steps of self.critic_optimizer on TODO 2d's loss, each on a freshly
+        # computed loss. PyTorch adds every backward() into .grad until something clears it, and an optimizer
+        # steps only the parameters it was built with. Report the losses as Python floats.
         out = {"actor_loss": float("nan"), "critic_loss": float("nan")}  # placeholder: replace
         # ====== END TODO 2f (the update; Algorithm 2, lines 3-8) ======
         return out

@@ -29,11 +29,10 @@ import numpy as np
 import torch
 
 from envs.builder import EnvConfig, episode_seed
-from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load, save_policy
-from learning.evaluation import TEST_PURPOSE, EvalResult, evaluate_mean_action
-from learning.lifecycle import Run
+from learning.checkpoint import CheckpointError, atomic_torch_save, safe_torch_load
+from learning.evaluation import EvalResult, evaluate_mean_action
 from learning.policy import ACTIVATIONS, GaussianMLPPolicy
-from learning.trainer import Trainer
+from learning.policy_learner import PolicyLearner
 from util.config import check_seed
 
 BASE_COLUMNS = ["Iteration", "Env_Steps", "Episodes", "Wall_Time", "Train_Return", "Test_Return", "Test_Return_Std"]
@@ -76,7 +75,7 @@ def check_range(cfg: Any, key: str, low: float, high: float) -> None:
         raise ValueError(f"{key} must lie in [{low:g}, {high:g}] (got {value:g})")
 
 
-class PolicySearchAgent(Trainer):
+class PolicySearchAgent(PolicyLearner):
     """Base of the policy-search agents; see the module docstring. Subclasses build ``self.policy``
     (:meth:`build_policy`), add their modules to the checkpoint (:meth:`modules`, :meth:`extra_state`) and their
     log columns (``STAT_COLUMNS``)."""
@@ -84,6 +83,7 @@ class PolicySearchAgent(Trainer):
     config_class: type[PolicySearchConfig] = PolicySearchConfig
     name = "policy_search"
     STAT_COLUMNS: list[str] = []       # the agent's own log columns, filled by the stats given to end_iteration
+    CURVE_X = "Env_Steps"
 
     def __init__(self, env_cfg: EnvConfig, cfg: PolicySearchConfig, out_dir: str | os.PathLike,
                  device: str = "cpu", progress: bool = True, quiet: bool = False):
@@ -133,34 +133,14 @@ class PolicySearchAgent(Trainer):
                "Train_Return": float(np.mean(returns)) if returns else float("nan"),
                "Test_Return": res.mean, "Test_Return_Std": res.std}
         row.update({k: float(stats.get(k, float("nan"))) for k in self.STAT_COLUMNS})
-        run = self._run
-        if run is not None:
-            run.log(row)
-            video = run.video_path(self.iteration)
-            if video is not None:
-                self.record_video(video)
-        self.save_model(self.out_dir / "model.pt")
-        self.save_checkpoint()
-        if run is not None:
-            shown = res.mean if res.returns else row["Train_Return"]
-            run.advance(1, steps=self.env_steps, ret=f"{shown:.0f}")
+        shown = res.mean if res.returns else row["Train_Return"]
+        self.publish(row, steps=self.env_steps, ret=f"{shown:.0f}")
         return row
-
-    def record_video(self, path: str | os.PathLike) -> Any:
-        """Render one held-out episode of the current policy (mean action) to ``path`` (MP4, GIF fallback)."""
-        from envs.video import record_video
-
-        written, _ = record_video(self.env_cfg, lambda o: self.policy.act(o, deterministic=True), path,
-                                  seed=episode_seed(self.cfg.seed, "video", self.iteration))
-        return written
 
     # ------------------------------------------------------------------ files
     def model_meta(self) -> dict[str, Any]:
         return {"env_id": self.env_cfg.env_id, "env_name": self.env_cfg.name, "agent": self.name,
                 "env_steps": self.env_steps, "iteration": self.iteration, "seed": self.cfg.seed}
-
-    def save_model(self, path: str | os.PathLike) -> None:
-        save_policy(path, self.policy, self.model_meta())
 
     def modules(self) -> dict[str, Any]:
         """Objects with ``state_dict``/``load_state_dict`` saved in the checkpoint (the policy; subclasses add)."""
@@ -215,17 +195,3 @@ class PolicySearchAgent(Trainer):
     def progress_total(self) -> int:
         return self.cfg.iterations
 
-    def on_interrupt(self, at_step_boundary: bool) -> None:
-        """Ctrl-C: save the model trained so far (the checkpoint of the last finished iteration continues the run)."""
-        self.save_model(self.out_dir / "model.pt")
-        print(f"\nInterrupted: model so far saved to {self.out_dir / 'model.pt'}; "
-              f"continue with --resume (from iteration {self.iteration}).")
-
-    def finish(self, run: Run) -> EvalResult:
-        """Save model.pt, evaluate on held-out episodes (``final_eval_episodes``), draw curve.png."""
-        self.save_model(self.out_dir / "model.pt")
-        res = (self.evaluate(self.cfg.final_eval_episodes, purpose=TEST_PURPOSE)
-               if self.cfg.final_eval_episodes > 0 else EvalResult())
-        if self.cfg.eval_episodes > 0:
-            run.plot(f"{self.name} on {self.env_cfg.name}", None, x="Env_Steps")
-        return res

@@ -141,3 +141,28 @@ def test_batch_grades_the_good_ones_beside_odd_entries(tmp_path, nests):
     assert f"more than {MAX_FOLDER_DEPTH} levels" in rows["deep"]["note"]
     assert (tmp_path / "g_report.md").exists()
     assert student_id(subs / bad) == bad and (tmp_path / "results" / f"{bad}.json").exists()
+
+
+def test_a_batch_of_assignment_2(tmp_path, capsys):
+    """--assignment a2 reaches every grading (and chooses the files a Dask worker is sent); given after the -- it is one
+    error line, since the batch needs it itself."""
+    import io
+    import zipfile
+
+    from grader.distributed import pack_submission
+
+    subs = tmp_path / "subs"
+    write_submission(subs / "alice", assignment="a2")
+    write_submission(subs / "bob", reference=False, scope="core", assignment="a2")
+    with zipfile.ZipFile(io.BytesIO(pack_submission(subs / "alice", "a2"))) as z:
+        assert sorted(z.namelist()) == ["learning/cem_agent.py", "learning/pg_agent.py"]
+    assert main([str(subs), "--pool", "threads", "--", "--assignment", "a2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: give --assignment before the --")
+    args = ["-m", "grader", "batch", str(subs), "--assignment", "a2", "--pool", "threads", "--jobs", "2", "--csv",
+            str(tmp_path / "g.csv"), "--", "--no-performance", "--no-hidden", "--only", "pg_rtg"]
+    p = run_cli(*args, timeout=600)
+    assert p.returncode == 0, p.stderr
+    rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv", encoding="utf-8"))}
+    assert float(rows["alice"]["total"]) == 5 and float(rows["bob"]["total"]) == 0
+    assert any(k.startswith("PG reward-to-go") for k in rows["alice"])

@@ -426,18 +426,35 @@ def test_gradescope_zip(tmp_path):
         # the training timeout the checks were calibrated for, and the shell's own braces intact
         assert f"--train-timeout {load_thresholds()['train_timeout']} " in run and "${GRADER_EXTRA_ARGS:-}" in run
         assert not any(n.startswith("data/training/") for n in names)   # compact training checkpoints stay home
-        assert " --scope full " in run                                    # the default scope
+        assert " --scope full " in run and " --assignment a1 " in run    # the default scope and assignment
 
 
 def test_gradescope_zip_grades_the_chosen_scope(tmp_path):
     p = run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip"), "--scope", "core")
     assert p.returncode == 0, p.stderr
-    assert "grades the core scope" in p.stdout
+    assert "grades a1 in the core scope" in p.stdout
     run = zipfile.ZipFile(tmp_path / "ag.zip").read("run_autograder").decode()
     assert " --scope core " in run and "--scope full" not in run
     p = run_cli("tools/make_gradescope.py", str(tmp_path / "bad.zip"), "--scope", "mid")
     assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "bad.zip").exists()
+
+
+def test_gradescope_zip_of_assignment_2(tmp_path):
+    from grader.grade import thresholds_of
+
+    p = run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip"), "--assignment", "a2", "--scope", "core")
+    assert p.returncode == 0, p.stderr
+    assert "grades a2 in the core scope" in p.stdout and "learning/pg_agent.py" in p.stdout
+    with zipfile.ZipFile(tmp_path / "ag.zip") as z:
+        names = set(z.namelist())
+        run = z.read("run_autograder").decode()
+    assert {"grader/thresholds_a2.yaml", "grader/solution/pg_solution.py", "grader/solution/cem_solution.py",
+            "a2/pg_pendulum.yaml", "a1/bc_cheetah.yaml"} <= names
+    assert " --assignment a2 " in run and " --scope core " in run
+    assert f"--train-timeout {thresholds_of('a2')['train_timeout']} " in run
+    p = run_cli("tools/make_gradescope.py", str(tmp_path / "bad.zip"), "--assignment", "a3")
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def _fake_runs(calls: list, stub_best: float = 110.0):
     """Calibration seed s: reference 1000 + s % 10, stubs 100 + s % 10; grading seeds: 990 and ``stub_best``. The
     gradescope path (a process of its own) also measures the training's CPU seconds: 12 (reference), 9 (stubs)."""
     def fake_run(job):
-        spec, seed, eval_seed, reference, _, _, path = job
+        spec, seed, eval_seed, reference, _, _, path, _ = job
         calls.append((spec["env"], seed, reference, path))
         cpu = (12.0 if reference else 9.0) if path == "gradescope" else None
         if seed == spec["train_seed"]:
@@ -98,18 +98,55 @@ def test_too_few_seeds_is_one_error_line(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == "error: calibrate needs --seeds >= 10 and --stub_seeds >= 5"
 
 
-def test_the_readme_margins_table_is_the_thresholds_files():
-    from grader.calibrate import MARGINS_END, MARGINS_START, README, margins_table
+@pytest.mark.parametrize("assignment", ["a1", "a2"])
+def test_the_readme_margins_table_is_the_thresholds_files(assignment):
+    from grader.calibrate import README, margins_markers, margins_table
+    from grader.grade import thresholds_of
 
+    start, end = margins_markers(assignment)
     text = README.read_text(encoding="utf-8")
-    table = text[text.index(MARGINS_START) + len(MARGINS_START):text.index(MARGINS_END)].strip()
-    assert table == margins_table(load_thresholds()), "run: python -m grader calibrate (it rewrites the table)"
-    for spec in load_thresholds()["performance"]:
+    table = text[text.index(start) + len(start):text.index(end)].strip()
+    assert table == margins_table(thresholds_of(assignment), assignment), \
+        f"run: python -m grader calibrate --assignment {assignment} (it rewrites the table)"
+    for spec in thresholds_of(assignment)["performance"]:
         cal = spec["calibration"]
         assert len(cal["reference_returns"]) >= 10 and len(cal["stub_returns"]) >= 5
         assert cal["margin"] >= calibrate.MIN_MARGIN
         assert max(cal["stub_returns"] + cal["stub_at_grading_seeds"]) < spec["low"] < spec["full"] < \
             min(cal["reference_returns"] + cal["reference_at_grading_seeds"])
+
+
+def test_assignment_2_is_calibrated_against_the_checks_return_scale(tmp_path, monkeypatch):
+    """No expert in assignment 2: the margin is a share of the check's return_scale, the calibration records the scale
+    (no expert hash), the stubs are the core scope's without exceptions, and a2's margins table is rewritten."""
+    from grader.grade import THRESHOLD_FILES
+
+    path, readme = tmp_path / "thresholds_a2.yaml", tmp_path / "README.md"
+    shutil.copy(THRESHOLD_FILES["a2"], path)
+    start, end = calibrate.margins_markers("a2")
+    readme.write_text(f"x\n{calibrate.MARGINS_START}\na1 table\n{calibrate.MARGINS_END}\n{start}\nold\n{end}\n")
+    calls = []
+    monkeypatch.setattr(calibrate, "_one", _fake_runs(calls))
+    assert calibrate.main(["--assignment", "a2", "--thresholds", str(path), "--readme", str(readme)]) == 0
+    assert {job for *_, job in calls} <= {"local", "gradescope"}
+    doc = yaml.safe_load(path.read_text())
+    for spec in doc["performance"]:
+        cal = spec["calibration"]
+        assert cal["return_scale"] == spec["return_scale"] == 1000 and "expert_sha256" not in cal
+        assert cal["margin"] == pytest.approx((990.0 - 110.0) / 1000)
+        assert cal["command"] == "python -m grader calibrate --assignment a2 --seeds 10 --stub_seeds 5"
+    text = readme.read_text()
+    assert "a1 table" in text and "old" not in text and calibrate.margins_table(doc, "a2") in text
+    assert "| check | scale |" in text
+    assert path.read_text().startswith("# Performance checks of assignment 2")
+    # a check without a scale: one error line, nothing written
+    doc["performance"][0].pop("return_scale")
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    before = path.read_text()
+    r = run_cli("-m", "grader", "calibrate", "--assignment", "a2", "--thresholds", str(path), timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()]
+    assert r.stderr.startswith("error: PG performance") and "return_scale" in r.stderr
+    assert path.read_text() == before
 
 
 def test_unknown_task_is_one_error_line_and_the_file_is_untouched(tmp_path):

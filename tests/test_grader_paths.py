@@ -159,7 +159,7 @@ STYLE_FLOAT64 = {
 
 
 def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None, package: str = "ag.zip",
-                     release: str | None = None) -> dict:
+                     release: str | None = None, assignment: str = "a1") -> dict:
     """setup.sh + run_autograder on a simulated /autograder layout; the results.json it writes."""
     ag = tmp_path / name / "autograder"
     with zipfile.ZipFile(tmp_path / package) as z:
@@ -169,7 +169,8 @@ def gradescope_grade(tmp_path, name: str, methods: dict[str, str] | None, packag
     if release:
         earlier_release_submission(ag / "submission", release)
     else:
-        write_submission(ag / "submission", {k: textwrap.dedent(v) for k, v in (methods or {}).items()})
+        write_submission(ag / "submission", {k: textwrap.dedent(v) for k, v in (methods or {}).items()},
+                         assignment=assignment)
     env = dict(os.environ, AUTOGRADER_ROOT=str(ag), AUTOGRADER_VENV=sys.prefix)
     for step in ("setup.sh", "run_autograder"):
         p = subprocess.run(["bash", str(ag / step)], env=env, capture_output=True, text=True, timeout=1800)
@@ -185,18 +186,27 @@ def failing(data: dict) -> list:
 @pytest.mark.skipif(not ROOT_MODE, reason="Gradescope runs the autograder as root")
 def test_reference_and_other_correct_styles_get_full_marks_on_every_path(tmp_path):
     """Both scopes: the full scope's package grades the reference and two other styles (the loops included); the
-    core scope's package grades the last pre-scope release's files filled with the reference (four methods)."""
-    from grader.grade import UNIT_CHECKS, load_thresholds
+    core scope's package grades the last pre-scope release's files filled with the reference (four methods);
+    assignment 2's package grades its reference (unit checks with hidden variants, and the performance checks)."""
+    from grader.grade import UNIT_CHECKS, checks_of, load_thresholds, thresholds_of
     from grader.rubric import autograded_points, scoped_checks
 
     assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag.zip")).returncode == 0
     assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag_core.zip"), "--scope", "core").returncode == 0
+    assert run_cli("tools/make_gradescope.py", str(tmp_path / "ag_a2.zip"), "--assignment", "a2").returncode == 0
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {name: pool.submit(gradescope_grade, tmp_path, name, methods) for name, methods in
                    (("reference", None), ("by_hand", STYLE_BY_HAND), ("float64", STYLE_FLOAT64))}
         futures["core_release2"] = pool.submit(gradescope_grade, tmp_path, "core_release2", None, "ag_core.zip",
                                                "release2")
+        futures["a2_reference"] = pool.submit(gradescope_grade, tmp_path, "a2_reference", None, "ag_a2.zip",
+                                              assignment="a2")
         results = {name: f.result() for name, f in futures.items()}
+    a2 = results.pop("a2_reference")
+    assert failing(a2) == []
+    a2_points = autograded_points(scoped_checks(checks_of("a2"), "full", "a2"), thresholds_of("a2"))
+    assert a2["score"] == pytest.approx(a2_points) == pytest.approx(85)
+    assert {t["name"].split(" (")[0] for t in a2["tests"]} >= {"PG performance", "CEM performance"}
     for name, data in results.items():
         scope = "core" if name.startswith("core") else "full"
         total = autograded_points(scoped_checks(UNIT_CHECKS, scope), load_thresholds())

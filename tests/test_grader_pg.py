@@ -368,7 +368,7 @@ def _update_src(before_critic: str = "", in_critic: str = "", actor_first: bool 
         self.critic_optimizer.step()
         critic = c.item()
 """
-    return UPDATE + f"""
+    return UPDATE + """
     advantages, targets = self.estimate_advantages(batch)
     obs, actions = torch.as_tensor(batch.obs), torch.as_tensor(batch.actions)
     adv = torch.as_tensor(advantages, dtype=torch.float32)

@@ -57,7 +57,7 @@ def run_one(job: tuple[str, int, int, str]) -> dict:
 
     agent_name, env_name, _ = VARIANTS[variant]
     out = Path(out_root) / f"{variant}_seed{seed}"
-    t0, c0 = time.time(), time.process_time()
+    t0 = time.time()
     agent = build_agent(agent_name, env_name, {"seed": seed, "final_eval_episodes": episodes}, out_dir=out,
                         solution=True, quiet=True)
     res = agent.run(overwrite=True)
