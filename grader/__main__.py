@@ -50,15 +50,25 @@ def main(argv: list[str] | None = None) -> int:
                         "the noisy step) or full (also the training loop, the collection loops and the rounds); "
                         "default: this copy's scope")
     p.add_argument("--only", default=None,
-                   help="comma-separated unit checks (bc_loss, dagger_select, dagger_aggregate, dagger_collect, "
-                        "dart_step, dart_collect) and/or "
-                        "agents (bc, dagger, dart) whose performance checks run; default: all")
+                   help="comma-separated unit checks by key (e.g. bc_loss, pg_rtg: each check's key is in the "
+                        "feedback and in grader/README.md) and/or agents (e.g. bc, pg) whose performance checks run; "
+                        "default: all")
     args = p.parse_args(argv)
     from grader.grade import DeclarationError, error_results, format_table, grade, to_results_json, write_json_atomic
     from grader.intake import SubmissionError
     from grader.integrity import IntegrityError
     from grader.isolation import SandboxError, sandbox_policy
 
+    if args.only is not None:
+        from grader.grade import checks_of
+        from learning.agents import STUDENT_AGENTS, assignment_of
+
+        known = sorted(checks_of(args.assignment)) + [a for a in STUDENT_AGENTS if assignment_of(a) == args.assignment]
+        unknown = [k for k in args.only.split(",") if k not in known]
+        if unknown:
+            print(f"error: --only {','.join(unknown)}: not a unit check or agent of {args.assignment}; choose from "
+                  f"{', '.join(known)}", file=sys.stderr)
+            return 2
     if args.self_check:
         args.submission, args.no_performance, args.no_hidden = str(ROOT), True, True
     if not args.submission:

@@ -348,6 +348,15 @@ def compute_loss(self, obs, expert_actions):
         assert all(t["score"] == 0 for t in bc)
 
 
+def test_an_unknown_only_key_is_one_error_line_naming_the_choices(tmp_path):
+    p = run_cli("-m", "grader", str(tmp_path), "--only", "bc_loss,pg_rtg", "--out", str(tmp_path / "r.json"))
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == [p.stderr.strip()]
+    assert p.stderr.startswith("error: --only pg_rtg: not a unit check or agent of a1") and "bc_fit" in p.stderr
+    p = run_cli("-m", "grader", str(tmp_path), "--only", "pg_rtg,pg", "--assignment", "a2", "--no-performance",
+                "--out", str(tmp_path / "r.json"))
+    assert "--only" not in p.stderr        # a2's names are a2's: the grading goes on (and finds no files)
+
+
 def test_missing_file_and_import_error_are_explained(tmp_path):
     sub = write_submission(tmp_path / "sub")
     (sub / "learning" / "dart_agent.py").unlink()
