@@ -164,5 +164,5 @@ def test_a_batch_of_assignment_2(tmp_path, capsys):
     p = run_cli(*args, timeout=600)
     assert p.returncode == 0, p.stderr
     rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv", encoding="utf-8"))}
-    assert float(rows["alice"]["total"]) == 5 and float(rows["bob"]["total"]) == 0
+    assert float(rows["alice"]["total"]) == 10 and float(rows["bob"]["total"]) == 0     # both parts of pg_rtg
     assert any(k.startswith("PG reward-to-go") for k in rows["alice"])

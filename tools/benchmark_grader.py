@@ -4,7 +4,7 @@ must hold: the CPU time of the whole process tree (user + system, the grader, it
 wall time, and the peak memory summed over the tree (PSS: shared pages split between the processes that map them,
 sampled every 0.1 s from /proc/<pid>/smaps_rollup; root reads every sandbox uid's).
 
-    python tools/benchmark_grader.py [--cores 0] [--stub] [--no-performance]
+    python tools/benchmark_grader.py [--cores 0] [--stub] [--no-performance] [--assignment a2]
 
 Gradescope's defaults are 10 minutes, 768 MB and half a CPU; the grading-budget target is 120 s of CPU and 500 MB.
 """
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cores", default="0", help="CPU cores to pin to, comma separated (default: core 0 only)")
     p.add_argument("--stub", action="store_true", help="grade the untouched stubs instead of the reference")
     p.add_argument("--no-performance", dest="performance", action="store_false", help="unit checks only")
+    p.add_argument("--assignment", default="a1", choices=("a1", "a2"), help="whose submission (default a1)")
     args = p.parse_args(argv)
     cores = {int(c) for c in args.cores.split(",")}
     os.sched_setaffinity(0, cores)  # children inherit the affinity
@@ -90,13 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     from grader.grade import format_table, grade
     from grader.reference_submissions import write_submission
 
-    sub = write_submission(Path(tempfile.mkdtemp()) / "sub", reference=not args.stub)
-    report = grade(sub, include_hidden=True, include_performance=args.performance, jobs=len(cores))
+    sub = write_submission(Path(tempfile.mkdtemp()) / "sub", reference=not args.stub, assignment=args.assignment)
+    report = grade(sub, include_hidden=True, include_performance=args.performance, jobs=len(cores),
+                   assignment=args.assignment)
     wall, cpu = time.time() - t0, cpu_seconds() - cpu0
     sampler.stop.set()
     sampler.join()
     print(format_table(report))
-    print(f"\nGraded on {len(cores)} core(s), --jobs {len(cores)}: CPU time {cpu:.0f} s (whole tree; target 120 s), "
+    print(f"\nGraded {args.assignment} on {len(cores)} core(s), --jobs {len(cores)}: CPU time {cpu:.0f} s (whole tree; target 120 s), "
           f"wall time {wall:.0f} s ({wall / 60:.1f} min; Gradescope's default limit 10 min)")
     print(f"Peak memory (PSS summed over the process tree): {sampler.peak:.0f} MB (target 500 MB; "
           "Gradescope's default 768 MB)")
