@@ -80,3 +80,15 @@ def test_a_full_scope_submission_written_blind_gets_every_unit_point():
     report = grade(ROOT / "tests" / "fixtures" / "yardstick" / "blind_full", include_hidden=True,
                    include_performance=False, scope="full")
     assert report.score == report.max_score == 85, [(t.name, t.output) for t in report.tests if not t.passed]
+
+
+@pytest.mark.slow
+def test_an_assignment_2_submission_written_blind_gets_every_unit_point():
+    """tests/fixtures/yardstick/blind_a2: CEM's and PG's nine TODO methods written by a tester from a2/README.md and
+    the stubs' hints alone (session 14's hints), in their own style (float64 copies of the inputs, explicit branches
+    for termination and truncation, the std written out around the elites' mean)."""
+    from grader.grade import grade
+
+    report = grade(ROOT / "tests" / "fixtures" / "yardstick" / "blind_a2", include_hidden=True,
+                   include_performance=False, scope="full", assignment="a2")
+    assert report.score == report.max_score == 70, [(t.name, t.output) for t in report.tests if not t.passed]
