@@ -284,7 +284,8 @@ def test_an_unreadable_submission_is_one_error_line_and_keeps_the_results(tmp_pa
     write_submission(subs / "alice")
     write_submission(subs / "bob", reference=False)
     kept = pregraded(res, "alice")
-    monkeypatch.setattr(grader.batch, "unreadable", lambda s, assignment="a1": f"Permission denied: {s}" if s.name == "bob" else "")
+    monkeypatch.setattr(grader.batch, "unreadable",
+                        lambda s, assignment="a1": f"Permission denied: {s}" if s.name == "bob" else "")
     assert grader.batch.main([str(subs), "--results_dir", str(res), "--csv", str(tmp_path / "g.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: cannot read the submission") and "bob" in err[0]
