@@ -42,10 +42,10 @@ class Call:
     part: int                   # index of the part that judges this call
 
 
-def _episodes(rng: np.random.Generator, total: int) -> tuple[np.ndarray, np.ndarray]:
+def _episodes(rng: np.random.Generator, total: int, last_terminates: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(terminated, ends) of about ``total`` steps of concatenated episodes: terminations and time-limit truncations
     followed by more episodes, two one-step episodes (one terminated, one truncated), a last episode cut by the batch
-    end. Returns arrays of length T >= 12."""
+    end (``last_terminates``: one that terminates at the batch's last step). Returns arrays of length T >= 12."""
     kinds = ["term", "trunc", "term1", "trunc1", "term", "trunc"]        # ...1: a one-step episode
     rng.shuffle(kinds)
     room = max(total, 14) - 4
@@ -59,7 +59,7 @@ def _episodes(rng: np.random.Generator, total: int) -> tuple[np.ndarray, np.ndar
         term += [False] * (n - 1) + [k.startswith("term")]
         ends += [False] * (n - 1) + [True]
     tail = int(rng.integers(3, 6))                                          # cut by the batch end
-    term += [False] * tail
+    term += [False] * (tail - 1) + [last_terminates]
     ends += [False] * (tail - 1) + [True]
     return np.array(term, bool), np.array(ends, bool)
 
@@ -96,23 +96,24 @@ def _rtg_calls(v: Variant) -> list[Call]:
         z = np.zeros(n, np.float32)
         calls.append(Call(_rewards(rng, n), term, ends, z, z, gamma, 0.0, 0))
     for gamma in (float(rng.uniform(0.85, 0.97)), 0.5, 1.0, 0.0):
-        term, ends = _episodes(rng, v.batch)
+        term, ends = _episodes(rng, v.batch, last_terminates=gamma == 0.5)
         _, nv = _values_like(rng, ends, consistent=False)
         calls.append(Call(_rewards(rng, len(ends)), term, ends, nv, np.zeros_like(nv), gamma, 0.0, 1))
     return calls
 
 
 def _gae_calls(v: Variant) -> list[Call]:
-    """Part 0 (TD errors): λ = 0, next values consistent with the values or not. Part 1 (the λ-recursion): λ in
-    {≈0.5, 0.97, 1, ≈0.8} with several γ (1 included), consistent or not."""
+    """Part 0 (TD errors): λ = 0, next values consistent with the values or not, one batch ending in a termination.
+    Part 1 (the λ-recursion): λ in {≈0.5, 0.97, 1, ≈0.8} with several γ (1 included), next values consistent with the
+    values as a real critic's are (the λ-return form Â_t = G^λ_t − V(s_t) equals the sum of δs only then)."""
     rng = np.random.default_rng(v.seed + 1)
     plan = [(float(rng.uniform(0.85, 0.97)), 0.0, True, 0), (float(rng.uniform(0.85, 0.97)), 0.0, False, 0),
             (1.0, 0.0, False, 0),
-            (float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.4, 0.6)), True, 1), (0.99, 0.97, False, 1),
-            (float(rng.uniform(0.85, 0.97)), 1.0, True, 1), (1.0, float(rng.uniform(0.7, 0.9)), False, 1)]
+            (float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.4, 0.6)), True, 1), (0.99, 0.97, True, 1),
+            (float(rng.uniform(0.85, 0.97)), 1.0, True, 1), (1.0, float(rng.uniform(0.7, 0.9)), True, 1)]
     calls = []
-    for gamma, lam, consistent, part in plan:
-        term, ends = _episodes(rng, v.batch)
+    for i, (gamma, lam, consistent, part) in enumerate(plan):
+        term, ends = _episodes(rng, v.batch, last_terminates=i == 1)
         values, nv = _values_like(rng, ends, consistent)
         calls.append(Call(_rewards(rng, len(ends)), term, ends, nv, values, gamma, lam, part))
     return calls
@@ -335,7 +336,8 @@ PG_RTG = CheckSpec(
              'counted from the episode start, and arrays changed in place'),
         Part("PG reward-to-go: episode boundaries", 5.0,
              '`reward_to_go` on batches of concatenated episodes (terminations and time-limit truncations followed by '
-             'more episodes, one-step episodes, the last episode cut by the batch end; the critic\'s next values '
+             'more episodes, one-step episodes, the last episode cut by the batch end or terminated at its last '
+             'step; the critic\'s next values '
              'everywhere; γ random, 0.5, 1 and 0): every sum stops at its episode\'s end and adds γ·V(s_{t+1}) after '
              'a truncation only. Judged apart from the values (a named mistake in the sums keeps these points). '
              'Feedback names sums leaking across ends, cutting only at terminations (terminated and ends swapped), '
@@ -460,12 +462,15 @@ PG_GAE = CheckSpec(
     parts=(
         Part("PG GAE: TD errors", 5.0,
              '`gae_advantages` with λ = 0 (Â_t = δ_t) on batches of concatenated episodes (terminations, truncations, '
-             'one-step episodes, a batch cut at the end), γ random and 1, next values equal to the next step\'s value '
+             'one-step episodes, a batch cut at the end or ending in a termination), γ random and 1, next values '
+             'equal to the next step\'s value '
              'inside episodes or drawn on their own: δ_t = r_t + γ·(1 − terminated_t)·next_values[t] − values[t] '
              'at every step, the inputs left unchanged. Feedback names a bootstrap at terminations, a mask with ends, '
              'values[t+1] for next_values[t], a missing γ, a flipped sign, arrays changed in place'),
         Part("PG GAE: λ-recursion", 5.0,
-             '`gae_advantages` with λ ≈ 0.5, 0.97, 1 and ≈ 0.8 and γ random, 0.99 and 1 on such batches: '
+             '`gae_advantages` with λ ≈ 0.5, 0.97, 1 and ≈ 0.8 and γ random, 0.99 and 1 on such batches, next '
+             'values equal to the next step\'s value inside episodes (as a critic gives them: the λ-return form '
+             'G^λ_t − V(s_t) is as right as the sum of δs): '
              'Â_t = δ_t + γλ·Â_{t+1}, cut at every end. Judged apart from the TD errors (a named mistake in δ keeps '
              'these points). Feedback names a recursion not cut at ends or cut only at terminations, λ ignored, γ '
              'missing, a reset one step late')),

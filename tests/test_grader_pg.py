@@ -127,9 +127,11 @@ def test_crafted_batches_hold_every_kind_of_end():
         for c in [c for c in C._rtg_calls(v) + C._gae_calls(v) if c.ends.sum() > 1]:
             bounds = C._episode_bounds(c.ends)
             lengths = [e - s + 1 for s, e in bounds]
-            assert c.ends[-1] and not c.terminated[-1]                       # cut by the batch end
+            assert c.ends[-1]                                                # the batch's last step ends
             assert (c.terminated[:-1] & c.ends[:-1]).any() and (~c.terminated[:-1] & c.ends[:-1]).any()
             assert lengths.count(1) >= 2 and not (c.terminated & ~c.ends).any()
+        with_last = [c.terminated[-1] for c in C._rtg_calls(v) + C._gae_calls(v) if c.ends.sum() > 1]
+        assert any(with_last) and not all(with_last)    # cut by the batch end, and terminated at its last step
 
 
 # ------------------------------------------------------------------------------------------------ real gradings
@@ -440,3 +442,35 @@ def test_full_scope_correct_styles_get_every_point(style, tmp_path):
     parts = _parts(report)
     assert len(parts) == 3 and all(t.score == t.max_score for t in parts.values()), \
         [(n, t.output) for n, t in parts.items() if not t.passed]
+
+
+def _rtg_bootstrapping_the_batch_end(rewards, terminated, ends, next_values, gamma):
+    """A red team's mistake: the batch's last step always bootstrapped, even where it terminated."""
+    out, future = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        x = next_values[t] if t == len(rewards) - 1 or (ends[t] and not terminated[t]) else (
+            0.0 if ends[t] else future)
+        out[t] = future = rewards[t] + gamma * x
+    return out
+
+
+def _gae_as_lambda_return(rewards, values, next_values, terminated, ends, gamma, lam):
+    """A correct style: Â_t = G^λ_t − V(s_t), G^λ_t = r_t + γ((1 − λ)V(s_{t+1}) + λG^λ_{t+1}) inside an episode."""
+    out, g = np.zeros(len(rewards)), 0.0
+    for t in reversed(range(len(rewards))):
+        boot = 0.0 if terminated[t] else next_values[t]
+        g = rewards[t] + gamma * (boot if ends[t] else (1 - lam) * next_values[t] + lam * g)
+        out[t] = g - values[t]
+    return out
+
+
+@pytest.mark.parametrize("v", VARIANTS)
+def test_a_bootstrap_at_a_terminated_batch_end_is_caught_and_the_lambda_return_form_is_correct(v):
+    calls = C._rtg_calls(v)
+    none = np.zeros(len(calls), bool)
+    outs = [_rtg_bootstrapping_the_batch_end(c.rewards, c.terminated, c.ends, c.next_values, c.gamma) for c in calls]
+    assert C._rtg_boundary_part("b", calls, outs).score == 0
+    calls = C._gae_calls(v)
+    outs = [_gae_as_lambda_return(c.rewards, c.values, c.next_values, c.terminated, c.ends, c.gamma, c.lam)
+            for c in calls]
+    assert C._gae_part("t", calls, outs, 0, none).score == C._gae_part("r", calls, outs, 1, none).score == 1
