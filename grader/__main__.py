@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from learning.agents import ASSIGNMENTS, DEFAULT_ASSIGNMENT, describe_assignments
+
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")     # the grader's own work is light: BLAS threads would only cost memory
 
@@ -42,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-mb", type=int, default=2048,
                    help="memory limit of one check in MB: each process's address space, and the resident memory and "
                         "memfds of all its processes together (default 2048, at least 1024)")
-    p.add_argument("--assignment", default="a1", choices=("a1", "a2"),
-                   help="which assignment the submission is: a1 (imitation: bc, dagger, dart; the default) or a2 "
-                        "(policy search: cem, pg)")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, choices=tuple(ASSIGNMENTS),
+                   help=f"which assignment the submission is: {describe_assignments()}; default {DEFAULT_ASSIGNMENT}")
     p.add_argument("--scope", default=None, choices=("core", "full"),
                    help="which TODO methods the students wrote: core (the loss, DAgger's action choice and aggregation, "
                         "the noisy step) or full (also the training loop, the collection loops and the rounds); "

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grader.integrity import IntegrityError, changes, manifest
-
+from learning.agents import ASSIGNMENTS, DEFAULT_ASSIGNMENT, describe_assignments
 from util.config import REPO_ROOT
 
 
@@ -208,8 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results_dir", default=None, help="per-student results.json folder (default DIR/../results)")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per submission (default 3600)")
     p.add_argument("--regrade", action="store_true", help="grade again even if results exist")
-    p.add_argument("--assignment", default="a1", choices=("a1", "a2"),
-                   help="the assignment the submissions are: a1 (imitation; the default) or a2 (policy search)")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, choices=tuple(ASSIGNMENTS),
+                   help=f"the assignment the submissions are: {describe_assignments()}; default {DEFAULT_ASSIGNMENT}")
     p.epilog = "Flags after a lone -- go to every python -m grader call, e.g. -- --no-hidden"
     return p
 

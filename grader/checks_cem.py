@@ -424,6 +424,38 @@ def _matching_set(c: RefitCase, mean: np.ndarray) -> tuple[np.ndarray, str] | No
     return next(((rows, why) for rows, why in _elite_sets(c) if _close(mean, c.cands[rows].mean(axis=0))), None)
 
 
+def averaged_rows(c: RefitCase, mean: np.ndarray) -> np.ndarray | None:
+    """The rows whose plain mean ``mean`` (P,) is, whatever rule chose them, or None (not the mean of a set of rows).
+
+    ``mean`` = Σᵢ wᵢ·candidates[i] with w = 1/j on j rows and 0 elsewhere; with P ≥ N (the variants' linear policies)
+    the candidates are linearly independent, so least squares finds w, and the set is kept only if its mean is
+    ``mean``."""
+    if mean.shape != c.cands.shape[1:] or not np.all(np.isfinite(mean)):
+        return None
+    w = np.linalg.lstsq(c.cands.T, mean, rcond=None)[0]
+    if w.max() <= 0:
+        return None
+    rows = np.flatnonzero(w > w.max() / 2)
+    return rows if _close(c.cands[rows].mean(axis=0), mean) else None
+
+
+def _rows_text(c: RefitCase, rows: np.ndarray) -> str:
+    """Which ranks (1 = highest score) a set of rows holds and which of the K best it leaves out."""
+    rank = np.empty(c.n, dtype=int)
+    rank[best_rows(c.scores, c.n)] = np.arange(1, c.n + 1)
+    taken = sorted(int(r) for r in rank[rows])
+    missed = sorted(set(range(1, c.k + 1)) - set(taken))
+    what = "the candidate" if len(rows) == 1 else f"the {len(rows)} candidates"
+    return (f"the mean of {what} ranked {_ranks(taken)} by score (1 = highest), not of the K = {c.k} best"
+            + (f" (it leaves out {_ranks(missed, 'rank')})" if missed else "") + ": keep the K highest scores")
+
+
+def _ranks(ranks: list[int], word: str = "", shown: int = 6) -> str:
+    """``1, 2, 3`` (with ``word``: ``ranks 1, 2, 3``, ``rank 4``), the first ``shown`` and a count."""
+    head = f"{word}{'s' if word and len(ranks) > 1 else ''} " if word else ""
+    return head + ", ".join(map(str, ranks[:shown])) + (f", … ({len(ranks)} in all)" if len(ranks) > shown else "")
+
+
 def _refit_elite_part(name: str, cases: list[RefitCase], answers: list[RefitAnswer]) -> CheckResult:
     for i, (c, a) in enumerate(zip(cases, answers, strict=True)):
         ref_mean = c.cands[best_rows(c.scores, c.k)].mean(axis=0)
@@ -436,6 +468,9 @@ def _refit_elite_part(name: str, cases: list[RefitCase], answers: list[RefitAnsw
         match = _matching_set(c, a.mean)
         if match is not None:
             return CheckResult(name, 0, 1, f"the returned mean is {match[1]}" + where)
+        rows = averaged_rows(c, a.mean)
+        if rows is not None:
+            return CheckResult(name, 0, 1, f"the returned mean is {_rows_text(c, rows)}" + where)
         if _close(a.mean, c.old_mean):
             return CheckResult(name, 0, 1, "the returned mean is the old self.mean: return the elites' mean" + where)
         j = int(np.argmax(np.abs(a.mean - ref_mean)))
@@ -489,12 +524,16 @@ def _floor_value(std: np.ndarray, raw: np.ndarray) -> float | None:
 
 
 def _refit_std_part(name: str, cases: list[RefitCase], answers: list[RefitAnswer]) -> CheckResult:
-    """The std of the rows the returned mean averages (the right elites unless the elites part names others)."""
+    """The std of the rows the returned mean averages (the right elites unless the elites part names others), so
+    that a wrong choice of elites costs only the elites part."""
     judged_other = False
     for i, (c, a) in enumerate(zip(cases, answers, strict=True)):
+        right = best_rows(c.scores, c.k)
         match = _matching_set(c, a.mean)
-        rows = match[0] if match is not None else best_rows(c.scores, c.k)
-        judged_other = judged_other or (match is not None and bool(match[1]))
+        rows = match[0] if match is not None else averaged_rows(c, a.mean)
+        if rows is None or _close(a.mean, c.cands[right].mean(axis=0)):
+            rows = right
+        judged_other = judged_other or set(rows.tolist()) != set(right.tolist())
         elites = c.cands[rows]
         want = np.maximum(elites.std(axis=0), c.min_std)
         if _close(a.std, want):

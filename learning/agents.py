@@ -66,10 +66,14 @@ def agent_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+def describe_assignments() -> str:
+    """The assignments and their agents in words, for help texts and errors: ``a1 (bc, dagger, dart), a2 (cem, pg)``."""
+    return ", ".join(f"{a} ({', '.join(agents)})" for a, agents in ASSIGNMENTS.items())
+
+
 def check_assignment(assignment: str) -> str:
     if assignment not in ASSIGNMENTS:
-        raise ConfigError(f"Unknown assignment '{assignment}'. Assignments: "
-                          + ", ".join(f"{a} ({', '.join(agents)})" for a, agents in ASSIGNMENTS.items()) + ".")
+        raise ConfigError(f"Unknown assignment '{assignment}'. Assignments: {describe_assignments()}.")
     return assignment
 
 

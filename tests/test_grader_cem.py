@@ -184,6 +184,11 @@ REFIT_BUGS = {
                ELITES, "the 10 best candidates, not of K"),
     "first K": (refit(f"e = candidates[:{K}]\nreturn e.mean(0), np.maximum(e.std(0), {FLOOR})"), ELITES,
                 "first K"),
+    "elites by |score|": (refit(f"e = candidates[np.argsort(np.abs(scores))[-{K}:]]\n"
+                                f"return e.mean(0), np.maximum(e.std(0), {FLOOR})"), ELITES, "ranked"),
+    "elites by rank of -score² (float32)": (refit(f"e = candidates[np.argsort(-scores ** 2)[:{K}]].astype(np.float32)\n"
+                                                  f"return e.mean(0), np.maximum(e.std(0), {FLOOR})"), ELITES,
+                                            "ranked"),
     "all": (refit(f"return candidates.mean(0), np.maximum(candidates.std(0), {FLOOR})"), ELITES,
             "mean of all candidates"),
     "ddof=1": (refit(BEST + f"return e.mean(0), np.maximum(e.std(0, ddof=1), {FLOOR})"), SPREAD, "ddof=1"),
@@ -243,6 +248,22 @@ def test_refit_cases_have_what_the_diagnoses_need():
         tie = cases[2]
         s = np.sort(tie.scores)[::-1]
         assert len(set(s)) < len(s) and s[tie.k - 2] > s[tie.k - 1] > s[tie.k] > s[tie.k + 1]
+
+
+def test_the_rows_a_mean_averages_are_recovered_whatever_chose_them():
+    """A wrong choice of elites costs only the elites part: the std part is judged on the rows the returned mean
+    averages, found from the mean alone (any subset, float32 rounding included), and nothing else is taken for one."""
+    spec = SPECS["cem_refit"]
+    rng = np.random.default_rng(0)
+    for v in [*spec.public, *hidden_variants()[spec.key]]:
+        for c in checks_cem.refit_cases(v, checks_cem.linear_params(v.env)):
+            for size in (1, c.k, c.n // 2, c.n):
+                rows = np.sort(rng.choice(c.n, size, replace=False))
+                mean = c.cands[rows].astype(np.float32).mean(axis=0).astype(np.float64)
+                assert np.array_equal(checks_cem.averaged_rows(c, mean), rows), (v, c.k, size)
+            weighted = rng.dirichlet(np.ones(c.n)) @ c.cands
+            assert checks_cem.averaged_rows(c, weighted) is None
+            assert checks_cem.averaged_rows(c, c.old_mean) is None
 
 
 # ------------------------------------------------------------------------------------------------ search_iteration

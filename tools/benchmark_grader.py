@@ -19,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 
+from learning.agents import ASSIGNMENTS, DEFAULT_ASSIGNMENT, describe_assignments
+
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")     # as run_autograder and python -m grader do
 
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cores", default="0", help="CPU cores to pin to, comma separated (default: core 0 only)")
     p.add_argument("--stub", action="store_true", help="grade the untouched stubs instead of the reference")
     p.add_argument("--no-performance", dest="performance", action="store_false", help="unit checks only")
-    p.add_argument("--assignment", default="a1", choices=("a1", "a2"), help="whose submission (default a1)")
+    p.add_argument("--assignment", default="a1", choices=tuple(ASSIGNMENTS),
+                   help=f"whose submission: {describe_assignments()}; default {DEFAULT_ASSIGNMENT}")
     args = p.parse_args(argv)
     cores = {int(c) for c in args.cores.split(",")}
     os.sched_setaffinity(0, cores)  # children inherit the affinity

@@ -19,6 +19,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from learning.agents import ASSIGNMENTS, DEFAULT_ASSIGNMENT, describe_assignments
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SETUP = """#!/usr/bin/env bash
@@ -73,8 +75,8 @@ INCLUDE = ["README.md", "requirements.txt", "run.py", "pyproject.toml", "a1", "a
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="output .zip")
-    p.add_argument("--assignment", default="a1", choices=("a1", "a2"),
-                   help="the assignment the package grades: a1 (imitation; the default) or a2 (policy search)")
+    p.add_argument("--assignment", default=DEFAULT_ASSIGNMENT, choices=tuple(ASSIGNMENTS),
+                   help=f"the assignment the package grades: {describe_assignments()}; default {DEFAULT_ASSIGNMENT}")
     p.add_argument("--scope", default="full", choices=("core", "full"),
                    help="the scope the package grades (the students' release's: tools/make_release.py --scope); "
                         "default full")
