@@ -1,4 +1,4 @@
-"""The CEM unit checks (grader/checks_cem.py): the reference gets every point and the stub none; each typical bug
+"""The CEM unit checks (grader/checks_cem/): the reference gets every point and the stub none; each typical bug
 loses exactly its own part with feedback naming it; correct alternative styles keep full marks.
 
 Most tests run a check's child job in this process (grader/child.py's job on a real CEMAgent with the methods under
@@ -6,6 +6,7 @@ test, the answer read under the check's schema) instead of a sandboxed child: th
 a fraction of a second. The gradings at the end go through the sandbox once for the reference, the stub and a
 submission with one bug in each method.
 """
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -17,6 +18,9 @@ import torch
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
 from grader import checks_cem  # noqa: E402
+from grader.checks_cem import iteration as iteration_check  # noqa: E402
+from grader.checks_cem import refit as refit_check  # noqa: E402
+from grader.checks_cem import sample as sample_check  # noqa: E402
 from grader.answers import read_answer  # noqa: E402
 from grader.context import CheckSpec  # noqa: E402
 from grader.grade import grade, hidden_variants  # noqa: E402
@@ -59,7 +63,7 @@ def run_in_process(harness, monkeypatch, spec: CheckSpec, methods: dict[str, str
         harness.JOBS[kind](job, str(d / "out"))
         return read_answer((d / "out" / "result.npz").read_bytes(), schema), ""
 
-    monkeypatch.setattr(checks_cem, "run_unit", run_unit)
+    monkeypatch.setattr(sys.modules[spec.run.__module__], "run_unit", run_unit)   # the check's own module
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         monkeypatch.chdir(tmp)
@@ -158,11 +162,11 @@ def test_the_sampling_tolerance_is_far_from_the_bugs():
     """Over many seeds a right sampler passes; the statistics keep their margins on the variants' inputs."""
     spec = SPECS["cem_sample"]
     for v in [*spec.public, *hidden_variants()[spec.key]]:
-        p = checks_cem.linear_params(v.env)
-        mean, std, _ = checks_cem._sample_inputs(v, p)
+        p = sample_check.linear_params(v.env)
+        mean, std, _ = sample_check._sample_inputs(v, p)
         for seed in range(20):
             x = mean + std * np.random.default_rng(seed).standard_normal((v.batch, p))
-            assert checks_cem._distribution_problem(x, mean, std) == "", (v, seed)
+            assert sample_check._distribution_problem(x, mean, std) == "", (v, seed)
 
 
 # ------------------------------------------------------------------------------------------------ refit
@@ -241,9 +245,9 @@ def test_refit_cases_have_what_the_diagnoses_need():
     """Some coordinates' elite std lies below the floor and others above; the tie case's boundary is tie-free."""
     spec = SPECS["cem_refit"]
     for v in [*spec.public, *hidden_variants()[spec.key]]:
-        cases = checks_cem.refit_cases(v, checks_cem.linear_params(v.env))
+        cases = refit_check.refit_cases(v, sample_check.linear_params(v.env))
         assert [c.k for c in cases][1] == 1 and all(c.k != 10 and c.min_std != 0.01 for c in cases)
-        raw = cases[0].cands[checks_cem.best_rows(cases[0].scores, cases[0].k)].std(axis=0)
+        raw = cases[0].cands[refit_check.best_rows(cases[0].scores, cases[0].k)].std(axis=0)
         assert (raw < cases[0].min_std).any() and (raw > 2 * cases[0].min_std).any()
         tie = cases[2]
         s = np.sort(tie.scores)[::-1]
@@ -256,14 +260,14 @@ def test_the_rows_a_mean_averages_are_recovered_whatever_chose_them():
     spec = SPECS["cem_refit"]
     rng = np.random.default_rng(0)
     for v in [*spec.public, *hidden_variants()[spec.key]]:
-        for c in checks_cem.refit_cases(v, checks_cem.linear_params(v.env)):
+        for c in refit_check.refit_cases(v, sample_check.linear_params(v.env)):
             for size in (1, c.k, c.n // 2, c.n):
                 rows = np.sort(rng.choice(c.n, size, replace=False))
                 mean = c.cands[rows].astype(np.float32).mean(axis=0).astype(np.float64)
-                assert np.array_equal(checks_cem.averaged_rows(c, mean), rows), (v, c.k, size)
+                assert np.array_equal(refit_check.averaged_rows(c, mean), rows), (v, c.k, size)
             weighted = rng.dirichlet(np.ones(c.n)) @ c.cands
-            assert checks_cem.averaged_rows(c, weighted) is None
-            assert checks_cem.averaged_rows(c, c.old_mean) is None
+            assert refit_check.averaged_rows(c, weighted) is None
+            assert refit_check.averaged_rows(c, c.old_mean) is None
 
 
 # ------------------------------------------------------------------------------------------------ search_iteration
@@ -355,7 +359,7 @@ def test_gradings_reference_full_stub_none_one_bug_per_method(tmp_path):
 def test_a_release_self_check_judges_the_iteration_on_the_students_own_draws(harness, monkeypatch, bug):
     """In a student release the child runs the student's own sample_candidates (no reference code): a correct sampler
     of another style than the reference's keeps the iteration's points, and the iteration's bugs are still named."""
-    monkeypatch.setattr(checks_cem, "have_solutions", lambda: False)
+    monkeypatch.setattr(iteration_check, "have_solutions", lambda: False)
     methods = {**SAMPLE_STYLES["transposed draws"], **(ITERATION_BUGS[bug][0] if bug else {})}
     spec = SPECS["cem_iteration"]
     results = run_in_process(harness, monkeypatch, spec, methods)
@@ -365,6 +369,6 @@ def test_a_release_self_check_judges_the_iteration_on_the_students_own_draws(har
         assert_loses_exactly(results, spec, ITERATION_BUGS[bug][1], ITERATION_BUGS[bug][2])
     # the grader's copy runs the reference sampler in the child and trusts only its own draw of it: a child whose
     # population is not that draw gets nothing
-    monkeypatch.setattr(checks_cem, "have_solutions", lambda: True)
+    monkeypatch.setattr(iteration_check, "have_solutions", lambda: True)
     if bug is None:
         assert all(r.score == 0 for r in run_in_process(harness, monkeypatch, spec, methods))

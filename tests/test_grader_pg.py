@@ -1,4 +1,4 @@
-"""The policy-gradient unit checks (grader/checks_pg.py): the reference gets every point and the stub none, each
+"""The policy-gradient unit checks (grader/checks_pg/): the reference gets every point and the stub none, each
 typical bug loses exactly its own part with feedback naming it, other correct styles keep every point. The diagnosis
 of the reward-to-go and GAE mistakes is also tested directly on arrays (fast)."""
 import types
@@ -9,6 +9,9 @@ import pytest
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
 from grader import checks_pg as C  # noqa: E402
+from grader.checks_pg import batches as B  # noqa: E402
+from grader.checks_pg import gae as G  # noqa: E402
+from grader.checks_pg import rtg as R  # noqa: E402
 from grader.context import Variant  # noqa: E402
 from grader.grade import grade  # noqa: E402
 from grader.reference_submissions import write_submission  # noqa: E402
@@ -82,55 +85,55 @@ def _solve(calls, method):
 
 @pytest.mark.parametrize("v", VARIANTS)
 def test_rtg_value_mistakes_cost_the_values_part_only(v):
-    calls = C._rtg_calls(v)
+    calls = B.rtg_calls(v)
     none = np.zeros(len(calls), bool)
     ref = _solve(calls, "rtg")
-    assert C._rtg_values_part("v", calls, ref, none).score == C._rtg_boundary_part("b", calls, ref).score == 1
-    assert "in place" in C._rtg_values_part("v", calls, ref, ~none).output
-    for key, why in C.RTG_VALUE_BUGS.items():
-        outs = [C._rtg(c.rewards, c.gamma, c.ends, c.ends & ~c.terminated, c.next_values, value=key) for c in calls]
-        values, bounds = C._rtg_values_part("v", calls, outs, none), C._rtg_boundary_part("b", calls, outs)
+    assert R._rtg_values_part("v", calls, ref, none).score == R._rtg_boundary_part("b", calls, ref).score == 1
+    assert "in place" in R._rtg_values_part("v", calls, ref, ~none).output
+    for key, why in R.RTG_VALUE_BUGS.items():
+        outs = [R._rtg(c.rewards, c.gamma, c.ends, c.ends & ~c.terminated, c.next_values, value=key) for c in calls]
+        values, bounds = R._rtg_values_part("v", calls, outs, none), R._rtg_boundary_part("b", calls, outs)
         assert values.score == 0 and why in values.output, (key, values.output)
         assert bounds.score == 1 and "values part" in bounds.output, (key, bounds.output)
 
 
 @pytest.mark.parametrize("v", VARIANTS)
 def test_rtg_boundary_mistakes_cost_the_boundary_part_only(v):
-    calls = C._rtg_calls(v)
+    calls = B.rtg_calls(v)
     none = np.zeros(len(calls), bool)
-    for why in C._rtg_boundary_bugs(calls[0]):
-        outs = [C._rtg_boundary_bugs(c)[why] for c in calls]
-        bounds = C._rtg_boundary_part("b", calls, outs)
+    for why in R._rtg_boundary_bugs(calls[0]):
+        outs = [R._rtg_boundary_bugs(c)[why] for c in calls]
+        bounds = R._rtg_boundary_part("b", calls, outs)
         assert bounds.score == 0 and why in bounds.output, (why, bounds.output)
         if "one step late" not in why:       # a late reset breaks a single episode's sums too
-            assert C._rtg_values_part("v", calls, outs, none).score == 1
+            assert R._rtg_values_part("v", calls, outs, none).score == 1
 
 
 @pytest.mark.parametrize("v", VARIANTS)
 def test_gae_mistakes_cost_their_own_part_only(v):
-    calls = C._gae_calls(v)
+    calls = B.gae_calls(v)
     none = np.zeros(len(calls), bool)
     ref = _solve(calls, "gae")
-    assert C._gae_part("t", calls, ref, 0, none).score == C._gae_part("r", calls, ref, 1, none).score == 1
-    for key, why in C.GAE_DELTA_BUGS.items():
-        outs = [C._gae(c, delta=key) for c in calls]
-        td, rec = C._gae_part("t", calls, outs, 0, none), C._gae_part("r", calls, outs, 1, none)
+    assert G._gae_part("t", calls, ref, 0, none).score == G._gae_part("r", calls, ref, 1, none).score == 1
+    for key, why in G.GAE_DELTA_BUGS.items():
+        outs = [G.gae_values(c, delta=key) for c in calls]
+        td, rec = G._gae_part("t", calls, outs, 0, none), G._gae_part("r", calls, outs, 1, none)
         assert td.score == 0 and why in td.output and rec.score == 1, (key, td.output, rec.output)
-    for key, why in C.GAE_RECURSION_BUGS.items():
-        outs = [C._gae(c, rec=key) for c in calls]
-        td, rec = C._gae_part("t", calls, outs, 0, none), C._gae_part("r", calls, outs, 1, none)
+    for key, why in G.GAE_RECURSION_BUGS.items():
+        outs = [G.gae_values(c, rec=key) for c in calls]
+        td, rec = G._gae_part("t", calls, outs, 0, none), G._gae_part("r", calls, outs, 1, none)
         assert rec.score == 0 and why in rec.output and td.score == 1, (key, td.output, rec.output)
 
 
 def test_crafted_batches_hold_every_kind_of_end():
     for v in VARIANTS:
-        for c in [c for c in C._rtg_calls(v) + C._gae_calls(v) if c.ends.sum() > 1]:
-            bounds = C._episode_bounds(c.ends)
+        for c in [c for c in B.rtg_calls(v) + B.gae_calls(v) if c.ends.sum() > 1]:
+            bounds = R._episode_bounds(c.ends)
             lengths = [e - s + 1 for s, e in bounds]
             assert c.ends[-1]                                                # the batch's last step ends
             assert (c.terminated[:-1] & c.ends[:-1]).any() and (~c.terminated[:-1] & c.ends[:-1]).any()
             assert lengths.count(1) >= 2 and not (c.terminated & ~c.ends).any()
-        with_last = [c.terminated[-1] for c in C._rtg_calls(v) + C._gae_calls(v) if c.ends.sum() > 1]
+        with_last = [c.terminated[-1] for c in B.rtg_calls(v) + B.gae_calls(v) if c.ends.sum() > 1]
         assert any(with_last) and not all(with_last)    # cut by the batch end, and terminated at its last step
 
 
@@ -466,11 +469,11 @@ def _gae_as_lambda_return(rewards, values, next_values, terminated, ends, gamma,
 
 @pytest.mark.parametrize("v", VARIANTS)
 def test_a_bootstrap_at_a_terminated_batch_end_is_caught_and_the_lambda_return_form_is_correct(v):
-    calls = C._rtg_calls(v)
+    calls = B.rtg_calls(v)
     none = np.zeros(len(calls), bool)
     outs = [_rtg_bootstrapping_the_batch_end(c.rewards, c.terminated, c.ends, c.next_values, c.gamma) for c in calls]
-    assert C._rtg_boundary_part("b", calls, outs).score == 0
-    calls = C._gae_calls(v)
+    assert R._rtg_boundary_part("b", calls, outs).score == 0
+    calls = B.gae_calls(v)
     outs = [_gae_as_lambda_return(c.rewards, c.values, c.next_values, c.terminated, c.ends, c.gamma, c.lam)
             for c in calls]
-    assert C._gae_part("t", calls, outs, 0, none).score == C._gae_part("r", calls, outs, 1, none).score == 1
+    assert G._gae_part("t", calls, outs, 0, none).score == G._gae_part("r", calls, outs, 1, none).score == 1
