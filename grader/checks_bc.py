@@ -234,7 +234,7 @@ def _bc_diagnosis(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray, loss
 FIT_EPOCHS = 3              # the first fit call: 3 epochs over N = 4·batch + (seed mod batch) pairs
 SMALL_EPOCHS = 2            # the second: 2 epochs over fewer pairs than batch_size (B = min(batch_size, N) = N)
 FIT_LR = 3e-3
-MAX_FIT_CALLS = 300         # grader/child.py records at most this many compute_loss calls and optimizer steps
+MAX_FIT_CALLS = 300         # grader/child/jobs_bc.py records at most this many compute_loss calls and optimizer steps
 FIT_PLACEHOLDER = ("fit is the placeholder: it computes no minibatch loss, takes no gradient step and returns NaN: "
                    "fill in the TODO block")
 NEW_OPTIMIZER = ("step self.optimizer, the framework's Adam (a new optimizer per call loses its state and is not "
@@ -248,7 +248,7 @@ def _fit_calls(v: Variant) -> list[tuple[int, int]]:
 
 
 def _fit_schema(obs_dim: int, act_dim: int, n_params: int, rows: int, fits: int) -> dict[str, Field]:
-    """What grader/child.py's job_bc_fit writes (at most MAX_FIT_CALLS calls and steps, each call's rows at most all
+    """What grader/child/jobs_bc.py's job_bc_fit writes (at most MAX_FIT_CALLS calls and steps, each call's rows at most all
     the pairs)."""
     c, r = MAX_FIT_CALLS, MAX_FIT_CALLS * rows
     return {"call_fit": Field((None,), "iu", c), "call_sizes": Field((None,), "iu", c),

@@ -139,7 +139,7 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
              policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema, tested: tuple[str, ...] = (),
              **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
     """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
-    its answer must match ``schema`` (what grader/child.py's job writes; see grader.answers).
+    its answer must match ``schema`` (what the job in grader/child/ writes; see grader.answers).
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
@@ -191,7 +191,7 @@ class CheckSpec:
     by grader/grade.py (``CHECK_MODULES``).
 
     ``key`` names the check (tags, ``--only``, the hidden variants' keys); ``run(ctx, v)`` scores one variant and
-    returns one :class:`CheckResult` per part, in ``parts`` order; ``job`` is the child's job in grader/child.py
+    returns one :class:`CheckResult` per part, in ``parts`` order; ``job`` is the child's job in grader/child/ (``JOBS``)
     (``JOBS``); ``public`` the variants shipped to students (hidden ones: grader/hidden/variants.py, keyed by
     ``key``); ``handout`` the rubric row of a1/README.md that stands for the whole check, (name, text), or None
     when the handout lists the parts (``handout_parts``: part name → text)."""

@@ -2,7 +2,7 @@
 its rounds (the env's record of every reset and step, split per ``collect_round`` call, and the pairs each returned),
 the replay of that record in a fresh env, and what is wrong with a round's episodes and stored states.
 
-The child (grader/child.py, ``_collect_rounds``) only records: every verdict here is computed from plain arrays, and
+The child (grader/child/jobs_rounds.py, ``_collect_rounds``) only records: every verdict here is computed from plain arrays, and
 every word of its feedback is the grader's own (the check's workspace holds reference code, so no text of the student's
 process may reach the feedback: grader/feedback.py).
 """
@@ -17,8 +17,8 @@ from grader.answers import Field, Schema
 from grader.unit_inputs import random_policy
 from learning.policy import GaussianMLPPolicy
 
-RETURNED, REFUSED, RESET_LOOP, NOT_RUN, NOT_A_DATASET, WRONG_WIDTHS = range(6)   # a call's status (grader/child.py)
-# the env's refusal (status REFUSED; grader/child.py's REFUSALS) and what was returned instead of a Dataset
+RETURNED, REFUSED, RESET_LOOP, NOT_RUN, NOT_A_DATASET, WRONG_WIDTHS = range(6)   # a call's status (grader/child/jobs_rounds.py)
+# the env's refusal (status REFUSED; grader/child/jobs_rounds.py's REFUSALS) and what was returned instead of a Dataset
 FINISHED_EPISODE, TOO_MANY_STEPS, ACTION_SHAPE, ACTION_NAN = 1, 2, 3, 4
 RETURN_NAMES = {1: "a tuple", 2: "a list", 3: "None", 4: "a NumPy array", 5: "a dict"}
 STATE_ATOL = 1e-5
@@ -80,7 +80,7 @@ def collection_policies(obs_dim: int, act_dim: int, rng: np.random.Generator, lo
 
 
 def collect_schema(ns: list[int], obs_dim: int, act_dim: int) -> Schema:
-    """What grader/child.py's ``_collect_rounds`` writes for calls of sizes ``ns``."""
+    """What grader/child/jobs_rounds.py's ``_collect_rounds`` writes for calls of sizes ``ns``."""
     records = sum(3 * n + 5 for n in ns)
     rows = sum(2 * n + 2 for n in ns)
     c = len(ns)

@@ -20,7 +20,7 @@ from grader.feedback import describe_error
 from grader.unit_inputs import random_policy, sample_obs
 
 ROUNDS = 3                  # rounds 1..3 on one agent; the budget cuts the last one
-MAX_ROWS = 5_000            # the child's cap on the rows it writes (grader/child.py MAX_ROUND_ROWS)
+MAX_ROWS = 5_000            # the child's cap on the rows it writes (grader/child/jobs_rounds.py MAX_ROUND_ROWS)
 MAX_CALLS = 3 * 32          # collect_round or fit calls it records (MAX_ROUND_CALLS per round)
 
 
@@ -74,7 +74,7 @@ def round_setup(v: Variant, dagger: bool) -> tuple[RoundSetup, object, int, int]
 
 
 def round_schema(obs_dim: int, act_dim: int) -> Schema:
-    """What grader/child.py's job_round writes."""
+    """What grader/child/jobs_rounds.py's job_round writes."""
     return {"rounds": Field((ROUNDS, 7), "f"), "collects": Field((None, 4), "f", 4 * MAX_CALLS),
             "fits": Field((None, 6), "f", 6 * MAX_CALLS),
             "collected_obs": Field((None, obs_dim), "f", MAX_ROWS * obs_dim),

@@ -1,9 +1,9 @@
 """A check's private folder: what it holds, how it is built, and the scratch folder that holds the check folders.
 
 Each check gets its own folder, built completely before its child starts and deleted after it:
-``ws/`` (a copy of the framework with the student's files, only the reference code of the *other*
-TODOs that check needs, only the data it needs, and the child harness ``grader_child.py``, a copy of
-:mod:`grader.child`), ``run/`` (the child's cwd, HOME and TMPDIR), ``in/`` (the check's inputs) and
+``ws/`` (a copy of the framework with the student's files, only the reference code of the *other* TODOs that check
+needs, only the data it needs, and the child harness: the package :mod:`grader.child` as ``grader_harness/`` and its
+entry script ``grader_child.py``), ``run/`` (the child's cwd, HOME and TMPDIR), ``in/`` (the check's inputs) and
 ``out/`` (where it answers with plain files). The check folders live in a scratch folder
 (:func:`make_scratch`) that sandbox uids may traverse but not list.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from util.config import REPO_ROOT
 
 FRAMEWORK_DIRS = ("learning", "envs", "util")
-CHILD = Path(__file__).with_name("child.py")
+CHILD = Path(__file__).with_name("child")         # the child harness, a package (grader/child/)
 
 
 @dataclass
@@ -108,7 +108,8 @@ def build_workspace(d: CheckDir, student_files: dict[str, Path | None], referenc
     """Fill ``d.ws``: the framework (its own ``learning/*_agent.py`` included, untouched), the student's files as the
     package ``submission/`` (the child splices their TODO methods onto the framework's classes),
     ``grader_ref/<owner>_<method>.py`` for each name in ``references`` (:func:`reference_source`), the data files (a
-    path under the repo, or (source, path in the workspace)), and the child script."""
+    path under the repo, or (source, path in the workspace)), and the child harness (``grader_harness/``, its entry
+    ``grader_child.py``)."""
     ws = d.ws
     for sub in FRAMEWORK_DIRS:
         shutil.copytree(REPO_ROOT / sub, ws / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -126,7 +127,11 @@ def build_workspace(d: CheckDir, student_files: dict[str, Path | None], referenc
         src, rel = (f, str(f.relative_to(REPO_ROOT))) if isinstance(f, Path) else f
         (ws / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, ws / rel)
-    shutil.copyfile(CHILD, ws / "grader_child.py")
+    (ws / "grader_harness").mkdir()
+    for src in sorted(CHILD.glob("*.py")):
+        if src.name != "__main__.py":
+            shutil.copyfile(src, ws / "grader_harness" / src.name)
+    shutil.copyfile(CHILD / "__main__.py", ws / "grader_child.py")
 
 
 def chown_tree(root: Path, uid: int) -> None:

@@ -47,21 +47,6 @@ def log_rows(path, drop=("Wall_Time", "Steps_Per_Sec")):
     return [[ln.split("\t")[i] for i in keep] for ln in lines]
 
 
-def load_child_harness():
-    """grader/child.py, the child-side harness, as a module (a script: loaded by path). It puts its own folder first
-    on sys.path, which must not leak into the test run (grader/distributed.py would shadow Dask's package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("grader_child_harness", ROOT / "grader" / "child.py")
-    module = importlib.util.module_from_spec(spec)
-    saved = list(sys.path)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
-
-
 def supervisor_spec(script: Path, folder: Path, timeout: int, *, oracle_budget: int | None = None, **extra) -> dict:
     """A spec for grader/supervisor.py alone: ``python script`` in ``folder`` (its stderr to ``folder/err``), no sandbox
     uid, no network namespace, ``timeout`` seconds of wall and CPU time; with ``oracle_budget``, cheetah's expert

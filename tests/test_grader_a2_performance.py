@@ -42,7 +42,7 @@ CHILD = textwrap.dedent('''
 
 def test_the_env_server_counts_every_step_refuses_beyond_the_budget_and_shows_the_transformed_task(tmp_path):
     script = tmp_path / "child.py"
-    script.write_text(CHILD.format(child=str(ROOT / "grader" / "child.py")))
+    script.write_text(CHILD.format(child=str(ROOT / "grader" / "child" / "remote.py")))
     server = {"env": "pendulum", "budget": 57, "transform_seed": 11, "repo_root": str(ROOT)}
     status = run_supervisor(supervisor_spec(script, tmp_path, 60, env_server=server), tmp_path, timeout=120)
     out = json.loads((tmp_path / "out.json").read_text())

@@ -1,7 +1,7 @@
 """The CEM unit checks (grader/checks_cem/): the reference gets every point and the stub none; each typical bug
 loses exactly its own part with feedback naming it; correct alternative styles keep full marks.
 
-Most tests run a check's child job in this process (grader/child.py's job on a real CEMAgent with the methods under
+Most tests run a check's child job in this process (grader/child/jobs_cem.py's job on a real CEMAgent with the methods under
 test, the answer read under the check's schema) instead of a sandboxed child: the scoring is the same and it takes
 a fraction of a second. The gradings at the end go through the sandbox once for the reference, the stub and a
 submission with one bug in each method.
@@ -28,7 +28,6 @@ from grader.reference_submissions import write_submission  # noqa: E402
 from grader.solution import cem_solution  # noqa: E402
 from learning.cem_agent import CEMAgent  # noqa: E402
 
-from conftest import load_child_harness  # noqa: E402
 
 KEYS = ("cem_sample", "cem_refit", "cem_iteration")
 SPECS = {s.key: s for s in checks_cem.CHECKS}
@@ -45,21 +44,23 @@ def method(src: str):
 
 @pytest.fixture(scope="module")
 def harness():
-    return load_child_harness()
+    import grader.child
+
+    return grader.child
 
 
 def run_in_process(harness, monkeypatch, spec: CheckSpec, methods: dict[str, str]) -> list:
     """Every variant (public and hidden) of ``spec`` with ``methods`` (name → source) over the reference, its child job
     run in this process on a real CEMAgent. Returns the CheckResults."""
     cls = type("CEMAgent", (CEMAgent,), {**REFERENCE, **{m: method(s) for m, s in methods.items()}})
-    monkeypatch.setattr(harness, "student_class", lambda job: cls)
+    monkeypatch.setattr(harness.agent, "student_class", lambda job: cls)
 
     def run_unit(ctx, agent, kind, v, arrays, policies=None, *, schema, tested=(), **job):
         d = Path(tempfile.mkdtemp(dir=Path.cwd()))
         np.savez(d / "in.npz", **arrays)
         (d / "out").mkdir()
         job = {"agent": agent, "kind": kind, "env": v.env, "seed": v.seed, "inputs": str(d / "in.npz"), **job}
-        harness._seed_globals(v.seed)             # as the child's main() does
+        harness.seed_globals(v.seed)             # as the child's main() does
         harness.JOBS[kind](job, str(d / "out"))
         return read_answer((d / "out" / "result.npz").read_bytes(), schema), ""
 

@@ -1,4 +1,4 @@
-"""The unit check of BC's training loop ``fit`` (grader/checks_bc.py BC_FIT, grader/child.py job_bc_fit): the
+"""The unit check of BC's training loop ``fit`` (grader/checks_bc.py BC_FIT, grader/child/jobs_bc.py job_bc_fit): the
 reference and other correct styles get every point, the stub none, and each mistake loses exactly its part with
 feedback naming it. The scoring helpers are also checked on hand-made records (no child)."""
 import numpy as np

@@ -16,13 +16,13 @@ import pytest
 
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
+from grader.child.agent import splice  # noqa: E402
 from grader.feedback import describe_error  # noqa: E402
 from grader.grade import grade  # noqa: E402
 from grader.reference_submissions import write_submission  # noqa: E402
 
-from conftest import load_child_harness, run_supervisor, supervisor_spec  # noqa: E402
+from conftest import run_supervisor, supervisor_spec  # noqa: E402
 
-grader_child = load_child_harness()
 
 ROOT_MODE = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -116,11 +116,11 @@ def test_special_methods_and_metaclasses_of_a_student_class_are_refused():
             cls.train = lambda self: None
 
     with pytest.raises(TypeError, match="defines __getattribute__"):
-        grader_child.splice(DARTAgent, Routes, ("noisy_expert_step",))
+        splice(DARTAgent, Routes, ("noisy_expert_step",))
     with pytest.raises(TypeError, match="metaclass"):
-        grader_child.splice(DARTAgent, WithMeta, ("noisy_expert_step",))
+        splice(DARTAgent, WithMeta, ("noisy_expert_step",))
     with pytest.raises(TypeError, match="__init_subclass__"):
-        grader_child.splice(DARTAgent, Hook, ("noisy_expert_step",))
+        splice(DARTAgent, Hook, ("noisy_expert_step",))
 
 
 def test_feedback_shows_only_line_numbers_that_exist_in_the_submitted_file():

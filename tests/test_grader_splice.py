@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
+from grader.child.agent import splice  # noqa: E402
 from grader.reference_submissions import replace_method, write_submission  # noqa: E402
 
-from conftest import ROOT, load_child_harness  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
-grader_child = load_child_harness()
 
 
 def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_framework():
@@ -47,7 +47,7 @@ def test_splice_keeps_the_students_todo_methods_and_helpers_and_restores_the_fra
         def aggregate(self, dataset, obs, labels):
             return "student aggregate"
 
-    cls = grader_child.splice(DAggerAgent, Student, ("select_action", "aggregate"))
+    cls = splice(DAggerAgent, Student, ("select_action", "aggregate"))
     assert cls.train is DAggerAgent.train and cls.room is ImitationAgent.room and cls.__init__ is ImitationAgent.__init__
     assert cls.config_class is DAggerConfig and cls.todo_methods == DAggerAgent.todo_methods
     assert cls.beta is DAggerAgent.beta and cls.compute_loss is DAggerAgent.__mro__[1].compute_loss

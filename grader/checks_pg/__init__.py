@@ -4,7 +4,7 @@ time-limit truncations, a batch cut at the end, one-step episodes, several disco
 critic's losses (:mod:`.losses`: values and gradients over several calls on one agent), ``estimate_advantages`` and
 ``update`` (:mod:`.update`).
 
-Every input comes from the variant's seeded generator; the child (grader/child.py, ``job_pg_*``) only calls the
+Every input comes from the variant's seeded generator; the child (grader/child/jobs_pg.py, ``job_pg_*``) only calls the
 student's method and writes plain arrays; the references and the named wrong versions are computed here. A scalar
 recursion is linear, so a mistake in one aspect (the values inside an episode, or the episode boundaries; the TD
 errors, or the λ-recursion) is judged separately: a part passes when its aspect is right even if the other is wrong

@@ -119,7 +119,7 @@ def call_arrays(calls: list[Call]) -> dict[str, np.ndarray]:
 
 
 def vector_schema(calls: list[Call]) -> dict[str, Field]:
-    """What grader/child.py's job_pg_rtg / job_pg_gae write."""
+    """What grader/child/jobs_pg.py's job_pg_rtg / job_pg_gae write."""
     return {"out": Field((sum(len(c.rewards) for c in calls),), "f"), "changed": Field((len(calls),), "b")}
 
 

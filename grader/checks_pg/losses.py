@@ -168,7 +168,7 @@ def _loss_results(case: LossCase, out: dict[str, np.ndarray], grad_name: str | N
 
 
 def _loss_schema(k: int, n_params: int) -> dict[str, Field]:
-    """What grader/child.py's job_pg_actor_loss / job_pg_critic_loss write."""
+    """What grader/child/jobs_pg.py's job_pg_actor_loss / job_pg_critic_loss write."""
     return {"loss": Field((k,), "f"), "has_graph": Field((k,), "b"), "grads": Field((k, n_params), "f")}
 
 
