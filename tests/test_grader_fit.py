@@ -1,12 +1,12 @@
-"""The unit check of BC's training loop ``fit`` (grader/checks_bc.py BC_FIT, grader/child/jobs_bc.py job_bc_fit): the
-reference and other correct styles get every point, the stub none, and each mistake loses exactly its part with
-feedback naming it. The scoring helpers are also checked on hand-made records (no child)."""
+"""The unit check of BC's training loop ``fit`` (grader/checks_bc/fit.py BC_FIT, grader/child/jobs_bc.py
+job_bc_fit): the reference and other correct styles get every point, the stub none, and each mistake loses exactly its
+part with feedback naming it. The scoring helpers are also checked on hand-made records (no child)."""
 import numpy as np
 import pytest
 
 pytest.importorskip("grader.solution", reason="the grader's own tests are not part of the student release")
 
-from grader.checks_bc import (BC_FIT, FIT_PLACEHOLDER, _epochs, _FitRun, _loop_problems,  # noqa: E402
+from grader.checks_bc.fit import (BC_FIT, FIT_PLACEHOLDER, _epochs, _FitRun, _loop_problems,  # noqa: E402
                               _step_problems)
 from grader.grade import grade  # noqa: E402
 from grader.reference_submissions import solution_source, write_submission  # noqa: E402

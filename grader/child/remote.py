@@ -4,22 +4,33 @@ child holds no simulator)."""
 import os
 
 
-class RemoteExpert:
-    """Quacks like a policy for ``act(obs, deterministic=True)``; answered by the supervisor."""
+class _Pipe:
+    """Both ends of one pipe pair to the supervisor (``fds``: "read_fd,write_fd"), read exactly."""
 
-    def __init__(self, fds: str, obs_dim: int, act_dim: int):
+    SERVER = "the supervisor"            # who answers, for the error when the pipe closes
+
+    def __init__(self, fds: str):
         r, w = (int(x) for x in fds.split(","))
         self.rf, self.wf = os.fdopen(r, "rb", buffering=0), os.fdopen(w, "wb", buffering=0)
-        self.obs_dim, self.act_dim = obs_dim, act_dim
 
     def _read(self, n: int) -> bytes:
         buf = b""
         while len(buf) < n:
             chunk = self.rf.read(n - len(buf))
             if not chunk:
-                raise RuntimeError("the expert oracle closed the connection")
+                raise RuntimeError(f"{self.SERVER} closed the connection")
             buf += chunk
         return buf
+
+
+class RemoteExpert(_Pipe):
+    """Quacks like a policy for ``act(obs, deterministic=True)``; answered by the supervisor."""
+
+    SERVER = "the expert oracle"
+
+    def __init__(self, fds: str, obs_dim: int, act_dim: int):
+        super().__init__(fds)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
 
     def act(self, obs, deterministic: bool = True, **_):
         import struct
@@ -37,23 +48,11 @@ class RemoteExpert:
         return a[0] if single else a
 
 
-class RemoteEnvs:
+class RemoteEnvs(_Pipe):
     """The pipe to the supervisor's env server (assignment 2's performance checks): the child holds no simulator."""
 
+    SERVER = "the environment server"
     HEADER, REQUEST = "<II", "<III"          # grader/supervisor.py: HEADER, ENV_HEADER
-
-    def __init__(self, fds: str):
-        r, w = (int(x) for x in fds.split(","))
-        self.rf, self.wf = os.fdopen(r, "rb", buffering=0), os.fdopen(w, "wb", buffering=0)
-
-    def _read(self, n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = self.rf.read(n - len(buf))
-            if not chunk:
-                raise RuntimeError("the environment server closed the connection")
-            buf += chunk
-        return buf
 
     def request(self, op: int, index: int, payload: bytes = b"") -> bytes:
         import struct
