@@ -80,3 +80,25 @@ def test_the_docs_tables_were_measured_with_the_shipped_experts():
                 f"{doc}: the {task} row has cells with fewer than the 3 training seeds the handout promises; "
                 f"run: python tools/benchmark_a1.py --envs {task} --update_docs")
         assert sorted(r[1].strip() for r in rows) == sorted(["cheetah", "walker", "hopper", "ant"]), doc
+
+
+def test_assignment_2s_table_keeps_the_rows_not_run_again_with_the_command_that_measured_them():
+    from tools.doc_tables import merge_measured_block
+
+    head = "| agent | task | final |\n|---|---|---|\n"
+    full = merge_measured_block("", head + "| pg | walker | 1 |\n| pg | hopper | 2 |\n| cem | cheetah | 3 |\n",
+                                "bench --all", "2026-01-01", key_columns=2)
+    assert full.startswith("Measured with `bench --all` (2026-01-01).\n\n")
+    part = merge_measured_block(full, head + "| pg | hopper | 20 |\n", "bench --variants pg-hopper", "2026-02-02",
+                                key_columns=2)
+    assert "| pg | walker | 1 |\n| pg | hopper | 20 |\n| cem | cheetah | 3 |" in part       # in place, others kept
+    assert ("- `bench --all` (2026-01-01): every row\n- `bench --variants pg-hopper` (2026-02-02): pg hopper\n"
+            in part)
+    again = merge_measured_block(part, head + "| cem | cheetah | 30 |\n| pg | walker | 10 |\n", "bench --two",
+                                 "2026-03-03", key_columns=2)
+    assert "- `bench --all`" not in again        # every row it measured was measured again since
+    assert ("- `bench --variants pg-hopper` (2026-02-02): pg hopper\n"
+            "- `bench --two` (2026-03-03): cem cheetah, pg walker") in again
+    everything = merge_measured_block(again, head + "| pg | walker | 4 |\n| pg | hopper | 5 |\n| cem | cheetah | 6 |\n",
+                                      "bench --all", "2026-04-04", key_columns=2)
+    assert everything.startswith("Measured with `bench --all` (2026-04-04).\n\n") and "- `" not in everything

@@ -25,6 +25,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from tools.doc_tables import merge_table_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 
 VARIANTS = {  # name → (agent, config overrides)
@@ -107,28 +109,9 @@ def results_table(results: list[dict], envs: list[str], variants: list[str]) -> 
     return "\n".join(lines)
 
 
-def merge_table_rows(old: str, new: str) -> str:
-    """``new``'s rows replace the rows of the same tasks in ``old``; the other tasks' rows are kept, in place.
-
-    Raises ValueError when the two tables have different columns (benchmark every variant to update a doc)."""
-    old_lines, new_lines = old.strip().splitlines(), new.strip().splitlines()
-    if len(old_lines) < 2 or old_lines[:2] != new_lines[:2]:
-        if not old.strip():
-            return new
-        raise ValueError("the table in the doc has other columns than this run's; run every variant "
-                         "(leave --variants out) to update the docs")
-
-    def task(row: str) -> str:
-        return row.split("|")[1].strip()
-
-    rows = {task(r): r for r in new_lines[2:]}
-    merged = [rows.pop(task(r), r) for r in old_lines[2:]]
-    return "\n".join(old_lines[:2] + merged + list(rows.values()))
-
-
 def replace_marked_table(doc: Path, table: str, merge: bool = False) -> None:
     """Replace the text between the benchmark-table markers of ``doc`` with ``table`` (``merge``: only the rows
-    of ``table``'s tasks, see :func:`merge_table_rows`)."""
+    of ``table``'s tasks, see :func:`tools.doc_tables.merge_table_rows`)."""
     text = doc.read_text(encoding="utf-8")
     if text.count(MARK_BEGIN) != 1 or text.count(MARK_END) != 1:
         raise ValueError(f"{doc} must hold the markers {MARK_BEGIN} and {MARK_END} once each around its table.")

@@ -4,7 +4,8 @@
 Each variant is trained with the reference TODO code and its a2/ config on ``--seeds`` training seeds and
 evaluated with the deterministic action over ``--eval_episodes`` held-out episodes. Prints a Markdown table (final
 return, the best evaluation during training and the steps it first reached ``--target`` where one is set, environment
-steps, steps per second) and, with ``--update_docs``, writes it between the markers of ``a2/benchmark.md``.
+steps, steps per second) and, with ``--update_docs``, writes it between the markers of ``a2/benchmark.md``: the
+rows of the variants run replace theirs, the others stay, each with the command that measured it.
 
     python tools/benchmark_a2.py                                   # every variant, 3 seeds
     python tools/benchmark_a2.py --variants pg-pendulum cem-pendulum --seeds 1 --jobs 2
@@ -29,6 +30,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from tools.doc_tables import merge_measured_block
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,16 +164,22 @@ def summarize(results: list[dict], variants: list[str]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def update_docs(doc: Path, table: str, command: str, marks: tuple[str, str] = (MARK_START, MARK_END)) -> None:
+def update_docs(doc: Path, table: str, command: str, marks: tuple[str, str] = (MARK_START, MARK_END),
+                merge: bool = False) -> None:
+    """Write ``table`` and the command that measured it between ``marks`` in ``doc``; ``merge``: only the rows of
+    ``table``'s variants change, the others stay with the command that measured them
+    (:func:`tools.doc_tables.merge_measured_block`)."""
     start, end = marks
     text = doc.read_text(encoding="utf-8") if doc.is_file() else (
         "# Assignment 2: measured results of the reference\n\n" + start + "\n" + end + "\n")
     if start not in text or end not in text:
         raise SystemExit(f"error: {doc} lacks the markers {start} / {end}; add them where the table goes.")
     head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    block = f"{start}\nMeasured with `{command}` ({time.strftime('%Y-%m-%d')}).\n\n{table}{end}"
-    doc.write_text(head + block + tail, encoding="utf-8")
+    current, tail = rest.split(end, 1)
+    date = time.strftime("%Y-%m-%d")
+    body = (merge_measured_block(current, table, command, date, key_columns=2) if merge
+            else f"Measured with `{command}` ({date}).\n\n{table}")
+    doc.write_text(f"{head}{start}\n{body}{end}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if args.update_docs:
         command = "python tools/benchmark_a2.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip())
+        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip(), merge=True)
     return 0
 
 
