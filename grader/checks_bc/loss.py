@@ -11,6 +11,7 @@ import torch
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.loss_compare import close_grads, close_value, detached_problem, scale_problem, value_and_grads
 from grader.unit_inputs import random_bounds, random_policy, sample_obs
 from learning.policy import GaussianMLPPolicy
 
@@ -80,14 +81,6 @@ BC_LOSS = CheckSpec(
          'the loss value is the mean negative log-likelihood of the normalized actions given the normalized '
          'observations, constant included')))
 
-def _close_value(x: float, ref: float) -> bool:
-    return abs(x - ref) <= 1e-4 * max(1.0, abs(ref))
-
-
-def _close_grads(g: np.ndarray, ref: np.ndarray) -> bool:
-    return g.shape == ref.shape and bool(np.allclose(g, ref, rtol=1e-3, atol=1e-5))
-
-
 def _bc_gradient_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.ndarray, np.ndarray]],
                       refs: list[tuple[float, np.ndarray]], losses: np.ndarray, has_graph: np.ndarray,
                       grads: np.ndarray) -> CheckResult:
@@ -98,13 +91,13 @@ def _bc_gradient_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.
     if not np.all(np.isfinite(grads)):
         return CheckResult(name, 0, 1, "the gradients contain NaN or infinite values")
     for i, ((o, a), (ref, ref_g)) in enumerate(zip(batches, refs, strict=True)):
-        if not _close_grads(grads[i], ref_g):
+        if not close_grads(grads[i], ref_g):
             why = _bc_diagnosis(pol, o, a, float(losses[i]), grads[i], ref, ref_g)
             later = (f" (call {i + 1} of {len(batches)}; the earlier calls were right: compute_loss must keep no "
                      "state between calls)" if i and not why else "")
             return CheckResult(name, 0, 1, "the gradients of the loss differ from the reference's"
                                + (f": {why}" if why else "") + later)
-    offset = "" if all(_close_value(float(x), r) for x, (r, _) in zip(losses, refs, strict=True)) else (
+    offset = "" if all(close_value(float(x), r) for x, (r, _) in zip(losses, refs, strict=True)) else (
         " (the value differs from the reference by a constant, which training does not see: see the value part)")
     return CheckResult(name, 1, 1, f"the gradients w.r.t. every policy parameter equal the reference's on "
                                    f"{len(batches)} consecutive batches{offset}")
@@ -117,7 +110,7 @@ def _bc_value_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.nda
         return CheckResult(name, 0, 1, f"the loss is {losses[~np.isfinite(losses)][0]}")
     for i, ((o, a), (ref, ref_g)) in enumerate(zip(batches, refs, strict=True)):
         loss = float(losses[i])
-        if not _close_value(loss, ref):
+        if not close_value(loss, ref):
             why = _bc_diagnosis(pol, o, a, loss, grads[i], ref, ref_g)
             later = (f" (call {i + 1} of {len(batches)}; the earlier calls were right: compute_loss must keep no "
                      "state between calls)" if i and not why else "")
@@ -130,17 +123,8 @@ def _bc_value_part(name: str, pol: GaussianMLPPolicy, batches: list[tuple[np.nda
 def _reference_bc(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray) -> tuple[float, np.ndarray]:
     """The reference loss and its gradient (all parameters, concatenated in named_parameters order)."""
     o, a = torch.as_tensor(obs), torch.as_tensor(act)
-    return _value_and_grads(pol, lambda: -pol.dist(pol.normalize_obs(o)).log_prob(pol.normalize_action(a)).mean())
-
-
-def _value_and_grads(pol: GaussianMLPPolicy, loss_fn: Callable[[], torch.Tensor]) -> tuple[float, np.ndarray]:
-    pol.zero_grad(set_to_none=True)
-    loss = loss_fn()
-    loss.backward()
-    grads = np.concatenate([p.grad.double().reshape(-1).numpy() if p.grad is not None else np.zeros(p.numel())
-                            for _, p in pol.named_parameters()])
-    pol.zero_grad(set_to_none=True)
-    return float(loss.detach()), grads
+    return value_and_grads(list(pol.parameters()),
+                           lambda: -pol.dist(pol.normalize_obs(o)).log_prob(pol.normalize_action(a)).mean())
 
 
 def _bc_candidates(pol: GaussianMLPPolicy, o: torch.Tensor, a: torch.Tensor) -> dict[str, Callable[[], torch.Tensor]]:
@@ -194,31 +178,22 @@ def _constant_name(c: float, act_dim: int, low: np.ndarray, high: np.ndarray) ->
 def _bc_diagnosis(pol: GaussianMLPPolicy, obs: np.ndarray, act: np.ndarray, loss: float, grads: np.ndarray,
                   ref: float, ref_grads: np.ndarray) -> str:
     """What is wrong with a loss of value ``loss`` and gradient ``grads`` ("" if not recognised)."""
-    if _close_grads(grads, ref_grads) and not _close_value(loss, ref):
+    if close_grads(grads, ref_grads) and not close_value(loss, ref):
         why = _constant_name(loss - ref, pol.act_dim, pol.action_low.numpy(), pol.action_high.numpy())
         return (f"{why} — its gradients equal the reference's, so training is unaffected (the gradient points are "
                 "kept)")
     o, a = torch.as_tensor(obs), torch.as_tensor(act)
-    cands = {why: _value_and_grads(pol, fn) for why, fn in _bc_candidates(pol, o, a).items()}
+    cands = {why: value_and_grads(list(pol.parameters()), fn) for why, fn in _bc_candidates(pol, o, a).items()}
     for why, (val, _) in cands.items():
-        if _close_value(loss, val):
+        if close_value(loss, val):
             return why
     for why, (_, g) in cands.items():
-        if _close_grads(grads, g):
+        if close_grads(grads, g):
             return why
-    dead = []
-    pos = 0
-    for pname, p in pol.named_parameters():
-        seg = slice(pos, pos + p.numel())
-        pos += p.numel()
-        if not np.any(grads[seg]) and np.any(ref_grads[seg]):
-            dead.append(pname)
-    if dead and np.any(grads):
-        return (f"no gradient reaches {', '.join(dead)}: part of the computation is detached "
-                "(e.g. .detach(), .item(), numpy, or a new tensor from its values)")
+    names, params = zip(*pol.named_parameters())
+    detached = detached_problem(list(names), list(params), grads, ref_grads)
+    if detached:
+        return detached
     if not np.any(grads):
         return "no gradient reaches the policy: the loss is cut from the policy's graph"
-    scale = float(grads @ ref_grads / max(ref_grads @ ref_grads, 1e-30))
-    if _close_grads(grads, scale * ref_grads):
-        return f"it is the reference loss times {scale:.4g} (a sum where a mean is due, or an extra factor)"
-    return ""
+    return scale_problem(grads, ref_grads)

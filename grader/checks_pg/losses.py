@@ -2,7 +2,6 @@
 parent's own losses and the named wrong ones."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -13,6 +12,7 @@ from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.checks_pg.batches import PG_CFG
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.loss_compare import close_grads, close_value, detached_problem, scale_problem, value_and_grads
 from grader.unit_inputs import random_bounds, random_policy, sample_obs
 from learning.policy import GaussianMLPPolicy, mlp
 
@@ -20,30 +20,6 @@ from learning.policy import GaussianMLPPolicy, mlp
 
 def _loss_sizes(v: Variant) -> list[int]:
     return [v.batch, max(2, v.batch // 2 + 1), v.batch]
-
-
-def _flat(params: list[torch.nn.Parameter]) -> np.ndarray:
-    return np.concatenate([p.grad.double().reshape(-1).numpy() if p.grad is not None else np.zeros(p.numel())
-                           for p in params])
-
-
-def _value_and_grads(params: list[torch.nn.Parameter], loss_fn: Callable[[], torch.Tensor]) -> tuple[float, np.ndarray]:
-    for p in params:
-        p.grad = None
-    loss = loss_fn()
-    loss.backward()
-    grads = _flat(params)
-    for p in params:
-        p.grad = None
-    return float(loss.detach()), grads
-
-
-def close_value(x: float, ref: float) -> bool:
-    return math.isfinite(x) and abs(x - ref) <= 1e-4 * max(1.0, abs(ref))
-
-
-def _close_grads(g: np.ndarray, ref: np.ndarray) -> bool:
-    return g.shape == ref.shape and bool(np.all(np.isfinite(g))) and bool(np.allclose(g, ref, rtol=1e-3, atol=1e-5))
 
 
 def actor_ref(pol: GaussianMLPPolicy, o: torch.Tensor, a: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
@@ -88,32 +64,20 @@ def _actor_candidates(pol: GaussianMLPPolicy, o: torch.Tensor, a: torch.Tensor,
 def _diagnose_loss(candidates: dict[str, Callable[[], torch.Tensor]], params: list[torch.nn.Parameter],
                    names: list[str], loss: float, grads: np.ndarray, ref: float, ref_grads: np.ndarray) -> str:
     """What is wrong with a loss of value ``loss`` and gradient ``grads`` ("" if not recognised)."""
-    if _close_grads(grads, ref_grads) and not close_value(loss, ref):
+    if close_grads(grads, ref_grads) and not close_value(loss, ref):
         return (f"it differs from the reference by the constant {loss - ref:+.5f} (e.g. ½·log 2π left out of a "
                 "log-density written by hand): its gradients equal the reference's")
-    cands = {why: _value_and_grads(params, fn) for why, fn in candidates.items()}
+    cands = {why: value_and_grads(params, fn) for why, fn in candidates.items()}
     for why, (val, g) in cands.items():
-        if close_value(loss, val) and (_close_grads(grads, g) or not np.any(grads)):
+        if close_value(loss, val) and (close_grads(grads, g) or not np.any(grads)):
             return why.strip()
     for why, (_, g) in cands.items():
-        if _close_grads(grads, g):
+        if close_grads(grads, g):
             return why.strip()
     for why, (val, _) in cands.items():
         if close_value(loss, val):
             return why.strip()
-    dead, pos = [], 0
-    for pname, p in zip(names, params):
-        seg = slice(pos, pos + p.numel())
-        pos += p.numel()
-        if not np.any(grads[seg]) and np.any(ref_grads[seg]):
-            dead.append(pname)
-    if dead and np.any(grads):
-        return (f"no gradient reaches {', '.join(dead)}: part of the computation is detached (e.g. .detach(), "
-                ".item(), numpy, or a new tensor from its values)")
-    scale = float(grads @ ref_grads / max(float(ref_grads @ ref_grads), 1e-30))
-    if np.any(grads) and _close_grads(grads, scale * ref_grads):
-        return f"it is the reference loss times {scale:.4g} (a sum where a mean is due, or an extra factor)"
-    return ""
+    return detached_problem(names, params, grads, ref_grads) or scale_problem(grads, ref_grads)
 
 
 @dataclass
@@ -135,11 +99,11 @@ def _loss_results(case: LossCase, out: dict[str, np.ndarray], grad_name: str | N
     losses = np.asarray(out["loss"], np.float64).reshape(k)
     graphs = np.asarray(out["has_graph"]).reshape(k).astype(bool)
     grads = np.asarray(out["grads"], np.float64).reshape(k, -1)
-    refs = [_value_and_grads(case.params, lambda b=b: case.ref(*b)) for b in case.batches]
+    refs = [value_and_grads(case.params, lambda b=b: case.ref(*b)) for b in case.batches]
     placeholder = not np.any(losses) and not np.any(grads)
     grad_ok, value_ok, why = True, True, ""
     for i, (b, (ref, ref_g)) in enumerate(zip(case.batches, refs)):
-        g_ok, v_ok = graphs[i] and _close_grads(grads[i], ref_g), close_value(float(losses[i]), ref)
+        g_ok, v_ok = graphs[i] and close_grads(grads[i], ref_g), close_value(float(losses[i]), ref)
         if not (g_ok and v_ok) and not why:
             why = _diagnose_loss(case.candidates(*b), case.params, case.names, float(losses[i]), grads[i], ref, ref_g)
             if not graphs[i] and v_ok:
