@@ -152,15 +152,6 @@ class DAggerAgent(BCAgent):
         return 1 + self.cfg.rounds
 
     def train(self) -> None:
-        cfg = self.cfg
-        for i in range(self.iteration, 1 + cfg.rounds):
-            if i == 0:  # round 0 (Algorithm 2, line 1): behavioral cloning on the demos
-                self.dataset = self.demo_dataset()
-                self.fit_normalizer(self.dataset)
-                loss = self.train_on(self.dataset, cfg.epochs)
-                self.end_iteration(loss, beta=1.0)
-                continue
-            if self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
-                break
-            loss = self.run_round(i)                    # train_round, under the sample budget
-            self.end_iteration(loss, beta=self.beta(i))
+        # round 0 (Algorithm 2, line 1): BC on the demos, logged with β = 1 (the expert's data only); then rounds
+        # 1..N, each train_round(i) (TODO 2d) under the sample budget: learning/imitation.py's train_in_rounds
+        self.train_in_rounds(self.demo_dataset, lambda i: 1.0 if i == 0 else self.beta(i))

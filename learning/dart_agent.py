@@ -103,18 +103,14 @@ class DARTAgent(BCAgent):
     def num_iterations(self) -> int:
         return 1 + self.cfg.rounds
 
+    def first_dataset(self) -> Dataset:
+        """Round 0's data: the demos, or without any a first noisy round (the normalizer is fitted to it)."""
+        demos = self.demo_dataset()
+        if len(demos) > 0:
+            return demos
+        return self.collect(self.room(self.cfg.samples_per_round), self.collect_round)
+
     def train(self) -> None:
-        cfg = self.cfg
-        for i in range(self.iteration, 1 + cfg.rounds):
-            if i == 0:  # round 0: BC on the demos (if any)
-                self.dataset = self.demo_dataset()
-                if len(self.dataset) == 0:  # no demos: take the normalizer from a first noisy round
-                    self.dataset = self.collect(self.room(cfg.samples_per_round), self.collect_round)
-                self.fit_normalizer(self.dataset)
-                loss = self.train_on(self.dataset, cfg.epochs)
-                self.end_iteration(loss)
-                continue
-            if self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
-                break
-            loss = self.run_round(i)                    # train_round, under the sample budget
-            self.end_iteration(loss)
+        # round 0: BC on first_dataset(); then rounds 1..N, each train_round(i) (TODO 3c) under the sample budget
+        # (learning/imitation.py's train_in_rounds)
+        self.train_in_rounds(self.first_dataset)

@@ -261,6 +261,26 @@ class ImitationAgent(PolicyLearner):
     def train_round(self, round_index: int) -> float:
         raise NotImplementedError
 
+    def train_in_rounds(self, first_dataset: Callable[[], Dataset],
+                        round_beta: Callable[[int], float] = lambda round_index: float("nan")) -> None:
+        """The loop of the agents that learn in rounds (DAgger, noise injection), one log row per round.
+
+        Round 0 (Algorithm 2, line 1): ``self.dataset`` ← ``first_dataset()``, the normalizer fitted to it, then
+        ``cfg.epochs`` epochs of behavioral cloning. Rounds i = 1 .. ``cfg.rounds``: the agent's ``train_round(i)``
+        under the sample budget (:meth:`run_round`), until ``max_samples`` is spent. ``round_beta(i)`` is the
+        β the log shows for round i (NaN for agents without one). Resumes at ``self.iteration``."""
+        cfg = self.cfg
+        for i in range(self.iteration, 1 + cfg.rounds):
+            if i == 0:
+                self.dataset = first_dataset()
+                self.fit_normalizer(self.dataset)
+                loss = self.train_on(self.dataset, cfg.epochs)
+            elif self.room(cfg.samples_per_round) == 0:   # the sample budget (max_samples) is spent
+                break
+            else:
+                loss = self.run_round(i)
+            self.end_iteration(loss, beta=round_beta(i))
+
 
     # ------------------------------------------------------------------ evaluation and logging
     def evaluate(self, episodes: int, purpose: str = "eval", seed: int | None = None) -> EvalResult:
