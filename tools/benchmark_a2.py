@@ -30,6 +30,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from tools.doc_tables import merge_measured_block
 
@@ -218,12 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(out)
             print(f"{out['variant']} seed {out['seed']}: {out['final']:.1f} in {out['env_steps']} steps, "
                   f"{out['wall']:.0f} s", flush=True)
-    table = summarize(results, args.variants)
-    print(table)
-    if args.update_docs:
-        command = "python tools/benchmark_a2.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip(), merge=True)
-    return 0
+    return publish(summarize(results, args.variants), args, argv, merge=True)
 
 
 def compare_sb3(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -247,11 +243,16 @@ def compare_sb3(args: argparse.Namespace, argv: list[str] | None) -> int:
             results.append(out)
             print(f"{out['learner']} seed {out['seed']}: {out['final']:.1f} after {out['env_steps']} steps, "
                   f"{out['env_steps'] / max(out['train_seconds'], 1e-9):,.0f} steps/s", flush=True)
-    table = compare_table(results, args.compare_sb3)
+    return publish(compare_table(results, args.compare_sb3), args, argv, marks=(SB3_START, SB3_END))
+
+
+def publish(table: str, args: argparse.Namespace, argv: list[str] | None, **where: Any) -> int:
+    """Print ``table``; with --update_docs also write it into a2/benchmark.md with the command that measured it
+    (``where``: :func:`update_docs`'s marks and merge)."""
     print(table)
     if args.update_docs:
         command = "python tools/benchmark_a2.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip(), (SB3_START, SB3_END))
+        update_docs(ROOT / "a2" / "benchmark.md", table, command.strip(), **where)
     return 0
 
 
