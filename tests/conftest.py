@@ -47,6 +47,22 @@ def log_rows(path, drop=("Wall_Time", "Steps_Per_Sec")):
     return [[ln.split("\t")[i] for i in keep] for ln in lines]
 
 
+def interrupt_run_after(agent, iteration: int) -> None:
+    """Run ``agent.run()`` until its ``iteration``-th ``end_iteration`` has returned (its checkpoint saved), then
+    stop it as Ctrl-C would (the KeyboardInterrupt it raises is expected)."""
+    end_iteration = agent.end_iteration
+
+    def stop_after(*args, **kwargs):
+        row = end_iteration(*args, **kwargs)
+        if agent.iteration == iteration:
+            raise KeyboardInterrupt
+        return row
+
+    agent.end_iteration = stop_after
+    with pytest.raises(KeyboardInterrupt):
+        agent.run()
+
+
 def supervisor_spec(script: Path, folder: Path, timeout: int, *, oracle_budget: int | None = None, **extra) -> dict:
     """A spec for grader/supervisor.py alone: ``python script`` in ``folder`` (its stderr to ``folder/err``), no sandbox
     uid, no network namespace, ``timeout`` seconds of wall and CPU time; with ``oracle_budget``, cheetah's expert

@@ -13,7 +13,7 @@ from learning.agents import agent_class, method_scopes
 from learning.imitation import expert_reference
 from util.config import load_config
 
-from conftest import ROOT, SMALL, log_rows
+from conftest import ROOT, SMALL, interrupt_run_after, log_rows
 
 
 def make_agent(agent, env_name, out, solution=False, only=None, **overrides):
@@ -81,18 +81,7 @@ def test_interrupt_and_resume_gives_the_same_policy(agent, tmp_path):
     kw = dict(SMALL[agent], epochs=6, eval_every=2) if agent == "bc" else dict(SMALL[agent], rounds=4)
     full = make_agent(agent, "hopper", tmp_path / "a", solution=True, **kw)
     full.run()
-    part = make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw)
-    original = part.end_iteration
-
-    def stop_after_two(*args, **kwargs):
-        row = original(*args, **kwargs)
-        if part.iteration == 2:
-            raise KeyboardInterrupt
-        return row
-
-    part.end_iteration = stop_after_two
-    with pytest.raises(KeyboardInterrupt):
-        part.run()
+    interrupt_run_after(make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw), 2)
     assert (tmp_path / "b" / "model.pt").is_file()
     resumed = make_agent(agent, "hopper", tmp_path / "b", solution=True, **kw)
     resumed.run(resume=True)

@@ -55,11 +55,12 @@ def run_in_process(harness, monkeypatch, spec: CheckSpec, methods: dict[str, str
     cls = type("CEMAgent", (CEMAgent,), {**REFERENCE, **{m: method(s) for m, s in methods.items()}})
     monkeypatch.setattr(harness.agent, "student_class", lambda job: cls)
 
-    def run_unit(ctx, agent, kind, v, arrays, policies=None, *, schema, tested=(), **job):
+    def run_unit(ctx, spec, v, arrays, policies=None, *, schema, tested=(), **job):
         d = Path(tempfile.mkdtemp(dir=Path.cwd()))
         np.savez(d / "in.npz", **arrays)
         (d / "out").mkdir()
-        job = {"agent": agent, "kind": kind, "env": v.env, "seed": v.seed, "inputs": str(d / "in.npz"), **job}
+        kind = spec.job
+        job = {"agent": spec.agent, "kind": kind, "env": v.env, "seed": v.seed, "inputs": str(d / "in.npz"), **job}
         harness.seed_globals(v.seed)             # as the child's main() does
         harness.JOBS[kind](job, str(d / "out"))
         return read_answer((d / "out" / "result.npz").read_bytes(), schema), ""
@@ -68,9 +69,14 @@ def run_in_process(harness, monkeypatch, spec: CheckSpec, methods: dict[str, str
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         monkeypatch.chdir(tmp)
-        for v in [*spec.public, *hidden_variants()[spec.key]]:
+        for v in every_variant(spec):
             results += spec.run(None, v)
     return results
+
+
+def every_variant(spec: CheckSpec) -> list:
+    """The check's public variants, then its hidden ones."""
+    return [*spec.public, *hidden_variants()[spec.key]]
 
 
 def assert_loses_exactly(results, spec: CheckSpec, part: str | None, words: str) -> None:
@@ -153,16 +159,10 @@ SAMPLE_STYLES = {
 }
 
 
-@pytest.mark.parametrize("style", SAMPLE_STYLES)
-def test_correct_sampling_styles_keep_every_point(harness, monkeypatch, style):
-    results = run_in_process(harness, monkeypatch, SPECS["cem_sample"], SAMPLE_STYLES[style])
-    assert all(r.score == 1 for r in results), [(r.name, r.output) for r in results if r.score < 1]
-
-
 def test_the_sampling_tolerance_is_far_from_the_bugs():
     """Over many seeds a right sampler passes; the statistics keep their margins on the variants' inputs."""
     spec = SPECS["cem_sample"]
-    for v in [*spec.public, *hidden_variants()[spec.key]]:
+    for v in every_variant(spec):
         p = sample_check.linear_params(v.env)
         mean, std, _ = sample_check._sample_inputs(v, p)
         for seed in range(20):
@@ -236,16 +236,19 @@ REFIT_STYLES = {
 }
 
 
-@pytest.mark.parametrize("style", REFIT_STYLES)
-def test_correct_refit_styles_keep_every_point(harness, monkeypatch, style):
-    results = run_in_process(harness, monkeypatch, SPECS["cem_refit"], REFIT_STYLES[style])
+@pytest.mark.parametrize("key, style", [*(("cem_sample", s) for s in SAMPLE_STYLES),
+                                        *(("cem_refit", s) for s in REFIT_STYLES)])
+def test_correct_styles_keep_every_point(harness, monkeypatch, key, style):
+    """Other correct ways to write sample_candidates and refit keep every point on every variant."""
+    styles = SAMPLE_STYLES if key == "cem_sample" else REFIT_STYLES
+    results = run_in_process(harness, monkeypatch, SPECS[key], styles[style])
     assert all(r.score == 1 for r in results), [(r.name, r.output) for r in results if r.score < 1]
 
 
 def test_refit_cases_have_what_the_diagnoses_need():
     """Some coordinates' elite std lies below the floor and others above; the tie case's boundary is tie-free."""
     spec = SPECS["cem_refit"]
-    for v in [*spec.public, *hidden_variants()[spec.key]]:
+    for v in every_variant(spec):
         cases = refit_check.refit_cases(v, sample_check.linear_params(v.env))
         assert [c.k for c in cases][1] == 1 and all(c.k != 10 and c.min_std != 0.01 for c in cases)
         raw = cases[0].cands[refit_check.best_rows(cases[0].scores, cases[0].k)].std(axis=0)
@@ -260,7 +263,7 @@ def test_the_rows_a_mean_averages_are_recovered_whatever_chose_them():
     averages, found from the mean alone (any subset, float32 rounding included), and nothing else is taken for one."""
     spec = SPECS["cem_refit"]
     rng = np.random.default_rng(0)
-    for v in [*spec.public, *hidden_variants()[spec.key]]:
+    for v in every_variant(spec):
         for c in refit_check.refit_cases(v, sample_check.linear_params(v.env)):
             for size in (1, c.k, c.n // 2, c.n):
                 rows = np.sort(rng.choice(c.n, size, replace=False))

@@ -1,6 +1,7 @@
 """The policy-gradient unit checks (grader/checks_pg/): the reference gets every point and the stub none, each
 typical bug loses exactly its own part with feedback naming it, other correct styles keep every point. The diagnosis
 of the reward-to-go and GAE mistakes is also tested directly on arrays (fast)."""
+import inspect
 import types
 
 import numpy as np
@@ -29,6 +30,19 @@ def _grade(sub, hidden=False, only=CORE):
 
 def _parts(report):
     return {t.name.split(" (")[0]: t for t in report.tests if t.max_score > 0}
+
+
+def _reference_source(method, *edits: tuple[str, str]) -> str:
+    """The reference method's source with each edit (old, new) made in turn; each old text stands once in it."""
+    src = inspect.getsource(method)
+    for old, new in edits:
+        assert src.count(old) == 1, old
+        src = src.replace(old, new)
+    return src
+
+
+STEP = "        future = float(rewards[t]) + gamma * future\n"    # lines of the reference reward_to_go
+STORE = "        g[t] = future\n"
 
 
 @pytest.fixture(scope="module")
@@ -220,16 +234,10 @@ BUGS = {  # name → ({method: source}, {part that loses its points: feedback ph
               {"PG reward-to-go: episode boundaries": "swapped", "PG GAE: λ-recursion": "leaves out γ",
                "PG actor loss: gradients": "advantages are normalized",
                "PG actor loss: value": "advantages are normalized", "PG critic loss": "absolute error"}),
-    "set 6": ({"pg.reward_to_go": RTG + """
-    gamma = self.cfg.discount
-    future = 0.0
-    for t in reversed(range(len(rewards))):
-        if ends[t]:
-            future = 0.0 if terminated[t] else float(next_values[t])
-        future = float(rewards[t]) + gamma * future
-        rewards[t] = future
-    return rewards.astype(np.float64)
-""",
+    "set 6": ({"pg.reward_to_go": _reference_source(S.reward_to_go,              # G written over the rewards
+                                                    ("    g = np.empty(len(rewards))\n", ""),
+                                                    ("        g[t] = future\n", "        rewards[t] = future\n"),
+                                                    ("    return g\n", "    return rewards.astype(np.float64)\n")),
                "pg.gae_advantages": GAE + """
     gamma, lam = self.cfg.discount, self.cfg.gae_lambda
     deltas = rewards + gamma * np.where(terminated, 0.0, next_values) - values
@@ -242,17 +250,8 @@ BUGS = {  # name → ({method: source}, {part that loses its points: feedback ph
                "pg.actor_loss": ACTOR + f"    return -(advantages * {LP}.detach()).mean()\n"},
               {"PG reward-to-go: values": "in place", "PG GAE: TD errors": "in place",
                "PG actor loss: gradients": "no gradient"}),
-    "set 7": ({"pg.reward_to_go": RTG + """
-    gamma = self.cfg.discount
-    returns = np.zeros(len(rewards))
-    future = 0.0
-    for t in reversed(range(len(rewards))):
-        if ends[t]:
-            future = 0.0 if terminated[t] else float(next_values[t])
-        returns[t] = future
-        future = float(rewards[t]) + gamma * future
-    return returns
-""",
+    "set 7": ({"pg.reward_to_go": _reference_source(S.reward_to_go,              # G_t stored before r_t is added
+                                                    (STEP + STORE, STORE + STEP)),
                "pg.actor_loss": ACTOR + """
     d = self.policy.dist(self.policy.normalize_obs(obs))
     lp = -(((actions - d.mean) / d.stddev) ** 2 / 2 + torch.log(d.stddev)).sum(-1)
@@ -270,6 +269,11 @@ def test_each_bug_loses_exactly_its_own_part(bug, tmp_path):
     report = _grade(write_submission(tmp_path / "sub", methods, scope="full", assignment="a2"))
     parts = _parts(report)
     assert set(parts) == {p.name for s in C.CHECKS for p in s.parts if s.key in CORE}
+    _assert_only_these_lose(bug, parts, losing)
+
+
+def _assert_only_these_lose(bug: str, parts: dict, losing: dict[str, str]) -> None:
+    """The parts named in ``losing`` score 0 with feedback containing their phrase; every other part full marks."""
     for name, t in parts.items():
         if name in losing:
             assert t.score == 0, f"{bug}: {name} should lose its points: {t.output}"
@@ -413,12 +417,7 @@ def test_each_full_scope_bug_loses_exactly_its_own_part(bug, tmp_path):
                     only={"pg_estimate", "pg_update"})
     parts = _parts(report)
     assert len(parts) == 3
-    for name, t in parts.items():
-        if name in losing:
-            assert t.score == 0, f"{bug}: {name} should lose its points: {t.output}"
-            assert losing[name] in t.output, f"{bug}: {name}: {t.output}"
-        else:
-            assert t.score == t.max_score, f"{bug}: {name} should keep its points: {t.output}"
+    _assert_only_these_lose(bug, parts, losing)
 
 
 FULL_STYLES = {

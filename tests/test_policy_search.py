@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, log_rows, run_cli
+from conftest import ROOT, interrupt_run_after, log_rows, run_cli
 from learning.agents import agent_class, build_agent, todo_manifest
 from learning.rollouts import BatchSampler
 from util.config import ConfigError
@@ -136,18 +136,7 @@ def test_reference_cem_learns_pendulum(tmp_path):
 def test_resume_is_exact(tmp_path, agent_name):
     straight = make(agent_name, tmp_path / "a", iterations=4)
     straight.run()
-    first = make(agent_name, tmp_path / "b", iterations=4)
-    end_iteration = first.end_iteration
-
-    def stop_after_two(stats):                  # Ctrl-C right after the second iteration's checkpoint
-        row = end_iteration(stats)
-        if first.iteration == 2:
-            raise KeyboardInterrupt
-        return row
-
-    first.end_iteration = stop_after_two
-    with pytest.raises(KeyboardInterrupt):
-        first.run()
+    interrupt_run_after(make(agent_name, tmp_path / "b", iterations=4), 2)   # Ctrl-C after the 2nd checkpoint
     second = make(agent_name, tmp_path / "b", iterations=4)
     second.run(resume=True)
     assert log_rows(tmp_path / "a" / "log.txt") == log_rows(tmp_path / "b" / "log.txt")
