@@ -10,13 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
-from grader.replay import (Round, collect_schema, collection_setup, episode_problems, episode_summary, grouped,
+from grader.replay import (Round, collect_schema, collection_part, collection_setup, episode_problems, episode_summary,
                            label_problems, read_rounds, round_failure, state_problems, timeout_hint)
-from grader.round_check import check_round
-from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, to_normalized
+from grader.round_check import round_check_spec
+from grader.unit_inputs import far_bounds, random_policy, sample_obs, shared_draw, task_dims, to_normalized
 from learning.policy import GaussianMLPPolicy
 
 
@@ -27,13 +26,13 @@ DAGGER_REPEATS = 8          # calls per state and β: 8 × batch calls per β on
 def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """select_action over DAGGER_REPEATS × batch calls per β on one agent; bounds far from ±1 so units show."""
     rng = np.random.default_rng(v.seed)
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
+    obs_dim, act_dim = task_dims(v.env)
     low, high = far_bounds(act_dim, rng)
     learner = random_policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=0.2)
     expert = random_policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.8)
     obs = sample_obs(learner, v.batch, rng)
     schema = {k: Field((len(DAGGER_BETAS), v.batch, DAGGER_REPEATS, act_dim), "f") for k in ("exec", "label")}
-    out, why = run_unit(ctx, DAGGER_SELECT.agent, DAGGER_SELECT.job, v, {"obs": obs},
+    out, why = run_unit(ctx, DAGGER_SELECT, v, {"obs": obs},
                         {"policy": learner, "expert": expert}, schema=schema, betas=list(DAGGER_BETAS),
                         repeats=DAGGER_REPEATS)
     label_name, exec_name = DAGGER_SELECT.part_names(v)
@@ -59,7 +58,7 @@ def check_dagger_select(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 DAGGER_SELECT = CheckSpec(
-    key="dagger_select", agent="dagger", run=check_dagger_select, job="dagger_select", methods=("select_action",),
+    key="dagger_select", agent="dagger", run=check_dagger_select, methods=("select_action",),
     public=(Variant(seed=202, env="hopper", batch=60),),
     parts=(
         Part("DAgger label", 5.0,
@@ -205,7 +204,7 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     """aggregate over AGG_ROUNDS rounds on one agent, as DAggerAgent.train calls it; any order of rows is fine."""
     name, = DAGGER_AGGREGATE.part_names(v)
     rng = np.random.default_rng(v.seed)
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
+    obs_dim, act_dim = task_dims(v.env)
     low, high = far_bounds(act_dim, rng)
     pol = random_policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.5)    # sets the agent's action units
     sizes = _agg_sizes(v, rng)
@@ -214,7 +213,7 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
     rows = 4 * AGG_ROUNDS * sum(sizes)   # any 2-D shape (wrong ones get this check's own feedback), bounded size
     schema = {"obs": Field((None, None), "f", rows * obs_dim), "actions": Field((None, None), "f", rows * act_dim),
               "lengths": Field((AGG_ROUNDS,), "iu")}
-    out, why = run_unit(ctx, DAGGER_AGGREGATE.agent, DAGGER_AGGREGATE.job, v,
+    out, why = run_unit(ctx, DAGGER_AGGREGATE, v,
                         {"data_obs": parts_o[0], "data_actions": parts_a[0],
                          "visited_obs": np.concatenate(parts_o[1:]), "labels": np.concatenate(parts_a[1:]),
                          "round_sizes": np.array(sizes[1:], np.int64)},
@@ -238,7 +237,7 @@ def check_dagger_aggregate(ctx: GradingContext, v: Variant) -> list[CheckResult]
 
 
 DAGGER_AGGREGATE = CheckSpec(
-    key="dagger_aggregate", agent="dagger", run=check_dagger_aggregate, job="dagger_aggregate",
+    key="dagger_aggregate", agent="dagger", run=check_dagger_aggregate,
     methods=("aggregate",),
     public=(Variant(seed=303, env="hopper", batch=40),),
     parts=(
@@ -265,7 +264,7 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     env_cfg, obs_dim, act_dim, low, high, learner, expert = (c.env_cfg, c.obs_dim, c.act_dim, c.low, c.high,
                                                               c.learner, c.expert)
     ns = [v.batch] * len(COLLECT_BETAS)
-    out, why = run_unit(ctx, DAGGER_COLLECT.agent, DAGGER_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
+    out, why = run_unit(ctx, DAGGER_COLLECT, v, {}, {"policy": learner, "expert": expert},
                         schema=collect_schema(ns, obs_dim, act_dim), tested=DAGGER_COLLECT.methods,
                         calls=[[n, b] for n, b in zip(ns, COLLECT_BETAS)], max_steps=env_cfg.max_episode_steps)
     if out is None:
@@ -286,17 +285,17 @@ def check_dagger_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
         fracs.append(frac)
     n = v.batch
     return [
-        CheckResult(states_name, 0, 1, grouped(state_found)) if state_found else CheckResult(
-            states_name, 1, 1, f"{len(rounds)} rounds of n = {n} (β = 1, 0, 0.5): exactly n pairs each, the state at "
-                               "which each action was chosen, in order, labelled with the expert's action"),
-        CheckResult(episodes_name, 0, 1, grouped(episode_found)) if episode_found else CheckResult(
-            episodes_name, 1, 1, f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; executed: "
-                                 "the expert with β = 1, learner samples with β = 0, the expert at "
-                                 f"{100 * fracs[2]:.0f}% of {n} steps with β = 0.5")]
+        collection_part(states_name, state_found,
+                        f"{len(rounds)} rounds of n = {n} (β = 1, 0, 0.5): exactly n pairs each, the state at which "
+                        "each action was chosen, in order, labelled with the expert's action"),
+        collection_part(episodes_name, episode_found,
+                        f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; executed: the "
+                        "expert with β = 1, learner samples with β = 0, the expert at "
+                        f"{100 * fracs[2]:.0f}% of {n} steps with β = 0.5")]
 
 
 DAGGER_COLLECT = CheckSpec(
-    key="dagger_collect", agent="dagger", run=check_dagger_collect, job="dagger_collect", methods=("collect_round",),
+    key="dagger_collect", agent="dagger", run=check_dagger_collect, methods=("collect_round",),
     public=(Variant(seed=505, env="hopper", batch=200),),
     parts=(
         Part("DAgger collection: states and labels", 5.0,
@@ -416,26 +415,19 @@ class _RowIndex:
         return problems
 
 
-def check_dagger_round(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    """train_round for 3 rounds through the framework's run_round (grader.round_check)."""
-    return check_round(ctx, DAGGER_ROUND, v, dagger=True, todo="TODO 2d")
-
-
-DAGGER_ROUND = CheckSpec(
-    key="dagger_round", agent="dagger", run=check_dagger_round, job="dagger_round", methods=("train_round",),
-    public=(Variant(seed=606, env="hopper", batch=40),),
-    parts=(
-        Part("DAgger round", 5.0,
-             "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
-             'sample budget), from seeded data as if round 0 had run, with the reference `collect_round`, `aggregate` '
-             'and `fit` recorded; β_0 and the decay drawn away from the defaults and `max_samples` cutting round 3: '
-             'each round calls `collect_round` once with n = room(samples_per_round) and β = the schedule\'s β_i, '
-             '`self.dataset` afterwards holds every earlier pair and the n new ones (any order), the policy is '
-             'retrained once on the whole of it for `epochs_per_round` epochs (through `train_on` or `fit`), and the '
-             "training's loss is returned. Feedback names the placeholder, a β that is hard-coded, constant or off by "
-             'one round, n that ignores the budget, a dataset replaced instead of aggregated or with pairs dropped or '
-             'duplicated, training on the new pairs only or before aggregating, `epochs` for `epochs_per_round`, no '
-             'retraining, a loss other than the training\'s'),),
+DAGGER_ROUND = round_check_spec(
+    "dagger", "TODO 2d", seed=606,
+    part=Part("DAgger round", 5.0,
+              "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
+              'sample budget), from seeded data as if round 0 had run, with the reference `collect_round`, `aggregate` '
+              'and `fit` recorded; β_0 and the decay drawn away from the defaults and `max_samples` cutting round 3: '
+              'each round calls `collect_round` once with n = room(samples_per_round) and β = the schedule\'s β_i, '
+              '`self.dataset` afterwards holds every earlier pair and the n new ones (any order), the policy is '
+              'retrained once on the whole of it for `epochs_per_round` epochs (through `train_on` or `fit`), and the '
+              "training's loss is returned. Feedback names the placeholder, a β that is hard-coded, constant or off by "
+              'one round, n that ignores the budget, a dataset replaced instead of aggregated or with pairs dropped or '
+              'duplicated, training on the new pairs only or before aggregating, `epochs` for `epochs_per_round`, no '
+              'retraining, a loss other than the training\'s'),
     handout=("DAgger round",
              "over several rounds on one agent: each round collects room(samples_per_round) pairs with the schedule's "
              "β_i, aggregates them into the dataset and retrains on all of it for epochs_per_round epochs, returning "

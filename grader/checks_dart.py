@@ -7,13 +7,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
-from grader.replay import (Round, collect_schema, collection_setup, episode_problems, episode_summary, grouped,
+from grader.replay import (Round, collect_schema, collection_part, collection_setup, episode_problems, episode_summary,
                            label_problems, read_rounds, round_failure, state_problems, timeout_hint)
-from grader.round_check import check_round
-from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw
+from grader.round_check import round_check_spec
+from grader.unit_inputs import random_bounds, random_policy, sample_obs, shared_draw, task_dims
 from learning.policy import GaussianMLPPolicy
 
 
@@ -23,13 +22,13 @@ DART_REPEATS = 6            # calls per state on one agent: 6 × batch calls
 def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """noisy_expert_step over DART_REPEATS × batch calls on one agent (every action dimension, asymmetric bounds)."""
     rng = np.random.default_rng(v.seed)
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
+    obs_dim, act_dim = task_dims(v.env)
     low, high = random_bounds(act_dim, rng)
     expert = random_policy(obs_dim, act_dim, rng, low, high, squash=True, out_scale=0.3)
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2: a hardcoded σ shows
     obs = sample_obs(expert, v.batch, rng)
     schema = {k: Field((v.batch, DART_REPEATS, act_dim), "f") for k in ("exec", "label")}
-    out, why = run_unit(ctx, DART_STEP.agent, DART_STEP.job, v, {"obs": obs}, {"policy": expert, "expert": expert},
+    out, why = run_unit(ctx, DART_STEP, v, {"obs": obs}, {"policy": expert, "expert": expert},
                         schema=schema, noise_std=noise_std, repeats=DART_REPEATS)
     label_name, noise_name = DART_STEP.part_names(v)
     if out is None:
@@ -56,7 +55,7 @@ def check_dart_step(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 DART_STEP = CheckSpec(
-    key="dart_step", agent="dart", run=check_dart_step, job="dart_step", methods=("noisy_expert_step",),
+    key="dart_step", agent="dart", run=check_dart_step, methods=("noisy_expert_step",),
     public=(Variant(seed=404, env="hopper", batch=80),),
     parts=(
         Part("Noise injection: clean label", 5.0,
@@ -76,25 +75,18 @@ DART_STEP = CheckSpec(
 
 
 
-def check_dart_round(ctx: GradingContext, v: Variant) -> list[CheckResult]:
-    """train_round for 3 rounds through the framework's run_round (grader.round_check)."""
-    return check_round(ctx, DART_ROUND, v, dagger=False, todo="TODO 3c")
-
-
-DART_ROUND = CheckSpec(
-    key="dart_round", agent="dart", run=check_dart_round, job="dart_round", methods=("train_round",),
-    public=(Variant(seed=707, env="hopper", batch=40),),
-    parts=(
-        Part("Noise injection round", 5.0,
-             "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
-             'sample budget), from seeded data as if round 0 had run, with the reference `collect_round` and `fit` '
-             'recorded; `max_samples` cuts round 3: each round calls `collect_round` once with n = '
-             'room(samples_per_round), `self.dataset` afterwards holds every earlier pair and the n new ones (any '
-             'order), the policy is retrained once on the whole of it for `epochs_per_round` epochs (through '
-             "`train_on` or `fit`), and the training's loss is returned. Feedback names the placeholder, n that "
-             'ignores the budget, a dataset replaced by the new pairs or with the demos or a round dropped, training '
-             'on the new pairs only or before adding them, `epochs` for `epochs_per_round`, no retraining, a loss '
-             "other than the training's"),),
+DART_ROUND = round_check_spec(
+    "dart", "TODO 3c", seed=707,
+    part=Part("Noise injection round", 5.0,
+              "`train_round` run for rounds 1–3 on one agent through the framework's `run_round` (which enforces the "
+              'sample budget), from seeded data as if round 0 had run, with the reference `collect_round` and `fit` '
+              'recorded; `max_samples` cuts round 3: each round calls `collect_round` once with n = '
+              'room(samples_per_round), `self.dataset` afterwards holds every earlier pair and the n new ones (any '
+              'order), the policy is retrained once on the whole of it for `epochs_per_round` epochs (through '
+              "`train_on` or `fit`), and the training's loss is returned. Feedback names the placeholder, n that "
+              'ignores the budget, a dataset replaced by the new pairs or with the demos or a round dropped, training '
+              'on the new pairs only or before adding them, `epochs` for `epochs_per_round`, no retraining, a loss '
+              "other than the training's"),
     handout=("Noise-injection round",
              "over several rounds on one agent: each round collects room(samples_per_round) noisy-expert pairs, adds "
              "them to the dataset and retrains on all of it for epochs_per_round epochs, returning the training's "
@@ -114,7 +106,7 @@ def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
                                                               c.learner, c.expert)
     noise_std = float(rng.uniform(0.28, 0.4))   # away from the config default 0.2
     ns = [v.batch] * COLLECT_ROUNDS
-    out, why = run_unit(ctx, DART_COLLECT.agent, DART_COLLECT.job, v, {}, {"policy": learner, "expert": expert},
+    out, why = run_unit(ctx, DART_COLLECT, v, {}, {"policy": learner, "expert": expert},
                         schema=collect_schema(ns, obs_dim, act_dim), tested=DART_COLLECT.methods,
                         calls=[[n, None] for n in ns], max_steps=env_cfg.max_episode_steps, noise_std=noise_std)
     if out is None:
@@ -134,17 +126,17 @@ def check_dart_collect(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     episode_found += [("", p) for p in _collect_noise_problems(rounds, expert, low.astype(np.float64),
                                                                high.astype(np.float64), noise_std)]
     return [
-        CheckResult(states_name, 0, 1, grouped(state_found)) if state_found else CheckResult(
-            states_name, 1, 1, f"{len(rounds)} rounds of n = {v.batch}: exactly n pairs each, the state at which each "
-                               "action was chosen, in order, labelled with the expert's clean action"),
-        CheckResult(episodes_name, 0, 1, grouped(episode_found)) if episode_found else CheckResult(
-            episodes_name, 1, 1, f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; the "
-                                 f"executed actions are the expert's plus fresh N(0, σ²) noise (σ = {noise_std:.2f}·"
-                                 f"(high−low)/2), clipped, at all {steps} steps")]
+        collection_part(states_name, state_found,
+                        f"{len(rounds)} rounds of n = {v.batch}: exactly n pairs each, the state at which each action "
+                        "was chosen, in order, labelled with the expert's clean action"),
+        collection_part(episodes_name, episode_found,
+                        f"exactly n steps per round, {episode_summary(rounds)}, a reset after each; the executed "
+                        f"actions are the expert's plus fresh N(0, σ²) noise (σ = {noise_std:.2f}·(high−low)/2), "
+                        f"clipped, at all {steps} steps")]
 
 
 DART_COLLECT = CheckSpec(
-    key="dart_collect", agent="dart", run=check_dart_collect, job="dart_collect", methods=("collect_round",),
+    key="dart_collect", agent="dart", run=check_dart_collect, methods=("collect_round",),
     public=(Variant(seed=606, env="hopper", batch=300),),
     parts=(
         Part("Noise injection collection: states and labels", 5.0,

@@ -135,11 +135,12 @@ def read_arrays(res: ChildResult, show_message: bool, schema: Schema) -> tuple[d
         return None, f"{e}: the answer is not what the grader's harness writes (did your code write its files?)"
 
 
-def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dict[str, np.ndarray],
+def run_unit(ctx: GradingContext, spec: CheckSpec, v: Variant, arrays: dict[str, np.ndarray],
              policies: dict[str, GaussianMLPPolicy] | None = None, *, schema: Schema, tested: tuple[str, ...] = (),
              **job: Any) -> tuple[dict[str, np.ndarray] | None, str]:
-    """Run one unit check's child: ``arrays`` go to in.npz, each policy to <key>.pt (its path is the job's ``key``);
-    its answer must match ``schema`` (what the job in grader/child/ writes; see grader.answers).
+    """Run check ``spec``'s child on variant ``v`` (the job ``spec.job`` of its agent): ``arrays`` go to in.npz,
+    each policy to <key>.pt (its path is the job's ``key``); its answer must match ``schema`` (what the job in
+    grader/child/ writes; see grader.answers).
 
     ``tested``: the TODO methods under test (the student's); every other TODO method the agent runs is the
     reference's, so that a mistake elsewhere costs this check nothing. Empty: the file's methods in the scope are
@@ -148,6 +149,7 @@ def run_unit(ctx: GradingContext, agent: str, kind: str, v: Variant, arrays: dic
     self-check cannot isolate ``tested``.) When reference code runs (it sits in the workspace, readable by the
     student's code), an exception's message is not shown, only its name and line (grader.feedback), as in the
     performance checks."""
+    agent, kind = spec.agent, spec.job
     file_name = ctx.manifest[agent].file_name
     if not ctx.present.get(file_name, False):
         return None, ctx.problems.get(file_name, f"learning/{file_name} is missing from the submission")
@@ -190,9 +192,9 @@ class CheckSpec:
     """The one declaration of a unit check, written next to its parent code (grader/checks_<agent>.py) and collected
     by grader/grade.py (``CHECK_MODULES``).
 
-    ``key`` names the check (tags, ``--only``, the hidden variants' keys); ``run(ctx, v)`` scores one variant and
-    returns one :class:`CheckResult` per part, in ``parts`` order; ``job`` is the child's job in grader/child/ (``JOBS``)
-    (``JOBS``); ``public`` the variants shipped to students (hidden ones: grader/hidden/variants.py, keyed by
+    ``key`` names the check (tags, ``--only``, the hidden variants' keys) and its child's job in grader/child/
+    (``JOBS``); ``run(ctx, v)`` scores one variant and returns one :class:`CheckResult` per part, in ``parts`` order;
+    ``public`` the variants shipped to students (hidden ones: grader/hidden/variants.py, keyed by
     ``key``); ``handout`` the rubric row of a1/README.md that stands for the whole check, (name, text), or None
     when the handout lists the parts (``handout_parts``: part name → text)."""
 
@@ -201,11 +203,15 @@ class CheckSpec:
     run: Callable[[GradingContext, Variant], list[CheckResult]]
     parts: tuple[Part, ...]
     public: tuple[Variant, ...]
-    job: str
     handout: tuple[str, str] | None = None
     handout_parts: tuple[tuple[str, str], ...] = ()
     batch_in_name: bool = False       # the parts' names show the variant's batch size
     methods: tuple[str, ...] = ()     # the TODO methods it tests (the check runs in the scopes where they are TODOs)
+
+    @property
+    def job(self) -> str:
+        """The child's job (grader/child/ ``JOBS``) that runs this check: the check's key."""
+        return self.key
 
     def in_scope(self, manifest: dict[str, TodoFile]) -> bool:
         """The student writes every method this check tests in the manifest's scope (a manifest of another

@@ -14,6 +14,7 @@ import numpy as np
 
 from envs.builder import EnvConfig, make_env
 from grader.answers import Field, Schema
+from grader.context import CheckResult
 from grader.unit_inputs import random_policy
 from learning.policy import GaussianMLPPolicy
 
@@ -307,6 +308,11 @@ def round_failure(rounds: list[Round], labels: list[str], env_cfg: EnvConfig, lo
             return (f"in the {label} (n = {r.n}): {r.rows} pairs were returned without a step in self.env: "
                     "collect in self.env, the framework's env (its resets are seeded and its steps counted)")
     return replay_problem(rounds, env_cfg, low, high)
+
+
+def collection_part(name: str, found: list[tuple[str, str]], summary: str) -> CheckResult:
+    """A collection check's part: 0 with the problems ``found`` (:func:`grouped`), or full marks with ``summary``."""
+    return CheckResult(name, 0, 1, grouped(found)) if found else CheckResult(name, 1, 1, summary)
 
 
 def grouped(found: list[tuple[str, str]]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field, Schema
-from grader.context import CheckResult, CheckSpec, GradingContext, Variant, run_unit
+from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.feedback import describe_error
 from grader.unit_inputs import random_policy, sample_obs
 
@@ -74,7 +74,7 @@ def round_setup(v: Variant, dagger: bool) -> tuple[RoundSetup, object, int, int]
 
 
 def round_schema(obs_dim: int, act_dim: int) -> Schema:
-    """What grader/child/jobs_rounds.py's job_round writes."""
+    """What grader/child/jobs_rounds.py's job_dagger_round (= job_dart_round) writes."""
     return {"rounds": Field((ROUNDS, 7), "f"), "collects": Field((None, 4), "f", 4 * MAX_CALLS),
             "fits": Field((None, 6), "f", 6 * MAX_CALLS),
             "collected_obs": Field((None, obs_dim), "f", MAX_ROWS * obs_dim),
@@ -84,11 +84,23 @@ def round_schema(obs_dim: int, act_dim: int) -> Schema:
             "error": Field((1,), "U"), "raised_in": Field((1,), "iu")}
 
 
+def round_check_spec(agent: str, todo: str, seed: int, part: Part, handout: tuple[str, str]) -> CheckSpec:
+    """The declaration of ``agent``'s round check (DAgger's or noise injection's ``train_round``, ``todo`` its TODO's
+    label): ``train_round`` for ROUNDS rounds on one agent through the framework's ``run_round``, scored by
+    :func:`check_round`; its one part ``part``, its public variant on hopper from ``seed``."""
+    def run(ctx: GradingContext, v: Variant) -> list[CheckResult]:
+        return check_round(ctx, spec, v, dagger=agent == "dagger", todo=todo)
+
+    spec = CheckSpec(key=f"{agent}_round", agent=agent, run=run, methods=("train_round",),
+                     public=(Variant(seed=seed, env="hopper", batch=40),), parts=(part,), handout=handout)
+    return spec
+
+
 def check_round(ctx: GradingContext, spec: CheckSpec, v: Variant, dagger: bool, todo: str) -> list[CheckResult]:
     """Run ``spec``'s child on variant ``v`` and score its one part (``todo``: the TODO's label, for messages)."""
     name, = spec.part_names(v)
     setup, expert, obs_dim, act_dim = round_setup(v, dagger)
-    out, why = run_unit(ctx, spec.agent, spec.job, v, {"data_obs": setup.demo_obs, "data_actions": setup.demo_act},
+    out, why = run_unit(ctx, spec, v, {"data_obs": setup.demo_obs, "data_actions": setup.demo_act},
                         {"expert": expert}, schema=round_schema(obs_dim, act_dim), tested=("train_round",),
                         config=setup.config(), rounds=ROUNDS)
     if out is None:

@@ -4,10 +4,19 @@ in threads).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
+from envs.builder import env_dims, make_env, resolve_env_config
 from learning.policy import GaussianMLPPolicy
+
+
+@lru_cache(maxsize=None)
+def task_dims(env: str) -> tuple[int, int]:
+    """(obs_dim, act_dim) of the task named ``env`` (a short name such as "hopper")."""
+    return env_dims(make_env(resolve_env_config(env)))
 
 
 def random_policy(obs_dim: int, act_dim: int, rng: np.random.Generator, low: np.ndarray, high: np.ndarray,
@@ -27,6 +36,21 @@ def random_policy(obs_dim: int, act_dim: int, rng: np.random.Generator, low: np.
     p.obs_normalizer.fit(rng.normal(rng.normal(0, 2, obs_dim), rng.uniform(0.5, 3.0, obs_dim), (500, obs_dim)))
     p.eval()
     return p
+
+
+def learner_policy(env: str, rng: np.random.Generator) -> tuple[GaussianMLPPolicy, np.ndarray, np.ndarray]:
+    """A learner's policy on task ``env`` (unsquashed mean, as the imitation and policy-gradient agents build it)
+    with random asymmetric action bounds (:func:`random_bounds`) and every weight from ``rng``: (policy, low, high)."""
+    obs_dim, act_dim = task_dims(env)
+    low, high = random_bounds(act_dim, rng)
+    return random_policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0), low, high
+
+
+def split_rows(sizes: list[int], *arrays: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """The rows of ``arrays`` (each (sum(sizes), ...)) cut into consecutive batches of ``sizes``: one tuple per call
+    of the method under test, in the order the child made the calls."""
+    cuts = np.cumsum([0, *sizes])
+    return [tuple(x[a:b] for x in arrays) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
 def random_bounds(act_dim: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -9,10 +9,9 @@ from typing import Callable
 
 import numpy as np
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
-from grader.unit_inputs import random_bounds, random_policy, sample_obs
+from grader.unit_inputs import learner_policy, sample_obs
 
 # ------------------------------------------------------------------------------------------------ fit (TODO 1b)
 
@@ -146,15 +145,14 @@ def check_bc_fit(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     compute_loss and the framework's Adam as self.optimizer, both recorded in the child."""
     loop_name, step_name = BC_FIT.part_names(v)
     rng = np.random.default_rng(v.seed)
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
-    low, high = random_bounds(act_dim, rng)
-    pol = random_policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
+    pol, low, high = learner_policy(v.env, rng)
+    obs_dim, act_dim = pol.obs_dim, pol.act_dim
     fits = _fit_calls(v)
     total = sum(n for n, _ in fits)
     obs = sample_obs(pol, total, rng)
     act = rng.uniform(low, high, (total, act_dim)).astype(np.float32)
     n_params = sum(p.numel() for p in pol.parameters())
-    out, why = run_unit(ctx, BC_FIT.agent, BC_FIT.job, v, {"obs": obs, "actions": act}, {"policy": pol},
+    out, why = run_unit(ctx, BC_FIT, v, {"obs": obs, "actions": act}, {"policy": pol},
                         schema=_fit_schema(obs_dim, act_dim, n_params, total, len(fits)), tested=BC_FIT.methods,
                         fits=[list(f) for f in fits],
                         cfg={"batch_size": v.batch, "learning_rate": FIT_LR, "hidden_sizes": [32, 32]})
@@ -373,7 +371,7 @@ def _step_summary(runs: list[_FitRun]) -> str:
 
 
 BC_FIT = CheckSpec(
-    key="bc_fit", agent="bc", run=check_bc_fit, job="bc_fit", methods=("fit",),
+    key="bc_fit", agent="bc", run=check_bc_fit, methods=("fit",),
     public=(Variant(seed=105, env="hopper", batch=16),),
     parts=(
         Part("BC training loop: epochs and minibatches", 5.0,

@@ -8,11 +8,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.loss_compare import close_grads, close_value, detached_problem, scale_problem, value_and_grads
-from grader.unit_inputs import random_bounds, random_policy, sample_obs
+from grader.unit_inputs import learner_policy, sample_obs, split_rows
 from learning.policy import GaussianMLPPolicy
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -27,9 +26,8 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """Gradients (what training uses) and value of compute_loss over several calls on one agent."""
     grad_name, value_name = BC_LOSS.part_names(v)
     rng = np.random.default_rng(v.seed)
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
-    low, high = random_bounds(act_dim, rng)
-    pol = random_policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
+    pol, low, high = learner_policy(v.env, rng)
+    act_dim = pol.act_dim
     sizes = _bc_sizes(v)
     obs = sample_obs(pol, sum(sizes), rng)
     act = rng.uniform(low, high, (sum(sizes), act_dim)).astype(np.float32)
@@ -37,15 +35,14 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     schema = {"loss": Field((len(sizes),), "f"), "has_graph": Field((len(sizes),), "b"),
               "grads": Field((len(sizes), n_params), "f")}
     arrays = {"obs": obs, "actions": act, "sizes": np.array(sizes, np.int64)}
-    out, why = run_unit(ctx, BC_LOSS.agent, BC_LOSS.job, v, arrays, {"policy": pol}, schema=schema)
+    out, why = run_unit(ctx, BC_LOSS, v, arrays, {"policy": pol}, schema=schema)
     if out is None:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
     k = len(sizes)
     losses = np.asarray(out["loss"], np.float64).reshape(k)
     has_graph = np.asarray(out["has_graph"]).reshape(k).astype(bool)
     grads = np.asarray(out["grads"], np.float64).reshape(k, -1)
-    cuts = np.cumsum([0, *sizes])
-    batches = [(obs[a:b], act[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    batches = split_rows(sizes, obs, act)
     refs = [_reference_bc(pol, o, a) for o, a in batches]
     if grads.shape[1] != refs[0][1].size:
         raise ValueError("gradient vector of the wrong size")
@@ -57,7 +54,7 @@ def check_bc_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 BC_LOSS = CheckSpec(
-    key="bc_loss", agent="bc", run=check_bc_loss, job="bc_loss", batch_in_name=True, methods=("compute_loss",),
+    key="bc_loss", agent="bc", run=check_bc_loss, batch_in_name=True, methods=("compute_loss",),
     public=(Variant(seed=101, env="hopper", batch=32),),
     parts=(   # a constant offset keeps the gradient points
         Part("BC loss: gradients", 10.0,

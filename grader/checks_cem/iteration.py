@@ -53,7 +53,7 @@ def check_cem_iteration(ctx: GradingContext, v: Variant) -> list[CheckResult]:
               "ret_code": Field((1,), "iu"), "ret_shape": Field((3,), "iu"), "ret": Field((s.n,), "f"),
               "state_sizes": Field((2,), "iu"), "mean_after": Field((p,), "f"), "std_after": Field((p,), "f"),
               "sampled": Field((None, p), "f", max_items=cap * p), "sample_counts": Field((2,), "iu")}
-    out, why = run_unit(ctx, CEM_ITERATION.agent, CEM_ITERATION.job, v,
+    out, why = run_unit(ctx, CEM_ITERATION, v,
                         {"mean": s.mean, "std": s.std, "target": s.target}, schema=schema,
                         tested=("search_iteration",), rng_seed=s.rng_seed,
                         cfg={"population": s.n, "elite_count": s.k, "min_std": s.min_std})
@@ -81,7 +81,7 @@ def drawn_populations(s: IterationSetup, sampled: np.ndarray, first: int) -> tup
 
 
 CEM_ITERATION = CheckSpec(
-    key="cem_iteration", agent="cem", run=check_cem_iteration, job="cem_iteration", methods=("search_iteration",),
+    key="cem_iteration", agent="cem", run=check_cem_iteration, methods=("search_iteration",),
     batch_in_name=True, public=(Variant(seed=303, env="pendulum", batch=30),),
     parts=(
         Part("CEM iteration: evaluation and scores", 3.0,

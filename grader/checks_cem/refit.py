@@ -99,7 +99,7 @@ def check_cem_refit(ctx: GradingContext, v: Variant) -> list[CheckResult]:
               "old_mean": np.stack([x.old_mean for x in cases]), "old_std": np.stack([x.old_std for x in cases])}
     schema = {"code": Field((c,), "iu"), "sizes": Field((c, 2), "iu"), "mean": Field((c, p), "f"),
               "std": Field((c, p), "f"), "self_mean": Field((c, p), "f"), "self_std": Field((c, p), "f")}
-    out, why = run_unit(ctx, CEM_REFIT.agent, CEM_REFIT.job, v, arrays, schema=schema,
+    out, why = run_unit(ctx, CEM_REFIT, v, arrays, schema=schema,
                         cases=[[x.n, x.k, x.min_std] for x in cases])
     if out is None:
         return [CheckResult(elite_name, 0, 1, why), CheckResult(std_name, 0, 1, why)]
@@ -112,7 +112,7 @@ def check_cem_refit(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 CEM_REFIT = CheckSpec(
-    key="cem_refit", agent="cem", run=check_cem_refit, job="cem_refit", methods=("refit",), batch_in_name=True,
+    key="cem_refit", agent="cem", run=check_cem_refit, methods=("refit",), batch_in_name=True,
     public=(Variant(seed=302, env="hopper", batch=24),),
     parts=(
         Part("CEM refit: elites", 5.0,

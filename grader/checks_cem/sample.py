@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
+from grader.unit_inputs import task_dims
 
 SIGMAS = 5.0                 # statistical tolerance of the sampling check, in standard errors
 SMALL_CALLS = (1, 7)         # the small sample_candidates calls of every run (the large one is the variant's batch)
@@ -14,7 +14,7 @@ SMALL_CALLS = (1, 7)         # the small sample_candidates calls of every run (t
 
 def linear_params(env: str) -> int:
     """P = (obs_dim + 1) · act_dim: the parameters of the linear policy (``hidden_sizes: []``) on ``env``."""
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
+    obs_dim, act_dim = task_dims(env)
     return (obs_dim + 1) * act_dim
 
 
@@ -51,7 +51,7 @@ def check_cem_sample(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     sizes = [n for *_, ns in runs for n in ns]
     schema = {"values": Field((sum(sizes) * p,), "f"), "shapes": Field((len(sizes), 3), "iu"),
               "num_params": Field((1,), "iu")}
-    out, why = run_unit(ctx, CEM_SAMPLE.agent, CEM_SAMPLE.job, v, {"mean": mean, "std": std}, schema=schema,
+    out, why = run_unit(ctx, CEM_SAMPLE, v, {"mean": mean, "std": std}, schema=schema,
                         runs=runs)
     if out is None:
         return [CheckResult(dist_name, 0, 1, why), CheckResult(rng_name, 0, 1, why)]
@@ -68,7 +68,7 @@ def check_cem_sample(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 CEM_SAMPLE = CheckSpec(
-    key="cem_sample", agent="cem", run=check_cem_sample, job="cem_sample", methods=("sample_candidates",),
+    key="cem_sample", agent="cem", run=check_cem_sample, methods=("sample_candidates",),
     batch_in_name=True, public=(Variant(seed=301, env="hopper", batch=4000),),
     parts=(
         Part("CEM sample: distribution", 3.0,

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks_pg.batches import (
-    PG_CFG,
-    Call,
-    call_arrays,
-    changed_inputs,
-    close_to,
-    first_difference,
-    gae_calls,
-    split_calls,
-    vector_schema,
-)
+from grader.checks_pg.batches import (PG_CFG, Call, call_arrays, changed_inputs, close_to, first_difference, gae_calls,
+                                      split_calls, vector_schema)
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 
 # ------------------------------------------------------------------------------------------------ GAE
@@ -116,7 +107,7 @@ def check_pg_gae(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """gae_advantages with λ = 0 (the TD errors) and λ > 0 (the recursion) on batches of concatenated episodes."""
     names = PG_GAE.part_names(v)
     calls = gae_calls(v)
-    out, why = run_unit(ctx, PG_GAE.agent, PG_GAE.job, v, call_arrays(calls), schema=vector_schema(calls),
+    out, why = run_unit(ctx, PG_GAE, v, call_arrays(calls), schema=vector_schema(calls),
                         cfg=PG_CFG)
     if out is None:
         return [CheckResult(n, 0, 1, why) for n in names]
@@ -126,7 +117,7 @@ def check_pg_gae(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 PG_GAE = CheckSpec(
-    key="pg_gae", agent="pg", run=check_pg_gae, job="pg_gae", methods=("gae_advantages",),
+    key="pg_gae", agent="pg", run=check_pg_gae, methods=("gae_advantages",),
     public=(Variant(seed=2202, env="pendulum", batch=40),),
     parts=(
         Part("PG GAE: TD errors", 5.0,

@@ -8,12 +8,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from envs.builder import env_dims, make_env, resolve_env_config
 from grader.answers import Field
 from grader.checks_pg.batches import PG_CFG
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.loss_compare import close_grads, close_value, detached_problem, scale_problem, value_and_grads
-from grader.unit_inputs import random_bounds, random_policy, sample_obs
+from grader.unit_inputs import learner_policy, sample_obs, split_rows
 from learning.policy import GaussianMLPPolicy, mlp
 
 # ------------------------------------------------------------------------------------------------ actor loss
@@ -131,23 +130,33 @@ def _loss_results(case: LossCase, out: dict[str, np.ndarray], grad_name: str | N
     return results
 
 
+def tensor_batches(sizes: list[int], *arrays: np.ndarray) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`grader.unit_inputs.split_rows` as tensors: one tuple per call of the loss."""
+    return [tuple(map(torch.as_tensor, batch)) for batch in split_rows(sizes, *arrays)]
+
+
 def _loss_schema(k: int, n_params: int) -> dict[str, Field]:
     """What grader/child/jobs_pg.py's job_pg_actor_loss / job_pg_critic_loss write."""
     return {"loss": Field((k,), "f"), "has_graph": Field((k,), "b"), "grads": Field((k, n_params), "f")}
 
 
-def pg_policy(v: Variant, rng: np.random.Generator) -> tuple[GaussianMLPPolicy, int, int]:
-    obs_dim, act_dim = env_dims(make_env(resolve_env_config(v.env)))
-    low, high = random_bounds(act_dim, rng)
-    pol = random_policy(obs_dim, act_dim, rng, low, high, squash=False, out_scale=1.0)
-    return pol, obs_dim, act_dim
+def pg_policy(v: Variant, rng: np.random.Generator) -> GaussianMLPPolicy:
+    """The agent's policy on ``v``'s task, random bounds and weights from ``rng`` (the unit inputs' learner)."""
+    return learner_policy(v.env, rng)[0]
+
+
+def pg_policy_and_critic(v: Variant, rng: np.random.Generator) -> tuple[GaussianMLPPolicy, torch.nn.Sequential]:
+    """:func:`pg_policy`, then a critic of its observations (:func:`random_critic`), both from ``rng``."""
+    pol = pg_policy(v, rng)
+    return pol, random_critic(pol.obs_dim, rng)
 
 
 def check_pg_actor_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """actor_loss's gradients and value over several calls on one agent."""
     grad_name, value_name = PG_ACTOR_LOSS.part_names(v)
     rng = np.random.default_rng(v.seed)
-    pol, _, act_dim = pg_policy(v, rng)
+    pol = pg_policy(v, rng)
+    act_dim = pol.act_dim
     sizes = _loss_sizes(v)
     n = sum(sizes)
     obs = sample_obs(pol, n, rng)
@@ -156,21 +165,18 @@ def check_pg_actor_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     params = list(pol.parameters())
     arrays = {"obs": obs, "actions": act, "advantages": adv, "sizes": np.array(sizes, np.int64)}
     schema = _loss_schema(len(sizes), sum(p.numel() for p in params))
-    out, why = run_unit(ctx, PG_ACTOR_LOSS.agent, PG_ACTOR_LOSS.job, v, arrays, {"policy": pol}, schema=schema,
+    out, why = run_unit(ctx, PG_ACTOR_LOSS, v, arrays, {"policy": pol}, schema=schema,
                         cfg=PG_CFG)
     if out is None:
         return [CheckResult(grad_name, 0, 1, why), CheckResult(value_name, 0, 1, why)]
-    cuts = np.cumsum([0, *sizes])
-    batches = [(torch.as_tensor(obs[a:b]), torch.as_tensor(act[a:b]), torch.as_tensor(adv[a:b]))
-               for a, b in zip(cuts[:-1], cuts[1:])]
-    case = LossCase(batches, params, [nm for nm, _ in pol.named_parameters()],
+    case = LossCase(tensor_batches(sizes, obs, act, adv), params, [nm for nm, _ in pol.named_parameters()],
                     lambda o, a, d: actor_ref(pol, o, a, d), lambda o, a, d: _actor_candidates(pol, o, a, d),
                     "actor_loss")
     return _loss_results(case, out, grad_name, value_name)
 
 
 PG_ACTOR_LOSS = CheckSpec(
-    key="pg_actor_loss", agent="pg", run=check_pg_actor_loss, job="pg_actor_loss", batch_in_name=True,
+    key="pg_actor_loss", agent="pg", run=check_pg_actor_loss, batch_in_name=True,
     methods=("actor_loss",), public=(Variant(seed=2303, env="hopper", batch=32),),
     parts=(
         Part("PG actor loss: gradients", 7.0,
@@ -232,8 +238,7 @@ def check_pg_critic_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """critic_loss's value and gradients w.r.t. the critic over several calls on one agent."""
     (name,) = PG_CRITIC_LOSS.part_names(v)
     rng = np.random.default_rng(v.seed)
-    pol, obs_dim, _ = pg_policy(v, rng)
-    critic = random_critic(obs_dim, rng)
+    pol, critic = pg_policy_and_critic(v, rng)
     sizes = _loss_sizes(v)
     n = sum(sizes)
     obs = sample_obs(pol, n, rng)
@@ -241,20 +246,19 @@ def check_pg_critic_loss(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     params = list(critic.parameters())
     arrays = {"obs": obs, "targets": targets, "sizes": np.array(sizes, np.int64), "critic": critic_vector(critic)}
     schema = _loss_schema(len(sizes), sum(p.numel() for p in params))
-    out, why = run_unit(ctx, PG_CRITIC_LOSS.agent, PG_CRITIC_LOSS.job, v, arrays, {"policy": pol}, schema=schema,
+    out, why = run_unit(ctx, PG_CRITIC_LOSS, v, arrays, {"policy": pol}, schema=schema,
                         cfg={**PG_CFG, "hidden_sizes": CRITIC_HIDDEN})
     if out is None:
         return [CheckResult(name, 0, 1, why)]
-    cuts = np.cumsum([0, *sizes])
-    batches = [(torch.as_tensor(obs[a:b]), torch.as_tensor(targets[a:b])) for a, b in zip(cuts[:-1], cuts[1:])]
-    case = LossCase(batches, params, [f"critic.{nm}" for nm, _ in critic.named_parameters()],
+    case = LossCase(tensor_batches(sizes, obs, targets), params,
+                    [f"critic.{nm}" for nm, _ in critic.named_parameters()],
                     lambda o, y: ((critic(pol.normalize_obs(o)).squeeze(-1) - y) ** 2).mean(),
                     lambda o, y: _critic_candidates(pol, critic, o, y), "critic_loss")
     return _loss_results(case, out, None, name)
 
 
 PG_CRITIC_LOSS = CheckSpec(
-    key="pg_critic_loss", agent="pg", run=check_pg_critic_loss, job="pg_critic_loss", batch_in_name=True,
+    key="pg_critic_loss", agent="pg", run=check_pg_critic_loss, batch_in_name=True,
     methods=("critic_loss",), public=(Variant(seed=2404, env="cheetah", batch=30),),
     parts=(
         Part("PG critic loss", 5.0,

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks_pg.batches import (
-    PG_CFG,
-    Call,
-    call_arrays,
-    changed_inputs,
-    close_to,
-    first_difference,
-    rtg_calls,
-    split_calls,
-    vector_schema,
-)
+from grader.checks_pg.batches import (PG_CFG, Call, call_arrays, changed_inputs, close_to, first_difference, rtg_calls,
+                                      split_calls, vector_schema)
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 
 # ------------------------------------------------------------------------------------------------ reward-to-go
@@ -157,7 +148,7 @@ def check_pg_rtg(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """reward_to_go on single episodes (the values) and on batches of concatenated episodes (the boundaries)."""
     values_name, bounds_name = PG_RTG.part_names(v)
     calls = rtg_calls(v)
-    out, why = run_unit(ctx, PG_RTG.agent, PG_RTG.job, v, call_arrays(calls), schema=vector_schema(calls),
+    out, why = run_unit(ctx, PG_RTG, v, call_arrays(calls), schema=vector_schema(calls),
                         cfg=PG_CFG)
     if out is None:
         return [CheckResult(values_name, 0, 1, why), CheckResult(bounds_name, 0, 1, why)]
@@ -167,7 +158,7 @@ def check_pg_rtg(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 PG_RTG = CheckSpec(
-    key="pg_rtg", agent="pg", run=check_pg_rtg, job="pg_rtg", methods=("reward_to_go",),
+    key="pg_rtg", agent="pg", run=check_pg_rtg, methods=("reward_to_go",),
     public=(Variant(seed=2101, env="pendulum", batch=40),),
     parts=(
         Part("PG reward-to-go: values", 5.0,

@@ -10,7 +10,7 @@ import torch
 from grader.answers import Field
 from grader.checks_pg.batches import PG_CFG, Call, close_to, random_episodes, random_rewards
 from grader.checks_pg.gae import gae_values
-from grader.checks_pg.losses import CRITIC_HIDDEN, actor_ref, close_value, critic_vector, pg_policy, random_critic
+from grader.checks_pg.losses import CRITIC_HIDDEN, actor_ref, close_value, critic_vector, pg_policy_and_critic
 from grader.checks_pg.rtg import rtg_ref
 from grader.context import CheckResult, CheckSpec, GradingContext, Part, Variant, run_unit
 from grader.unit_inputs import sample_obs
@@ -119,8 +119,7 @@ def check_pg_estimate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     """estimate_advantages with a given critic on crafted batches, baseline on/off × normalization on/off."""
     (name,) = PG_ESTIMATE.part_names(v)
     rng = np.random.default_rng(v.seed)
-    pol, obs_dim, _ = pg_policy(v, rng)
-    critic = random_critic(obs_dim, rng)
+    pol, critic = pg_policy_and_critic(v, rng)
     settings = _settings(rng)
     batches = [_pg_batch(rng, pol, v.batch) for _ in settings]
     arrays = {**_concat_batches(batches), "critic": critic_vector(critic),
@@ -128,7 +127,7 @@ def check_pg_estimate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     total = int(arrays["sizes"].sum())
     schema = {"advantages": Field((total,), "f"), "targets": Field((total,), "f"),
               "changed": Field((len(settings),), "b")}
-    out, why = run_unit(ctx, PG_ESTIMATE.agent, PG_ESTIMATE.job, v, arrays, {"policy": pol}, schema=schema,
+    out, why = run_unit(ctx, PG_ESTIMATE, v, arrays, {"policy": pol}, schema=schema,
                         tested=("estimate_advantages",), cfg={**PG_CFG, "hidden_sizes": CRITIC_HIDDEN})
     if out is None:
         return [CheckResult(name, 0, 1, why)]
@@ -154,7 +153,7 @@ def check_pg_estimate(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 PG_ESTIMATE = CheckSpec(
-    key="pg_estimate", agent="pg", run=check_pg_estimate, job="pg_estimate", methods=("estimate_advantages",),
+    key="pg_estimate", agent="pg", run=check_pg_estimate, methods=("estimate_advantages",),
     public=(Variant(seed=2505, env="hopper", batch=40),),
     parts=(
         Part("PG advantages and targets", 5.0,
@@ -300,8 +299,7 @@ def check_pg_update(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     the reference Adam steps (computed here), the steps counted, the returned losses."""
     actor_name, critic_name = PG_UPDATE.part_names(v)
     rng = np.random.default_rng(v.seed)
-    pol, obs_dim, _ = pg_policy(v, rng)
-    critic = random_critic(obs_dim, rng)
+    pol, critic = pg_policy_and_critic(v, rng)
     setting = Setting(True, True, float(rng.uniform(0.85, 0.97)), float(rng.uniform(0.8, 0.97)))
     u = UpdateSetup(pol, critic, setting, float(rng.uniform(0.003, 0.01)), float(rng.uniform(0.003, 0.01)),
                     int(rng.integers(3, 6)), [_pg_batch(rng, pol, v.batch) for _ in range(UPDATE_CALLS)])
@@ -313,7 +311,7 @@ def check_pg_update(ctx: GradingContext, v: Variant) -> list[CheckResult]:
     n_actor, n_critic = sum(p.numel() for p in pol.parameters()), sum(p.numel() for p in critic.parameters())
     schema = {"actor_params": Field((k, n_actor), "f"), "critic_params": Field((k, n_critic), "f"),
               "steps": Field((k, 2), "i"), "losses": Field((k, 2), "f"), "returned": Field((k,), "b")}
-    out, why = run_unit(ctx, PG_UPDATE.agent, PG_UPDATE.job, v, arrays, {"policy": pol}, schema=schema,
+    out, why = run_unit(ctx, PG_UPDATE, v, arrays, {"policy": pol}, schema=schema,
                         tested=("update",), cfg=cfg)
     if out is None:
         return [CheckResult(actor_name, 0, 1, why), CheckResult(critic_name, 0, 1, why)]
@@ -321,7 +319,7 @@ def check_pg_update(ctx: GradingContext, v: Variant) -> list[CheckResult]:
 
 
 PG_UPDATE = CheckSpec(
-    key="pg_update", agent="pg", run=check_pg_update, job="pg_update", methods=("update",),
+    key="pg_update", agent="pg", run=check_pg_update, methods=("update",),
     public=(Variant(seed=2606, env="hopper", batch=40),),
     parts=(
         Part("PG update: actor step", 5.0,

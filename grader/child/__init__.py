@@ -6,28 +6,19 @@ Writes OUT_DIR/result.npz (arrays only) or OUT_DIR/error.json, then OUT_DIR/DONE
 Nothing here decides a score: the parent checks the arrays against its own reference, and reads
 error.json as untrusted data (it keeps only a whitelisted, shortened excerpt).
 Expert queries and assignment 2's environment steps go over pipes to the trusted supervisor (:mod:`.remote`).
-One job per check (:data:`JOBS`), in a module per agent family.
+One job per check (:data:`JOBS`, named by the check's key), in a module per agent family.
 """
 import json
 import os
 import sys
 
+from . import jobs_bc, jobs_cem, jobs_pg, jobs_rounds, jobs_train
 from .agent import seed_globals
-from .jobs_bc import job_bc_fit, job_bc_loss
-from .jobs_cem import job_cem_iteration, job_cem_refit, job_cem_sample
-from .jobs_pg import job_pg_actor_loss, job_pg_critic_loss, job_pg_estimate, job_pg_gae, job_pg_rtg, job_pg_update
-from .jobs_rounds import (job_dagger_aggregate, job_dagger_collect, job_dagger_select, job_dart_collect, job_dart_step,
-                          job_round)
-from .jobs_train import job_inspect, job_train
 from .plain import error_record
 
-JOBS = {"bc_loss": job_bc_loss, "bc_fit": job_bc_fit, "dagger_select": job_dagger_select,
-        "dagger_aggregate": job_dagger_aggregate, "dagger_collect": job_dagger_collect, "dagger_round": job_round,
-        "dart_step": job_dart_step, "dart_collect": job_dart_collect, "dart_round": job_round,
-        "cem_sample": job_cem_sample, "cem_refit": job_cem_refit, "cem_iteration": job_cem_iteration,
-        "pg_rtg": job_pg_rtg, "pg_gae": job_pg_gae, "pg_actor_loss": job_pg_actor_loss,
-        "pg_critic_loss": job_pg_critic_loss, "pg_estimate": job_pg_estimate, "pg_update": job_pg_update,
-        "train": job_train, "inspect": job_inspect}
+# job name → function: every ``job_<name>`` of the jobs modules (a unit check's job is named by its key)
+JOBS = {name[len("job_"):]: fn for module in (jobs_bc, jobs_rounds, jobs_cem, jobs_pg, jobs_train)
+        for name, fn in vars(module).items() if name.startswith("job_") and callable(fn)}
 
 
 def main() -> None:
