@@ -6,8 +6,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MUJOCO_GL", "egl")
-# the tests' gradings claim sandbox uids from their own range (grader/README.md), apart from any real grading
-os.environ.setdefault("GRADER_SANDBOX_UID_BASE", "64600")
+# the tests' gradings claim sandbox uids from their own range (grader/README.md), apart from any real grading;
+# under pytest-xdist each worker has a range of its own (256 uids each, none an account's, none the grader's default
+# 64100..64355), so the tests that look for a sandbox uid's leftover processes see only their own worker's gradings
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+os.environ.setdefault("GRADER_SANDBOX_UID_BASE",
+                      str([64600, 64900, 65200][_WORKER] if _WORKER < 3 else 63800 - 300 * (_WORKER - 3)))
 
 import torch
 
