@@ -350,9 +350,12 @@ def _probe(uid: int, paths: list[str]) -> dict:
 
 
 def kill_uid(uid: int, deadline_s: float = 20.0) -> int:
-    """SIGKILL every process of ``uid`` until none is left (root only). Returns the number of signals sent."""
-    from grader.supervisor import _uid, kill_matching
+    """SIGKILL every process of ``uid`` until none is left (root only): all at once as ``uid`` (a fork cannot escape
+    it: grader.supervisor.signal_every_process_of), then until /proc shows none. Returns the number of signals the
+    scan sent."""
+    from grader.supervisor import _uid, kill_matching, signal_every_process_of
 
+    signal_every_process_of(uid)
     sent, clean = kill_matching(lambda pid, ppid: _uid(pid) == uid, deadline_s)
     if not clean:
         raise SandboxError(f"processes of sandbox uid {uid} could not be killed within {deadline_s:.0f} s")

@@ -110,9 +110,32 @@ def kill_matching(match, deadline_s: float = 20.0, reap: bool = False) -> tuple[
     return killed, False
 
 
+def signal_every_process_of(uid: int) -> bool:
+    """SIGKILL every process of ``uid`` in one pass of the kernel: a forked helper becomes ``uid`` and calls
+    kill(-1, SIGKILL), which signals every process the uid owns under the task-list lock, and a process with SIGKILL
+    pending cannot complete a fork. A scan of /proc alone can miss a process (a daemon's intermediate parent that
+    forks and exits while the scan reads: the scan lists the parent, finds it dead, never lists the new child).
+    Only root can become ``uid``; nothing of ``uid`` can start after this but from root. True if the helper ran."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)                 # real, effective and saved uid: it may signal exactly uid's processes
+            os.kill(-1, signal.SIGKILL)    # every process it may signal but itself
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def kill_leftovers(sandbox_uid: int | None, deadline_s: float = 20.0) -> tuple[int, bool]:
-    """SIGKILL every descendant (they are all re-parented to us) and every process of ``sandbox_uid``."""
+    """SIGKILL every descendant (they are all re-parented to us) and every process of ``sandbox_uid`` (first all
+    at once, :func:`signal_every_process_of`; then until /proc shows none)."""
     me = os.getpid()
+    if sandbox_uid is not None and os.geteuid() == 0:
+        signal_every_process_of(sandbox_uid)
     return kill_matching(lambda pid, ppid: ppid == me or (sandbox_uid is not None and _uid(pid) == sandbox_uid),
                          deadline_s, reap=True)
 
