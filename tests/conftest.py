@@ -6,18 +6,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("MUJOCO_GL", "egl")
-# the tests' gradings claim sandbox uids from their own range (grader/README.md), apart from any real grading;
-# under pytest-xdist each worker has a range of its own (256 uids each, none an account's, none the grader's default
-# 64100..64355), so the tests that look for a sandbox uid's leftover processes see only their own worker's gradings
-_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
-os.environ.setdefault("GRADER_SANDBOX_UID_BASE",
-                      str([64600, 64900, 65200][_WORKER] if _WORKER < 3 else 63800 - 300 * (_WORKER - 3)))
+# the tests' gradings claim sandbox uids from their own range (grader/README.md), apart from any real grading
+os.environ.setdefault("GRADER_SANDBOX_UID_BASE", "64600")
 
 import torch
 
 torch.set_num_threads(1)
 
 ENVS = ["cheetah", "walker", "hopper", "ant"]
+
+
+def pytest_configure(config):
+    """Under pytest-xdist each worker claims sandbox uids from a range of its own (256 uids each; from the default
+    64600: none an account's, none the grader's own default 64100..64355), so that the tests that look for a sandbox
+    uid's leftover processes see only their own worker's gradings. A worker inherits the controller's environment,
+    so its range is set here, where the worker knows its id."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker:
+        k, base = int(worker[2:]), int(os.environ["GRADER_SANDBOX_UID_BASE"])
+        if base == 64600:
+            base = [64600, 64900, 65200][k] if k < 3 else 63800 - 300 * (k - 3)
+        else:
+            base += 300 * k
+        os.environ["GRADER_SANDBOX_UID_BASE"] = str(base)
 
 # tiny budgets for agents that only need to run end to end
 SMALL = {

@@ -29,18 +29,20 @@ UID_BASE = int(os.environ.get("GRADER_SANDBOX_UID_BASE", "64600"))   # set by co
 STUB_LOSS = "    return torch.zeros((), requires_grad=True)\n"
 
 
-def sandbox_processes() -> list[int]:
-    """Live processes of the sandbox uids the tests' gradings claim from."""
+def sandbox_processes() -> list[str]:
+    """Live processes of the sandbox uids the tests' gradings claim from: "pid uid state ppid cmdline" each."""
     from grader.supervisor import _proc_entries, _stat, _uid
 
-    return [pid for pid in _proc_entries() if UID_BASE <= (_uid(pid) or -1) < UID_BASE + 256
-            and (_stat(pid) or ("Z",))[0] != "Z"]
-
-
-def _proc_uid(pid: int) -> int | None:
-    from grader.supervisor import _uid
-
-    return _uid(pid)
+    found = []
+    for pid in _proc_entries():
+        uid, st = _uid(pid), _stat(pid)
+        if UID_BASE <= (uid or -1) < UID_BASE + 256 and st is not None and st[0] != "Z":
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+            except OSError:
+                cmd = "?"
+            found.append(f"{pid} uid {uid} state {st[0]} ppid {st[1]} {cmd}")
+    return found
 
 
 def loss_attack(body: str) -> dict[str, str]:
@@ -458,6 +460,31 @@ def test_signals_fork_bombs_and_parent_killing_are_contained(tmp_path):
     assert by["BC loss: gradients"].score == by["BC loss: value"].score == 0
     assert by["DAgger aggregation"].score == by["DAgger aggregation"].max_score
     assert sandbox_processes() == []
+
+
+FORKING_AWAY = '''    import os, time
+    for _ in range(40):                     # daemons whose parent exits as the check ends (each forks and exits)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                end = time.time() + 8
+                while time.time() < end:     # a chain: each member forks the next and exits at once
+                    if os.fork() != 0:
+                        os._exit(0)
+            os._exit(0)
+'''
+
+
+@pytest.mark.slow
+def test_processes_that_fork_and_exit_as_the_check_ends_do_not_outlive_it(tmp_path):
+    """A scan of /proc can miss a child forked by a parent that exits while the scan reads; the sandbox uid's
+    processes are signalled all at once as that uid (kill(-1)), so none outlives its check (the next check under
+    the uid could be another student's)."""
+    for k in range(3):
+        report = grade(write_submission(tmp_path / f"sub{k}", loss_attack(FORKING_AWAY)), include_hidden=False,
+                       include_performance=False, only={"bc_loss"})
+        assert report.score == 0
+        assert sandbox_processes() == [], f"grading {k}: processes of a sandbox uid outlived their check"
 
 
 def test_supervisor_kills_double_forked_daemons_and_enforces_the_oracle_budget(tmp_path):
@@ -1301,7 +1328,7 @@ def test_memory_is_bounded_for_the_whole_check_processes_and_memfds_included(tmp
     finally:
         sandbox_policy().release(uid)
         remove_scratch(scratch)
-    assert status["all_dead"] and [p for p in sandbox_processes() if _proc_uid(p) == uid] == []
+    assert status["all_dead"] and [p for p in sandbox_processes() if f" uid {uid} " in p] == []
     assert seen["forked"] < CHILD_NPROC, seen                  # the uid's processes and threads, this one included
     assert seen["memfds"] <= 32 and seen["nofile"] <= 32 and seen["big_memfd"] == "OSError", seen
     assert seen["memfd_bytes"] <= 32 << 20, seen
