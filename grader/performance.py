@@ -21,6 +21,7 @@ from grader.env_transform import EnvTransform
 from grader.feedback import describe_error
 from grader.isolation import SandboxError
 from grader.runner import ChildResult, read_output, unpack_problem
+from grader.unit_inputs import task_dims
 from grader.workspace import new_check_dir, remove_check_dir
 from learning.agents import POLICY_SEARCH_AGENTS
 from learning.checkpoint import CheckpointError, load_policy
@@ -74,7 +75,7 @@ def train_in_child(ctx: GradingContext, spec: dict[str, Any], seed: int) -> tupl
     budget = max(0, int(config.get("max_samples", 0)) - demo_rows(env, episodes))
     oracle = None
     if budget > 0:
-        obs_dim, act_dim = env_dims(make_env(resolve_env_config(env)))
+        obs_dim, act_dim = task_dims(env)
         oracle = {"expert_npz": str(export_expert(env, ctx.private)), "obs_dim": obs_dim, "act_dim": act_dim,
                   "budget": budget}
     d = new_check_dir(ctx.scratch, f"train_{agent}_{env}")

@@ -227,8 +227,8 @@ REFUSALS = (("finished episode", 1), ("more environment steps", 2), ("needs an a
 RETURN_TYPES = ((tuple, 1), (list, 2), (type(None), 3), (dict, 5))
 
 
-
 job_dagger_round = job_dart_round = _rounds     # one job, two checks (grader/round_check.py)
+
 
 def _return_code(data):
     """What collect_round returned instead of a Dataset: 1 tuple, 2 list, 3 None, 4 NumPy array, 5 dict, 0 other."""
