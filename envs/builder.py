@@ -32,6 +32,30 @@ ASSET_DIR = Path(__file__).resolve().parent / "assets"
 TOTAL_MASS_XML = {"HalfCheetah-v5": (ASSET_DIR / "half_cheetah.xml", 14.0)}
 
 
+def _name_glfw_library_when_headless() -> None:
+    """gymnasium's MuJoCo envs import pyGLFW, which picks its library by starting one Python process per candidate
+    file to read its version; that process reads the file name from a pipe, so a run killed at that instant leaves
+    it printing a traceback (EOFError) into the run's stderr, and every process that builds an env pays a second
+    interpreter start. Without a display no window ever opens: name pyGLFW's own bundled (X11) library, which it
+    loads directly. With a display, or PYGLFW_LIBRARY already set, pyGLFW chooses as it always does."""
+    if os.environ.get("PYGLFW_LIBRARY") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("glfw")   # finds the package without importing it
+    except (ImportError, ValueError):
+        return
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        library = Path(folder) / "x11" / "libglfw.so"
+        if library.is_file():
+            os.environ["PYGLFW_LIBRARY"] = str(library)
+            return
+
+
+_name_glfw_library_when_headless()
+
+
 @dataclass
 class EnvConfig:
     """Schema of ``data/envs/<name>.yaml``."""
