@@ -115,6 +115,22 @@ def test_plot_tool_groups_runs(tmp_path):
     assert "Nope" in _one_error(p)
 
 
+def test_a_signal_while_a_finished_run_exits_changes_nothing():
+    """SIGTERM or SIGINT arriving after main has returned (here: from an atexit callback, where torch's finalizers
+    run) neither prints a traceback nor changes the exit status: the run has ended and saved."""
+    code = ("import atexit, os, signal, sys, time\n"
+            "from util.cli import run_main\n"
+            "def late_signals():\n"
+            "    for sig in (signal.SIGTERM, signal.SIGINT):\n"
+            "        os.kill(os.getpid(), sig)\n"
+            "        time.sleep(0.2)\n"
+            "    print('exiting', flush=True)\n"
+            "atexit.register(late_signals)\n"
+            "sys.exit(run_main(lambda: 0))\n")
+    p = run_cli("-c", code, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "exiting" and p.stderr == "", p.stderr
+
+
 def test_sigterm_saves_and_resumes(tmp_path):
     """A background run killed with SIGTERM keeps a checkpoint and continues with --resume."""
     import signal

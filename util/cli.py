@@ -30,23 +30,34 @@ def _graceful_signals() -> None:
 
     SIGINT is re-armed too, because shells start background jobs with SIGINT ignored.
     """
-    import signal
-
     def interrupt(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
+    _set_handler(interrupt)
+
+
+def _set_handler(handler: Callable[..., object] | int) -> None:
+    import signal
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
-            signal.signal(sig, interrupt)
+            signal.signal(sig, handler)
         except (ValueError, OSError):  # not in the main thread / unsupported platform
             pass
 
 
 def run_main(main: Callable[[], int]) -> int:
     """Call ``main``; print ``error: ...`` for user errors (exit 2) and exit 130 on Ctrl-C or SIGTERM."""
+    import signal
+
     _graceful_signals()
     try:
-        return int(main() or 0)
+        try:
+            return int(main() or 0)
+        finally:
+            # the run has ended (its state is saved): a signal while the process exits (atexit callbacks, torch's
+            # finalizers) changes nothing, instead of raising KeyboardInterrupt into them and printing a traceback
+            _set_handler(signal.SIG_IGN)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
