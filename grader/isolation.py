@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from grader.views import BWRAP_NAMESPACES, SYSTEM_DIRS, bwrap_options, child_view, secret_paths, system_view
 from grader.workspace import chown_tree, make_scratch, new_check_dir, remove_scratch, set_check_fs
@@ -271,13 +272,11 @@ def _prepare_root(pol: SandboxPolicy) -> None:
             continue
         raise SandboxError(f"sandbox uid {uid} belongs to user '{name}'; choose a free range with "
                            "GRADER_SANDBOX_UID_BASE=<uid> (uids no account uses)")
-    from grader.supervisor import clear_keys_of
-
     for uid in pol.uids:   # leftovers of a grading that was killed: they are ours by construction
         n = kill_uid(uid)
         if n:
             pol.notes.append(f"killed {n} leftover process(es) of sandbox uid {uid}")
-        clear_keys_of(uid)
+        as_uid_helper("--clear-keys", uid)
     secrets = secret_paths()
     probe = _probe(pol.uids[0], [str(p) for p in secrets])
     if not probe["python"]:
@@ -349,13 +348,30 @@ def _probe(uid: int, paths: list[str]) -> dict:
         return {"readable": [], "python": False, "python_error": f"{type(e).__name__}: {e}"[:200]}
 
 
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
+
+
+def as_uid_helper(action: str, uid: int) -> bool:
+    """Run one of the supervisor's actions on sandbox ``uid`` (``--kill-uid``, ``--clear-keys``:
+    grader.supervisor.UID_ACTIONS) in a fresh root process; True if it succeeded. This process never forks for them:
+    its checks run and score in threads, and a fork() while another thread is inside a BLAS call deadlocks in
+    OpenBLAS's fork handler (a stalled grading, seen in CI). subprocess starts the helper with vfork and exec, which
+    runs no fork handlers (no preexec_fn, user or group: those take the fork path); the helper forks from one thread."""
+    try:
+        r = subprocess.run([sys.executable, "-I", "-S", "-B", str(SUPERVISOR), action, str(uid)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        return r.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def kill_uid(uid: int, deadline_s: float = 20.0) -> int:
     """SIGKILL every process of ``uid`` until none is left (root only): all at once as ``uid`` (a fork cannot escape
-    it: grader.supervisor.signal_every_process_of), then until /proc shows none. Returns the number of signals the
-    scan sent."""
-    from grader.supervisor import _uid, kill_matching, signal_every_process_of
+    it: grader.supervisor.signal_every_process_of, in a helper process), then until /proc shows none. Returns the
+    number of signals the scan sent."""
+    from grader.supervisor import _uid, kill_matching
 
-    signal_every_process_of(uid)
+    as_uid_helper("--kill-uid", uid)
     sent, clean = kill_matching(lambda pid, ppid: _uid(pid) == uid, deadline_s)
     if not clean:
         raise SandboxError(f"processes of sandbox uid {uid} could not be killed within {deadline_s:.0f} s")

@@ -16,12 +16,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.isolation import SandboxError, SandboxPolicy, kill_uid
+from grader.isolation import SUPERVISOR, SandboxError, SandboxPolicy, kill_uid
 from grader.views import bwrap_argv, child_view
 from grader.workspace import CheckDir, chown_tree
 from util.config import REPO_ROOT
 
-SUPERVISOR = Path(__file__).with_name("supervisor.py")
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 PEAK_SUPERVISOR_KB = [0]     # the largest supervisor seen by this process (tools/benchmark_grader.py)
 

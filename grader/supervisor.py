@@ -887,7 +887,15 @@ def _write_all(fd: int, data: bytes, must_stop) -> bool:
     return True
 
 
+# ``python -I -S supervisor.py ACTION UID`` (root): one action on a sandbox uid, from a fresh single-threaded process.
+# The grading process must not fork itself: its checks score in threads, and a fork() while another thread is inside
+# a BLAS call deadlocks in OpenBLAS's fork handler (grader.isolation.as_uid_helper starts this with vfork and exec).
+UID_ACTIONS = {"--kill-uid": signal_every_process_of, "--clear-keys": clear_keys_of}
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] in UID_ACTIONS:
+        sys.exit(0 if UID_ACTIONS[sys.argv[1]](int(sys.argv[2])) else 1)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one BLAS thread: no per-thread
         os.environ[var] = "1"                                                  # buffers (hundreds of MB)
     with open(sys.argv[1], encoding="utf-8") as f:
