@@ -888,7 +888,7 @@ def _write_all(fd: int, data: bytes, must_stop) -> bool:
 
 
 # ``python -I -S supervisor.py ACTION UID`` (root): one action on a sandbox uid, from a fresh single-threaded process.
-# The grading process must not fork itself: its checks score in threads, and a fork() while another thread is inside
+# The grading process must not fork while checks run: they score in threads, and a fork() while another thread is in
 # a BLAS call deadlocks in OpenBLAS's fork handler (grader.isolation.as_uid_helper starts this with vfork and exec).
 UID_ACTIONS = {"--kill-uid": signal_every_process_of, "--clear-keys": clear_keys_of}
 
