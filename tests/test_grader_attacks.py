@@ -417,6 +417,39 @@ def test_a_forged_result_that_unpacks_to_gigabytes_is_refused_unread(tmp_path):
     assert bc and all(t.score == 0 and "unpacks to more than 256 MB" in t.output for t in bc), [t.output for t in bc]
 
 
+def test_a_check_whose_scoring_raises_runs_once_more_before_it_costs_points(capsys):
+    """A fault while scoring (CI once saw a SystemError in the reference's scoring) runs the check once more: a
+    transient one costs nothing; one that raises every time (a forged answer) scores each part 0, named, with both
+    tracebacks in the grader's log and none in the feedback."""
+    from grader.context import CheckResult, Variant
+    from grader.grade import SCORING_ATTEMPTS, UNIT_CHECKS, _guarded
+
+    v = Variant(seed=606, env="hopper", batch=300)
+    names = UNIT_CHECKS["dart_collect"].part_names(v)
+    calls = []
+
+    def flaky(ctx, variant):
+        calls.append(variant)
+        if len(calls) == 1:
+            raise SystemError("error return without exception set")
+        return [CheckResult(n, 1, 1, "ok") for n in names]
+
+    assert [(r.name, r.score) for r in _guarded(flaky, None, "dart_collect", v)] == [(n, 1) for n in names]
+    assert calls == [v, v]
+
+    def forged(ctx, variant):
+        calls.append(variant)
+        raise IndexError("index 7 is out of bounds")
+
+    calls.clear()
+    results = _guarded(forged, None, "dart_collect", v)
+    assert len(calls) == SCORING_ATTEMPTS == 2
+    assert [(r.name, r.score, r.max_score) for r in results] == [(n, 0, 1) for n in names]
+    assert all("could not be interpreted (IndexError)" in r.output and "index 7" not in r.output for r in results)
+    log = capsys.readouterr().err
+    assert log.count("Traceback") == 3 and "attempt 2 of 2" in log and "index 7 is out of bounds" in log
+
+
 @pytest.mark.slow
 def test_files_left_in_shared_folders_do_not_survive_a_check(tmp_path):
     tag = f"il_leak_{os.getpid()}"
