@@ -9,15 +9,17 @@ one bug costs only its part.
 """
 from __future__ import annotations
 
+import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from grader.answers import AnswerError, Schema, read_answer
 from grader.feedback import describe_error
-from grader.isolation import SandboxPolicy
+from grader.isolation import SandboxError, SandboxPolicy
 from grader.runner import ChildResult, read_output, run_child
 from grader.workspace import CheckDir, build_workspace, new_check_dir, remove_check_dir
 from learning.agents import TodoFile, assignment_of, todo_manifest, todo_owner
@@ -171,6 +173,32 @@ def run_unit(ctx: GradingContext, spec: CheckSpec, v: Variant, arrays: dict[str,
         return read_arrays(ctx.run(d, job, ctx.unit_timeout, references=refs), show_message=not refs, schema=schema)
     finally:
         remove_check_dir(d)
+
+
+T = TypeVar("T")
+SCORING_ATTEMPTS = 2        # a check's scoring that raises runs once more before it costs the submission anything
+
+
+def twice(fn: Callable[[], T], what: str) -> T:
+    """``fn()``; if it raises (anything but SandboxError), ``fn()`` once more, and the second failure propagates.
+
+    For the grader's own side of a check (scoring a unit check's answer, evaluating a trained model): a forged
+    answer or a malformed model raises again, the same way, and costs its check as before; a rare fault of the
+    grading process itself (CI once saw a SystemError while scoring the reference) does not take a correct
+    submission's points unless it strikes twice. Each failure's traceback goes to this process's stderr, the TA's log,
+    never to the feedback. ``what`` names the work in that log."""
+    for attempt in range(1, SCORING_ATTEMPTS + 1):
+        try:
+            return fn()
+        except SandboxError:
+            raise
+        except Exception as e:  # noqa: BLE001 - logged, then retried or re-raised
+            tb = "".join(traceback.format_exception(e))
+            print(f"[grader] {what}, attempt {attempt} of {SCORING_ATTEMPTS}: raised {type(e).__name__}\n{tb}",
+                  file=sys.stderr, flush=True)
+            if attempt == SCORING_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _tag(v: Variant) -> str:

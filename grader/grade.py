@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ import yaml
 
 from grader.answers import AnswerError, Field, read_answer
 from grader import checks_bc, checks_cem, checks_dagger, checks_dart, checks_pg
-from grader.context import CheckResult, CheckSpec, GradingContext, Variant, manifest_json
+from grader.context import CheckResult, CheckSpec, GradingContext, Variant, manifest_json, twice
 from grader.feedback import describe_error
 from grader.intake import MAX_STUDENT_FILE_BYTES, find_student_files, materialize
 from grader.integrity import manifest, verify
@@ -178,31 +176,18 @@ def grade(submission: str | os.PathLike, include_hidden: bool = True, include_pe
     return report
 
 
-SCORING_ATTEMPTS = 2         # a unit check whose scoring raises runs once more, child included
-
-
 def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: GradingContext, key: str,
              v: Variant) -> list[CheckResult]:
     """Run one unit check; any failure while scoring (an answer the check cannot interpret, a forged result file,
-    MemoryError included) costs only this check. Only the sandbox's own failure stops the grading.
-
-    A check whose scoring raises is run once more from the start (a new child, a new answer) before it costs the
-    submission anything, and each failure's traceback goes to this process's stderr (the TA's log, never the
-    feedback): a forged answer raises again, the same way, and scores 0 as before; a rare fault of the grading
-    process itself does not take a correct submission's points (CI saw one: a SystemError while scoring the
-    reference's noise-injection collection, once in hundreds of gradings, under load, not reproduced since)."""
-    for attempt in range(1, SCORING_ATTEMPTS + 1):
-        try:
-            return fn(ctx, v)
-        except SandboxError:
-            raise
-        except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
-            error = e
-            tb = "".join(traceback.format_exception(e))
-            print(f"[grader] check {key} ({_variant_tag(v)}), attempt {attempt} of {SCORING_ATTEMPTS}: its scoring "
-                  f"raised {type(e).__name__}\n{tb}", file=sys.stderr, flush=True)
-    why = f"the answer could not be interpreted ({type(error).__name__}): did your code write the grader's files?"
-    return [CheckResult(name, 0, 1, why) for name in UNIT_CHECKS[key].part_names(v)]
+    MemoryError included) costs only this check, after one more run from a new child (grader.context.twice). Only
+    the sandbox's own failure stops the grading."""
+    try:
+        return twice(lambda: fn(ctx, v), f"unit check {key} ({_variant_tag(v)})")
+    except SandboxError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
+        why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
+        return [CheckResult(name, 0, 1, why) for name in UNIT_CHECKS[key].part_names(v)]
 
 
 def _variant_tag(v: Variant) -> str:

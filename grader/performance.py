@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from envs.builder import action_bounds, env_dims, make_env, resolve_env_config
-from grader.context import CheckResult, GradingContext, reference_modules
+from grader.context import CheckResult, GradingContext, reference_modules, twice
 from grader.env_transform import EnvTransform
 from grader.feedback import describe_error
 from grader.isolation import SandboxError
@@ -204,6 +204,12 @@ def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_
     model, why = train_in_child(ctx, spec, seed)
     if model is None:
         return None, why
+    # the grader's side once more if it raises (grader.context.twice); the training is not repeated
+    return twice(lambda: _evaluate_model(model, spec, eval_seed), f"performance check {spec['name']!r}: evaluation")
+
+
+def _evaluate_model(model: Path, spec: dict[str, Any], eval_seed: int) -> tuple[float | None, str]:
+    """Assignment 1: load the trained model, screen it for the expert's weights, evaluate its mean action."""
     policy, why = load_trained_policy(model, spec["env"])
     if policy is None:
         return None, why
@@ -223,6 +229,11 @@ def evaluate_policy_search(ctx: GradingContext, spec: dict[str, Any], seed: int,
     models, why = train_policy_search(ctx, spec, seed)
     if not models:
         return None, why
+    return twice(lambda: _best_snapshot(models, spec, eval_seed), f"performance check {spec['name']!r}: evaluation")
+
+
+def _best_snapshot(models: list[tuple[int, Path]], spec: dict[str, Any], eval_seed: int) -> tuple[float | None, str]:
+    """Assignment 2: evaluate every snapshot on the transformed task; the best return and which snapshot it was."""
     best: tuple[float, int, float] | None = None
     for iteration, path in models:
         policy, why = load_trained_policy(path, spec["env"])

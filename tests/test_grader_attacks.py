@@ -421,8 +421,9 @@ def test_a_check_whose_scoring_raises_runs_once_more_before_it_costs_points(caps
     """A fault while scoring (CI once saw a SystemError in the reference's scoring) runs the check once more: a
     transient one costs nothing; one that raises every time (a forged answer) scores each part 0, named, with both
     tracebacks in the grader's log and none in the feedback."""
-    from grader.context import CheckResult, Variant
-    from grader.grade import SCORING_ATTEMPTS, UNIT_CHECKS, _guarded
+    from grader.context import SCORING_ATTEMPTS, CheckResult, Variant
+    from grader.grade import UNIT_CHECKS, _guarded
+    from grader.isolation import SandboxError
 
     v = Variant(seed=606, env="hopper", batch=300)
     names = UNIT_CHECKS["dart_collect"].part_names(v)
@@ -448,6 +449,15 @@ def test_a_check_whose_scoring_raises_runs_once_more_before_it_costs_points(caps
     assert all("could not be interpreted (IndexError)" in r.output and "index 7" not in r.output for r in results)
     log = capsys.readouterr().err
     assert log.count("Traceback") == 3 and "attempt 2 of 2" in log and "index 7 is out of bounds" in log
+
+    def sandbox_broke(ctx, variant):            # the sandbox's own failure stops the grading at once, never retried
+        calls.append(variant)
+        raise SandboxError("a check left processes that could not be killed")
+
+    calls.clear()
+    with pytest.raises(SandboxError):
+        _guarded(sandbox_broke, None, "dart_collect", v)
+    assert len(calls) == 1
 
 
 @pytest.mark.slow
