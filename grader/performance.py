@@ -205,7 +205,12 @@ def evaluate_trained(ctx: GradingContext, spec: dict[str, Any], seed: int, eval_
     if model is None:
         return None, why
     # the grader's side once more if it raises (grader.context.twice); the training is not repeated
-    return twice(lambda: _evaluate_model(model, spec, eval_seed), f"performance check {spec['name']!r}: evaluation")
+    return twice(lambda: _evaluate_model(model, spec, eval_seed), _evaluation_label(spec))
+
+
+def _evaluation_label(spec: dict[str, Any]) -> str:
+    """What the log calls a performance evaluation (calibration's specs carry no check name)."""
+    return f"performance evaluation of {spec['agent']} on {spec['env']}"
 
 
 def _evaluate_model(model: Path, spec: dict[str, Any], eval_seed: int) -> tuple[float | None, str]:
@@ -229,7 +234,7 @@ def evaluate_policy_search(ctx: GradingContext, spec: dict[str, Any], seed: int,
     models, why = train_policy_search(ctx, spec, seed)
     if not models:
         return None, why
-    return twice(lambda: _best_snapshot(models, spec, eval_seed), f"performance check {spec['name']!r}: evaluation")
+    return twice(lambda: _best_snapshot(models, spec, eval_seed), _evaluation_label(spec))
 
 
 def _best_snapshot(models: list[tuple[int, Path]], spec: dict[str, Any], eval_seed: int) -> tuple[float | None, str]:
