@@ -52,6 +52,11 @@ class Variant:
     batch: int
     hidden: bool = False
 
+    @property
+    def tag(self) -> str:
+        """How the gradebook names this variant in its parts' names: "public variant, hopper"."""
+        return f"{'hidden' if self.hidden else 'public'} variant, {self.env}"
+
 
 @dataclass
 class GradingContext:
@@ -201,10 +206,6 @@ def twice(fn: Callable[[], T], what: str) -> T:
     raise AssertionError("unreachable")
 
 
-def _tag(v: Variant) -> str:
-    return f"{'hidden' if v.hidden else 'public'} variant, {v.env}"
-
-
 @dataclass(frozen=True)
 class Part:
     """One scored part of a unit check: its gradebook name, its points (split evenly over the check's variants) and
@@ -252,7 +253,7 @@ class CheckSpec:
 
     def part_names(self, v: Variant) -> list[str]:
         """The scored parts on variant ``v`` (names are the gradebook's columns)."""
-        tag = _tag(v) + (f", batch {v.batch}" if self.batch_in_name else "")
+        tag = v.tag + (f", batch {v.batch}" if self.batch_in_name else "")
         return [f"{p.name} ({tag})" for p in self.parts]
 
 

@@ -182,16 +182,12 @@ def _guarded(fn: Callable[[GradingContext, Variant], list[CheckResult]], ctx: Gr
     MemoryError included) costs only this check, after one more run from a new child (grader.context.twice). Only
     the sandbox's own failure stops the grading."""
     try:
-        return twice(lambda: fn(ctx, v), f"unit check {key} ({_variant_tag(v)})")
+        return twice(lambda: fn(ctx, v), f"unit check {key} ({v.tag}, seed {v.seed})")
     except SandboxError:
         raise
     except Exception as e:  # noqa: BLE001 - whatever a forged answer makes the scoring raise is this check's 0
         why = f"the answer could not be interpreted ({type(e).__name__}): did your code write the grader's files?"
         return [CheckResult(name, 0, 1, why) for name in UNIT_CHECKS[key].part_names(v)]
-
-
-def _variant_tag(v: Variant) -> str:
-    return f"{'hidden' if v.hidden else 'public'} variant, {v.env}, seed {v.seed}"
 
 
 def _unit_scorer(check: CheckSpec, v: Variant, n: int) -> Callable[[CheckResult], None]:
